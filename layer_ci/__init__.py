@@ -1,0 +1,3 @@
+"""layer-ci: make AWS Lambda layers safe to change."""
+
+__version__ = "0.1.0"

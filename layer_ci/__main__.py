@@ -1,0 +1,5 @@
+"""Entry point for ``python -m layer_ci``."""
+
+from layer_ci.cli import main
+
+raise SystemExit(main())

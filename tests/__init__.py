@@ -1,0 +1,1 @@
+"""Tests for layer-ci; the folder layout mirrors the package's."""

@@ -1,0 +1,1 @@
+"""Real-part fixtures shared by the tests: moto server, GitHub stand-in, bare git remotes, example repos."""

@@ -1,0 +1,1 @@
+"""Fixtures: aws (filled in by the feature that needs it)."""

@@ -1,0 +1,1 @@
+"""Fixtures: git_remote (filled in by the feature that needs it)."""

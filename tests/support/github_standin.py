@@ -1,0 +1,1 @@
+"""Fixtures: github_standin (filled in by the feature that needs it)."""

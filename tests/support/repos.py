@@ -1,0 +1,1 @@
+"""Fixtures: repos (filled in by the feature that needs it)."""

@@ -1,0 +1,147 @@
+"""``layer-ci publish``: build changed layers, publish them to every region idempotently, record the lock."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from layer_ci.errors import UsageError
+
+HELP = (
+    "publish changed layers to their regions (identical versions are reused, never duplicated) "
+    "and record them in layer-ci.lock"
+)
+DEFAULT_OUT = Path(".layer-ci") / "build"
+UNKNOWN_COMMIT = "unknown"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("layers", nargs="*", metavar="LAYER", help="layers to publish (default: all changed)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="consider the named (or all) layers in every region even if the lock says they are published "
+        "(also re-applies share_with); a version holding the same zip is still reused",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"build folder (default: {DEFAULT_OUT} under the repository root)",
+    )
+    parser.add_argument("--cache-dir", default=None, metavar="DIR", help="installer caches (uv, pip, npm)")
+    parser.add_argument(
+        "--commit",
+        default=None,
+        metavar="SHA",
+        help="git commit recorded in version descriptions (default: $GITHUB_SHA, else the checkout's HEAD)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the published versions as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so `layer-ci plan` and `--help` never load boto3 or the builders.
+    from layer_ci.build import build_layer
+    from layer_ci.config import load_config
+    from layer_ci.limits import check_function_limits, raise_on_violations
+    from layer_ci.lockfile import load_lock, save_lock
+    from layer_ci.plan import make_plan
+    from layer_ci.publish import publish_layers
+    from layer_ci.registry import registry_factory
+
+    config = load_config(Path(args.config) if args.config else None)
+    known = [layer.name for layer in config.layers]
+    unknown = [name for name in args.layers if name not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown layer {', '.join(repr(name) for name in unknown)}; "
+            f"{config.path.name} declares: {', '.join(known) or '(no layers)'}"
+        )
+    lock = load_lock(config.root)
+    plan = make_plan(config, lock)
+    named = set(args.layers)
+    if args.force:
+        targets = {
+            c.layer: config.layer(c.layer).regions for c in plan.changes if not named or c.layer in named
+        }
+        keys = {c.layer: c.input_key for c in plan.changes}
+    else:
+        targets = {c.layer: c.publish_regions for c in plan.changed if not named or c.layer in named}
+        keys = {c.layer: c.input_key for c in plan.changed}
+    if not targets:
+        _say("nothing to publish: every layer is published at its current inputs (use --force to recheck)")
+        if args.json:
+            print("[]")
+        return 0
+
+    out_dir = Path(args.out) if args.out else config.root / DEFAULT_OUT
+    cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
+    built = []
+    for name in targets:
+        key = keys[name]
+        assert key is not None  # configured layers always have an input key
+        _say(f"building {name}")
+        built.append(build_layer(config.layer(name), out_dir, input_key=key, cache_dir=cache_dir))
+
+    sizes = {layer.spec.name: layer.manifest.unzipped_bytes for layer in built}
+    problems = [
+        problem
+        for function in config.functions
+        if any(name in function.layers for name in sizes)
+        for problem in check_function_limits(config, function, sizes, 0)
+    ]
+    raise_on_violations(problems)
+
+    _, published = publish_layers(
+        config,
+        built,
+        registry_factory(config),
+        lock,
+        _commit(args.commit, config.root),
+        regions=targets,
+        save=lambda new_lock: save_lock(config.root, new_lock),
+        log=_say,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "layer": p.layer,
+                        "region": p.region,
+                        "version": p.version,
+                        "arn": p.arn,
+                        "code_sha256": p.code_sha256_hex,
+                        "created": p.created,
+                    }
+                    for p in published
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for p in published:
+            verb = "published" if p.created else "reused   "
+            print(f"{verb} {p.layer} v{p.version} in {p.region}  {p.arn}")
+    return 0
+
+
+def _commit(explicit: str | None, root: Path) -> str:
+    if explicit:
+        return explicit
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    from layer_ci.adapters.git import GitRepo
+    from layer_ci.errors import LayerCiError
+
+    try:
+        return GitRepo(root).resolve("HEAD") or UNKNOWN_COMMIT
+    except LayerCiError:  # not a git checkout: the commit in descriptions is informational only
+        return UNKNOWN_COMMIT
+
+
+def _say(message: str) -> None:
+    print(f"layer-ci: {message}", file=sys.stderr, flush=True)

@@ -64,7 +64,13 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One function that consumes layers; ``layers`` is in the function's order (later wins in /opt)."""
+    """One function that consumes layers; ``layers`` is in the function's order (later wins in /opt).
+
+    ``layers`` names only layers declared in layer-ci.yml; ``external_layers`` holds the layer version
+    ARNs of layers layer-ci does not build (vendor layers), and ``layer_order`` every entry (names and
+    ARNs; an ARN always contains ``:``, a name never does) in the order the function lists them. An empty
+    ``layer_order`` means ``layers + external_layers``; use ``ordered_layers()`` rather than the field.
+    """
 
     name: str
     source: Path
@@ -78,6 +84,12 @@ class FunctionSpec:
     timeout_s: int = 3
     environment: tuple[tuple[str, str], ...] = ()
     location: Location = field(default_factory=lambda: Location("layer-ci.yml"))
+    external_layers: tuple[str, ...] = ()
+    layer_order: tuple[str, ...] = ()
+
+    def ordered_layers(self) -> tuple[str, ...]:
+        """Every layer entry (config names and external ARNs) in the function's order."""
+        return self.layer_order or (self.layers + self.external_layers)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,328 @@
+"""Reads functions and their layer references from SAM/CloudFormation templates (YAML or JSON)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layer_ci.config.yamldoc import Document, FieldPath, YamlMap
+from layer_ci.errors import ConfigError
+from layer_ci.limits import ARCHITECTURES, LAMBDA_RUNTIMES
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+FUNCTION_TYPES = frozenset({SERVERLESS_FUNCTION, "AWS::Lambda::Function"})
+LAYER_TYPES = frozenset({"AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"})
+
+# arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION; the parts before NAME may still hold ${...}
+# placeholders when the ARN came from !Sub (pseudo parameters such as ${AWS::Region}).
+_PART = r"(?:\$\{[^}]*\}|[^:\s$])+"
+LAYER_ARN = re.compile(rf"^arn:{_PART}:lambda:{_PART}:{_PART}:layer:(?P<name>{_PART}):(?P<version>{_PART})$")
+SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+LAYER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """One entry of a function's Layers: a layer-ci layer (by name) or an external layer version ARN."""
+
+    value: str
+    external: bool
+    document: Document
+    path: FieldPath
+
+    def error(self, problem: str, fix: str) -> ConfigError:
+        return self.document.error(self.path, problem, fix)
+
+
+@dataclass(frozen=True)
+class TemplateFunction:
+    """A function as a template declares it; paths are absolute, ``template`` is relative to the root."""
+
+    name: str
+    template: str
+    source: Path
+    runtime: str
+    architecture: str
+    handler: str
+    memory_mb: int | None
+    timeout_s: int | None
+    environment: tuple[tuple[str, str], ...]
+    layers: tuple[LayerRef, ...]
+    document: Document
+    path: FieldPath
+
+
+class _Template:
+    """One parsed template and the lookups its functions need (parameters, layer resources, globals)."""
+
+    def __init__(self, document: Document, folder: Path, relative: str, layer_names: Collection[str]) -> None:
+        self.document = document
+        self.folder = folder
+        self.relative = relative
+        self.layer_names = layer_names
+        data = document.data
+        if not isinstance(data, dict):
+            raise document.error(
+                (), "a template must be a mapping", "check that this is a SAM/CloudFormation template"
+            )
+        self.data: Mapping[str, Any] = data
+        self.resources = self.mapping(("Resources",), required=True)
+        self.parameters = self.mapping(("Parameters",))
+        globals_ = self.mapping(("Globals",))
+        function_globals = globals_.get("Function")
+        self.globals: Mapping[str, Any] = function_globals if isinstance(function_globals, dict) else {}
+
+    def mapping(self, path: FieldPath, *, required: bool = False) -> Mapping[str, Any]:
+        value: Any = self.data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None and not required:
+            return YamlMap(0)
+        if not isinstance(value, dict):
+            raise self.document.error(path, "expected a mapping", "fix the template")
+        return value
+
+    def functions(self) -> list[TemplateFunction]:
+        found = []
+        for logical_id, resource in self.resources.items():
+            if isinstance(resource, dict) and resource.get("Type") in FUNCTION_TYPES:
+                function = self.function(logical_id, resource)
+                if function is not None:
+                    found.append(function)
+        return found
+
+    # -- one function -----------------------------------------------------------------------------
+
+    def function(self, logical_id: str, resource: Mapping[str, Any]) -> TemplateFunction | None:
+        base: FieldPath = ("Resources", logical_id)
+        properties = resource.get("Properties", {})
+        if not isinstance(properties, dict):
+            raise self.document.error((*base, "Properties"), "expected a mapping", "fix the template")
+        serverless = resource.get("Type") == SERVERLESS_FUNCTION
+        defaults: Mapping[str, Any] = self.globals if serverless else {}
+        props: FieldPath = (*base, "Properties")
+
+        def prop(name: str) -> tuple[Any, FieldPath]:
+            if name in properties or name not in defaults:  # a missing value is the resource's to give
+                return properties.get(name), (*props, name)
+            return defaults[name], ("Globals", "Function", name)
+
+        package_type, _ = prop("PackageType")
+        if package_type == "Image":  # container images cannot use layers
+            return None
+        code_value, code_path = prop("CodeUri" if serverless else "Code")
+        source = self.code_folder(code_value)
+        runtime_value, runtime_path = prop("Runtime")
+        runtime = self.literal(runtime_value)
+        local = source is not None and isinstance(runtime, str)
+        try:
+            layers = tuple(self.layer_refs(logical_id, properties, defaults, serverless))
+        except ConfigError:
+            if local:
+                raise
+            return None
+        if source is None or not isinstance(runtime, str):
+            if not any(not ref.external for ref in layers):
+                # Neither testable here nor using a layer of ours: a function layer-ci has no say over.
+                return None
+            if source is None:
+                raise self.document.error(
+                    code_path,
+                    "the function's code is not a local folder",
+                    "point CodeUri/Code at the function's folder so layer-ci can test it with new layers",
+                )
+            raise self.document.error(
+                runtime_path, "the runtime is missing or not a plain value", "give Runtime, e.g. python3.12"
+            )
+        if not source.is_dir():
+            raise self.document.error(
+                code_path,
+                f"folder '{code_value}' does not exist",
+                f"create it or fix the path (relative to {self.folder})",
+            )
+        if runtime not in LAMBDA_RUNTIMES and any(not ref.external for ref in layers):
+            close = difflib.get_close_matches(runtime, LAMBDA_RUNTIMES, n=1)
+            raise self.document.error(
+                runtime_path,
+                f"{runtime!r} is not a supported Lambda runtime",
+                f"did you mean {close[0]}?" if close else f"use one of {', '.join(LAMBDA_RUNTIMES)}",
+            )
+        architectures, arch_path = prop("Architectures")
+        architecture = "x86_64"
+        if architectures is not None:
+            first = (
+                self.literal(architectures[0]) if isinstance(architectures, list) and architectures else None
+            )
+            if first not in ARCHITECTURES:
+                raise self.document.error(
+                    arch_path, f"cannot read the architecture {architectures!r}", "use [x86_64] or [arm64]"
+                )
+            architecture = str(first)
+        handler, _ = prop("Handler")
+        memory = self.integer(*prop("MemorySize"))
+        timeout = self.integer(*prop("Timeout"))
+        return TemplateFunction(
+            name=logical_id,
+            template=self.relative,
+            source=source,
+            runtime=runtime,
+            architecture=architecture,
+            handler=str(self.literal(handler) or ""),
+            memory_mb=memory,
+            timeout_s=timeout,
+            environment=self.environment(properties, defaults),
+            layers=layers,
+            document=self.document,
+            path=base,
+        )
+
+    def code_folder(self, value: Any) -> Path | None:
+        if not isinstance(value, str) or "://" in value:  # S3 locations, {Bucket, Key}, inline code
+            return None
+        return Path(os.path.normpath(self.folder / value))
+
+    def literal(self, value: Any) -> Any:
+        """A plain value, following a !Ref to a parameter's Default; None when it cannot be known."""
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and isinstance(self.parameters.get(value["Ref"]), dict):
+                return self.parameters[value["Ref"]].get("Default")
+            return None
+        return value
+
+    def integer(self, value: Any, path: FieldPath) -> int | None:
+        value = self.literal(value)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise self.document.error(
+                path, f"expected a whole number, got {value!r}", "fix the template"
+            ) from None
+
+    def environment(
+        self, properties: Mapping[str, Any], defaults: Mapping[str, Any]
+    ) -> tuple[tuple[str, str], ...]:
+        merged: dict[str, str] = {}
+        for source in (defaults, properties):  # SAM merges Globals' maps with the function's, function wins
+            environment = source.get("Environment")
+            variables = environment.get("Variables") if isinstance(environment, dict) else None
+            if isinstance(variables, dict):
+                for key, value in variables.items():
+                    value = self.literal(value)
+                    if isinstance(value, bool):
+                        merged[key] = str(value).lower()
+                    elif isinstance(value, str | int | float):
+                        merged[key] = str(value)
+        return tuple(merged.items())
+
+    # -- layer references -------------------------------------------------------------------------
+
+    def layer_refs(
+        self, logical_id: str, properties: Mapping[str, Any], defaults: Mapping[str, Any], serverless: bool
+    ) -> list[LayerRef]:
+        # SAM adds a function's list to Globals' list (Globals first); CloudFormation has no Globals.
+        lists: list[tuple[Any, FieldPath]] = []
+        if serverless and "Layers" in defaults:
+            lists.append((defaults["Layers"], ("Globals", "Function", "Layers")))
+        if "Layers" in properties:
+            lists.append((properties["Layers"], ("Resources", logical_id, "Properties", "Layers")))
+        refs: list[LayerRef] = []
+        for entries, path in lists:
+            if not isinstance(entries, list):
+                raise self.document.error(path, "Layers must be a list here", "list each layer ARN or !Ref")
+            refs.extend(self.layer_ref(entry, (*path, index)) for index, entry in enumerate(entries))
+        return refs
+
+    def layer_ref(self, entry: Any, path: FieldPath) -> LayerRef:
+        if isinstance(entry, str):
+            return self.from_arn(entry, path)
+        if isinstance(entry, dict) and set(entry) == {"Ref"} and isinstance(entry["Ref"], str):
+            return self.from_ref(entry["Ref"], path)
+        if isinstance(entry, dict) and set(entry) == {"Fn::Sub"}:
+            return self.from_arn(self.substitute(entry["Fn::Sub"], path), path)
+        raise self.document.error(
+            path,
+            "cannot read this layer reference",
+            "use a layer version ARN, !Sub with one, or !Ref to a LayerVersion resource or a parameter",
+        )
+
+    def from_arn(self, arn: str, path: FieldPath) -> LayerRef:
+        match = LAYER_ARN.match(arn)
+        if match is None:
+            raise self.document.error(
+                path,
+                f"{arn!r} is not a layer version ARN",
+                "write arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+            )
+        name = match["name"]
+        if not LAYER_NAME.fullmatch(name):
+            raise self.document.error(
+                path,
+                f"the layer name in {arn!r} cannot be resolved",
+                "write the layer's name literally in the ARN",
+            )
+        if name in self.layer_names:
+            return LayerRef(name, external=False, document=self.document, path=path)
+        return LayerRef(arn, external=True, document=self.document, path=path)
+
+    def from_ref(self, target: str, path: FieldPath) -> LayerRef:
+        resource = self.resources.get(target)
+        if isinstance(resource, dict) and resource.get("Type") in LAYER_TYPES:
+            properties = resource.get("Properties")
+            layer_name = properties.get("LayerName") if isinstance(properties, dict) else None
+            name = layer_name if isinstance(layer_name, str) else target
+            if name in self.layer_names:
+                return LayerRef(name, external=False, document=self.document, path=path)
+            raise self.document.error(
+                path,
+                f"!Ref {target} is a layer named '{name}' that layer-ci.yml does not declare",
+                f"add '{name}' under layers: in layer-ci.yml",
+            )
+        parameter = self.parameters.get(target)
+        if isinstance(parameter, dict):
+            default = parameter.get("Default")
+            if isinstance(default, str) and LAYER_ARN.match(default):
+                return self.from_arn(default, path)
+            raise self.document.error(
+                path,
+                f"!Ref {target} names a parameter without a layer version ARN as Default",
+                f"give Parameters.{target} a Default: arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+            )
+        if resource is not None:
+            raise self.document.error(
+                path,
+                f"!Ref {target} is a {resource.get('Type') if isinstance(resource, dict) else 'resource'}, "
+                "not a layer version",
+                "refer to a LayerVersion resource or a layer ARN",
+            )
+        raise self.document.error(
+            path, f"!Ref {target} names no resource or parameter in this template", "fix the name"
+        )
+
+    def substitute(self, value: Any, path: FieldPath) -> str:
+        """Expand a Fn::Sub string with its own variables and parameter defaults; pseudo parameters stay."""
+        variables: dict[str, Any] = {}
+        if isinstance(value, list) and len(value) == 2 and isinstance(value[1], dict):
+            value, variables = value[0], dict(value[1])
+        if not isinstance(value, str):
+            raise self.document.error(path, "cannot read this !Sub", "use a string or [string, {variables}]")
+
+        def expand(match: re.Match[str]) -> str:
+            name = match[1]
+            known = self.literal(variables[name]) if name in variables else self.literal({"Ref": name})
+            return known if isinstance(known, str) else match[0]
+
+        return SUB_VARIABLE.sub(expand, value)
+
+
+def read_template(
+    document: Document, folder: Path, relative: str, layer_names: Collection[str]
+) -> list[TemplateFunction]:
+    """Every zip-packaged function of a parsed template, with its layers resolved against ``layer_names``."""
+    return _Template(document, folder, relative, layer_names).functions()

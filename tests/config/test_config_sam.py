@@ -1,0 +1,366 @@
+"""Functions and layer references read from SAM/CloudFormation templates (YAML and JSON)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from layer_ci.config import load_config
+from layer_ci.errors import ConfigError
+
+LAYERS_ONLY = """\
+version: 1
+layers:
+  common:
+    source: layers/common
+    build: {method: python, requirements: requirements.txt}
+    compatible_runtimes: [python3.11, python3.12]
+    compatible_architectures: [x86_64, arm64]
+  tools:
+    source: layers/tools
+    build: {method: files}
+    compatible_architectures: [x86_64, arm64]
+templates: [infra/template.yaml]
+"""
+
+DATADOG = "arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Extension:65"
+
+SAM_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  ToolsArn:
+    Type: String
+    Default: arn:aws:lambda:us-east-1:123456789012:layer:tools:12
+  CommonVersion:
+    Type: String
+    Default: "7"
+  Stage:
+    Type: String
+Globals:
+  Function:
+    Runtime: python3.12
+    Timeout: 10
+    Handler: app.handler
+    Layers:
+      - !Sub arn:aws:lambda:${AWS::Region}:464622532012:layer:Datadog-Extension:65
+    Environment:
+      Variables:
+        STAGE: !Ref Stage
+        LOG_LEVEL: info
+Resources:
+  Orders:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: ../functions/orders
+      Architectures: [arm64]
+      MemorySize: 256
+      Layers:
+        - !Sub "arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:layer:common:${CommonVersion}"
+        - !Ref ToolsArn
+      Environment:
+        Variables:
+          LOG_LEVEL: debug
+          TABLE: !GetAtt Table.Arn
+  Billing:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: ../functions/billing
+      Runtime: python3.11
+      Layers:
+        - !Ref CommonLayer
+  CommonLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: common
+      ContentUri: ../layers/common
+  Table:
+    Type: AWS::DynamoDB::Table
+  Images:
+    Type: AWS::Serverless::Function
+    Properties:
+      PackageType: Image
+      ImageUri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/images:latest
+  FromS3:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: s3://bucket/code.zip
+      Runtime: python3.12
+"""
+
+
+def make_repo(
+    root: Path, template: str, config: str = LAYERS_ONLY, name: str = "infra/template.yaml"
+) -> Path:
+    files = {
+        "layers/common/requirements.txt": "six==1.16.0\n",
+        "layers/tools/bin/tool": "#!/bin/sh\n",
+        "functions/orders/app.py": "",
+        "functions/billing/app.py": "",
+        name: template,
+        "layer-ci.yml": config,
+    }
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "layer-ci.yml"
+
+
+def test_minimal_config_reads_functions_from_a_sam_template(tmp_path: Path) -> None:
+    config = load_config(make_repo(tmp_path, SAM_TEMPLATE))
+    assert [function.name for function in config.functions] == ["Orders", "Billing"]
+    orders = config.function("Orders")
+    assert orders.source == tmp_path.resolve() / "functions/orders"
+    assert (orders.runtime, orders.architecture, orders.handler) == ("python3.12", "arm64", "app.handler")
+    assert (orders.memory_mb, orders.timeout_s) == (256, 10)
+    # Globals' layers come first (SAM appends the function's list to them).
+    assert orders.layer_order == (
+        "arn:aws:lambda:${AWS::Region}:464622532012:layer:Datadog-Extension:65",
+        "common",
+        "tools",
+    )
+    assert orders.layers == ("common", "tools")
+    assert orders.external_layers == (
+        "arn:aws:lambda:${AWS::Region}:464622532012:layer:Datadog-Extension:65",
+    )
+    assert orders.pin_files == ("infra/template.yaml",)
+    # Intrinsic values (a parameter without Default, !GetAtt) are left out; the function's map wins.
+    assert dict(orders.environment) == {"LOG_LEVEL": "debug"}
+    assert orders.location.path == str(tmp_path / "infra/template.yaml")
+    assert orders.location.line == 24
+    billing = config.function("Billing")
+    assert billing.layers == ("common",)
+    assert billing.runtime == "python3.11"
+    assert billing.architecture == "x86_64"
+    assert config.consumers("common") == (orders, billing)
+    assert config.consumers("tools") == (orders,)
+
+
+def test_functions_entry_merges_with_the_template_function(tmp_path: Path) -> None:
+    config_text = LAYERS_ONLY + textwrap.dedent(
+        """\
+        functions:
+          Orders:
+            test: [python, -m, pytest]
+            pins: [README.md]
+            environment: {LOG_LEVEL: warning, EXTRA: "1"}
+          Billing:
+            layers: [tools, common]
+            timeout: 30
+        """
+    )
+    config_path = make_repo(tmp_path, SAM_TEMPLATE, config_text)
+    (tmp_path / "README.md").write_text("pins live here too\n")
+    config = load_config(config_path)
+    orders = config.function("Orders")
+    assert orders.test_command == ("python", "-m", "pytest")
+    assert orders.pin_files == ("infra/template.yaml", "README.md")
+    assert dict(orders.environment) == {"LOG_LEVEL": "warning", "EXTRA": "1"}
+    assert orders.layers == ("common", "tools")
+    billing = config.function("Billing")
+    assert billing.layers == ("tools", "common")
+    assert billing.timeout_s == 30
+    assert billing.runtime == "python3.11"
+
+
+def test_json_template_with_long_form_intrinsics(tmp_path: Path) -> None:
+    template = {
+        "Parameters": {"Vendor": {"Type": "String", "Default": DATADOG}},
+        "Resources": {
+            "Worker": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Code": "../functions/orders",
+                    "Runtime": "python3.12",
+                    "Handler": "app.handler",
+                    "Layers": [
+                        {"Ref": "Vendor"},
+                        {"Fn::Sub": ["arn:aws:lambda:${R}:123456789012:layer:${Name}:3", {"Name": "tools"}]},
+                        {"Ref": "Common"},
+                    ],
+                },
+            },
+            "Common": {"Type": "AWS::Lambda::LayerVersion", "Properties": {"LayerName": "common"}},
+        },
+    }
+    text = json.dumps(template, indent="\t")  # tab indents: not YAML, so the JSON reader takes over
+    config = load_config(
+        make_repo(
+            tmp_path, text, LAYERS_ONLY.replace("template.yaml", "template.json"), "infra/template.json"
+        )
+    )
+    worker = config.function("Worker")
+    assert worker.layer_order == (DATADOG, "tools", "common")
+    assert worker.external_layers == (DATADOG,)
+    assert worker.pin_files == ("infra/template.json",)
+
+
+def test_json_template_errors_still_name_the_line(tmp_path: Path) -> None:
+    template = {
+        "Resources": {
+            "Worker": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Code": "../functions/orders",
+                    "Runtime": "python3.12",
+                    "Layers": [
+                        {"Fn::GetAtt": ["Common", "Arn"]},
+                        "arn:aws:lambda:us-east-1:123456789012:layer:common:1",
+                    ],
+                },
+            }
+        }
+    }
+    config_path = make_repo(
+        tmp_path, json.dumps(template, indent=2), LAYERS_ONLY.replace(".yaml", ".json"), "infra/template.json"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path)
+    assert caught.value.one_line().startswith(
+        f"{tmp_path}/infra/template.json:9: Resources.Worker.Properties.Layers[0]: "
+        "cannot read this layer reference"
+    )
+
+
+BAD_TEMPLATES = [
+    (
+        "ref-to-missing",
+        "Layers: [!Ref Nowhere]",
+        "Layers[0]: !Ref Nowhere names no resource or parameter in this template; fix the name",
+    ),
+    (
+        "ref-to-non-layer",
+        "Layers: [!Ref Table]",
+        "Layers[0]: !Ref Table is a AWS::DynamoDB::Table, not a layer version",
+    ),
+    (
+        "parameter-without-arn",
+        "Layers: [!Ref Stage]",
+        "Layers[0]: !Ref Stage names a parameter without a layer version ARN as Default; "
+        "give Parameters.Stage "
+        "a Default",
+    ),
+    (
+        "not-an-arn",
+        "Layers: [common]",
+        "Layers[0]: 'common' is not a layer version ARN; "
+        "write arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+    ),
+    (
+        "unresolved-name",
+        "Layers: [!Sub 'arn:aws:lambda:us-east-1:123456789012:layer:${Name}:1']",
+        "Layers[0]: the layer name in 'arn:aws:lambda:us-east-1:123456789012:layer:${Name}:1' "
+        "cannot be resolved",
+    ),
+    (
+        "incompatible-runtime",
+        "Runtime: nodejs22.x\n      Layers: [!Ref CommonLayer]",
+        "Layers[0]: function 'Fn' runs nodejs22.x but layer 'common' is compatible only with python3.11, "
+        "python3.12; add nodejs22.x to layers.common.compatible_runtimes (line 6)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("properties", "words"), [case[1:] for case in BAD_TEMPLATES], ids=[c[0] for c in BAD_TEMPLATES]
+)
+def test_bad_template_layer_references(tmp_path: Path, properties: str, words: str) -> None:
+    template = textwrap.dedent(
+        """\
+        Parameters:
+          Stage: {Type: String, Default: prod}
+        Resources:
+          Table: {Type: AWS::DynamoDB::Table}
+          CommonLayer:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {LayerName: common}
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: ../functions/orders
+              Runtime: python3.12
+        """
+    )
+    template = template.replace("      Runtime: python3.12\n", "") if "Runtime:" in properties else template
+    template += f"      {properties}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(make_repo(tmp_path, template))
+    message = caught.value.one_line()
+    assert message.startswith(f"{tmp_path}/infra/template.yaml:"), message
+    assert f"Resources.Fn.Properties.{words}" in message
+    assert caught.value.location.line == template.count("\n")
+
+
+def test_missing_code_folder_is_reported_in_the_template(tmp_path: Path) -> None:
+    template = SAM_TEMPLATE.replace("CodeUri: ../functions/billing", "CodeUri: ../functions/gone")
+    with pytest.raises(ConfigError) as caught:
+        load_config(make_repo(tmp_path, template))
+    assert caught.value.one_line().startswith(
+        f"{tmp_path}/infra/template.yaml:40: Resources.Billing.Properties.CodeUri: "
+        "folder '../functions/gone' "
+        "does not exist"
+    )
+
+
+def test_template_yaml_syntax_error_names_the_template(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(make_repo(tmp_path, "Resources:\n  Fn: [unclosed\n"))
+    assert caught.value.location.path == str(tmp_path / "infra/template.yaml")
+    assert caught.value.field == "syntax"
+
+
+def test_same_logical_id_in_two_templates_is_refused(tmp_path: Path) -> None:
+    config = LAYERS_ONLY.replace(
+        "templates: [infra/template.yaml]", "templates: [infra/template.yaml, other.yaml]"
+    )
+    path = make_repo(tmp_path, SAM_TEMPLATE, config)
+    (tmp_path / "other.yaml").write_text(
+        "Resources:\n  Billing:\n    Type: AWS::Lambda::Function\n"
+        "    Properties: {Code: functions/billing, Runtime: python3.12}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.one_line() == (
+        f"{tmp_path}/other.yaml:2: Resources.Billing: function 'Billing' is also declared at "
+        f"{tmp_path}/infra/template.yaml:37; give each function a distinct logical id"
+    )
+
+
+def test_functions_without_local_code_and_without_our_layers_are_skipped(tmp_path: Path) -> None:
+    config = load_config(make_repo(tmp_path, SAM_TEMPLATE))
+    names = {function.name for function in config.functions}
+    assert "Images" not in names
+    assert "FromS3" not in names
+
+
+def test_function_without_local_code_but_with_our_layer_is_an_error(tmp_path: Path) -> None:
+    template = SAM_TEMPLATE.replace(
+        "      CodeUri: s3://bucket/code.zip\n",
+        "      CodeUri: s3://bucket/code.zip\n      Layers: [!Ref CommonLayer]\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(make_repo(tmp_path, template))
+    assert "Resources.FromS3.Properties.CodeUri: the function's code is not a local folder" in str(
+        caught.value
+    )
+
+
+def test_missing_runtime_points_at_the_resource_properties(tmp_path: Path) -> None:
+    template = (
+        "Resources:\n"
+        "  Worker:\n"
+        "    Type: AWS::Lambda::Function\n"
+        "    Properties:\n"
+        "      Code: ../functions/orders\n"
+        "      Layers: ['arn:aws:lambda:us-east-1:123456789012:layer:common:2']\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(make_repo(tmp_path, template))
+    assert caught.value.one_line() == (
+        f"{tmp_path}/infra/template.yaml:4: Resources.Worker.Properties.Runtime: "
+        "the runtime is missing or not a plain value; give Runtime, e.g. python3.12"
+    )

@@ -1,0 +1,282 @@
+"""Turn ``--layer NAME=SOURCE`` (zip, ``local``, version, ARN) or the function's pin into a zip path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from layer_ci.errors import UsageError
+
+if TYPE_CHECKING:
+    from layer_ci.model import Config, FunctionSpec, LayerSpec
+    from layer_ci.pins import Pin
+
+DEFAULT_REGION = "us-east-1"
+LOCAL = "local"
+
+
+class LayerSourceError(UsageError):
+    """A ``--layer`` value (or the default pinned version) cannot be turned into a layer zip."""
+
+
+@dataclass(frozen=True)
+class ResolvedLayer:
+    """One layer of the function, pinned down to a zip on disk and described for humans."""
+
+    name: str
+    label: str
+    zip_path: Path
+    version: int | None = None
+    arn: str | None = None
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+
+
+def parse_layer_options(values: Sequence[str]) -> dict[str, str]:
+    """``["a=local", "b=3"]`` -> ``{"a": "local", "b": "3"}``; each name at most once."""
+    sources: dict[str, str] = {}
+    for value in values:
+        name, sep, source = value.partition("=")
+        name, source = name.strip(), source.strip()
+        if not sep or not name or not source:
+            raise LayerSourceError(
+                f"--layer {value!r}: expected NAME=SOURCE, where SOURCE is a zip path, a version number, "
+                "a layer version ARN or 'local'"
+            )
+        if name in sources:
+            raise LayerSourceError(
+                f"--layer {name} is given twice ({sources[name]!r} and {source!r}); keep one"
+            )
+        sources[name] = source
+    return sources
+
+
+def layer_entries(function: FunctionSpec) -> list[tuple[str, str | None]]:
+    """(name, ARN or None) for each layer of the function, in its order; external layers carry their ARN."""
+    entries: list[tuple[str, str | None]] = []
+    for entry in function.ordered_layers():
+        if ":" in entry:
+            entries.append((entry.split(":")[6] if entry.count(":") >= 7 else entry, entry))
+        else:
+            entries.append((entry, None))
+    return entries
+
+
+def resolve_layers(
+    config: Config,
+    function: FunctionSpec,
+    sources: Mapping[str, str],
+    *,
+    region: str,
+    cache_dir: Path,
+) -> list[ResolvedLayer]:
+    """A zip for each of the function's layers, in the function's order."""
+    entries = layer_entries(function)
+    unknown = sorted(set(sources) - {name for name, _ in entries})
+    if unknown:
+        raise LayerSourceError(
+            f"--layer {unknown[0]}: function {function.name} does not use that layer "
+            f"(its layers: {', '.join(name for name, _ in entries) or 'none'})"
+        )
+    return [
+        resolve_layer(config, function, name, sources.get(name, external), region=region, cache_dir=cache_dir)
+        for name, external in entries
+    ]
+
+
+def resolve_layer(
+    config: Config,
+    function: FunctionSpec,
+    name: str,
+    source: str | None,
+    *,
+    region: str,
+    cache_dir: Path,
+) -> ResolvedLayer:
+    """Resolve one layer; ``source`` None means the version the function pins."""
+    spec = _spec(config, name)
+    runtimes = spec.compatible_runtimes if spec else ()
+    architectures: tuple[str, ...] = tuple(spec.compatible_architectures) if spec else ()
+
+    def resolved(label: str, zip_path: Path) -> ResolvedLayer:
+        return ResolvedLayer(name, label, zip_path, None, None, runtimes, architectures)
+
+    if source is None:
+        version, where = pinned_version(config, function, name, region)
+        return fetch_version(config, name, name, version, region, cache_dir, f"{name} v{version} ({where})")
+    if source == LOCAL:
+        if spec is None:
+            raise LayerSourceError(
+                f"--layer {name}=local: layer {name} is not declared in layer-ci.yml, so there is no "
+                "source to build it from"
+            )
+        return resolved(
+            f"{name} built from {_relative(spec.source, config.root)}", build_local(config, spec, cache_dir)
+        )
+    if re.fullmatch(r"[0-9]{1,10}", source):
+        version = int(source)
+        if version < 1:
+            raise LayerSourceError(f"--layer {name}={source}: layer versions start at 1")
+        return fetch_version(config, name, name, version, region, cache_dir, f"{name} v{version} ({region})")
+    if source.startswith("arn:"):
+        from layer_ci.pins.arn import parse_layer_version_arn
+
+        try:
+            arn = parse_layer_version_arn(source)
+        except ValueError as exc:
+            raise LayerSourceError(f"--layer {name}: {exc}") from exc
+        if arn.region is None or arn.account is None:
+            raise LayerSourceError(
+                f"layer {name}: {source} holds a placeholder; pass --layer {name}=ARN with concrete "
+                "region and account, a version or a zip"
+            )
+        layer_arn = source.rsplit(":", 1)[0]
+        return fetch_version(
+            config, name, layer_arn, arn.version, arn.region, cache_dir, f"{name} = {source}"
+        )
+    return resolved(f"{name} from {source}", _existing_zip(name, source, config.root))
+
+
+def default_region(config: Config, function: FunctionSpec) -> str:
+    """The region the function's pins name, else its first layer's first region, else us-east-1."""
+    try:
+        pins = _function_pins(config, function)
+    except Exception:  # pins are a convenience here; an unreadable file is reported by `layer-ci pins`
+        pins = []
+    for pin in pins:
+        if pin.layer in function.ordered_layers() and pin.region:
+            return str(pin.region)
+    for name, _ in layer_entries(function):
+        spec = _spec(config, name)
+        if spec is not None and spec.regions:
+            return spec.regions[0]
+    return DEFAULT_REGION
+
+
+def pinned_version(config: Config, function: FunctionSpec, layer: str, region: str) -> tuple[int, str]:
+    """The version of ``layer`` the function pins in ``region`` and where that was read.
+
+    The pins in the function's files come first; when it has none, the version layer-ci.lock records
+    as published in that region (what a fresh deploy would use).
+    """
+    pins = [
+        pin
+        for pin in _function_pins(config, function)
+        if pin.layer == layer and (pin.region is None or pin.region == region)
+    ]
+    versions = sorted({pin.version for pin in pins})
+    if len(versions) == 1:
+        first = pins[0]
+        return versions[0], f"pinned at {first.path}:{first.line}"
+    if len(versions) > 1:
+        places = ", ".join(f"v{pin.version} at {pin.path}:{pin.line}" for pin in pins[:4])
+        raise LayerSourceError(
+            f"function {function.name} pins layer {layer} at several versions ({places}); "
+            f"choose one with --layer {layer}=VERSION"
+        )
+    published = _locked_version(config, layer, region)
+    if published is not None:
+        return published, f"published in {region} per layer-ci.lock"
+    raise LayerSourceError(
+        f"function {function.name} pins no version of layer {layer} in {region} and layer-ci.lock records "
+        f"none; pass --layer {layer}=local (build from source), --layer {layer}=VERSION or a zip path"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# The seams to the build, registry, lockfile and pins modules: small, so each is easy to rewire.
+
+
+def build_local(config: Config, spec: LayerSpec, cache_dir: Path) -> Path:
+    """Build ``spec`` from the repository's source (once per input key) and return its zip."""
+    from layer_ci.build import build_layer
+    from layer_ci.inputs import input_key
+
+    key = input_key(spec, config.root)
+    out_dir = cache_dir / "builds" / spec.name / key.split(":")[-1][:32]
+    built_zip = out_dir / f"{spec.name}.zip"
+    if built_zip.is_file() and (out_dir / f"{spec.name}.manifest.json").is_file():
+        return built_zip
+    built = build_layer(spec, out_dir, input_key=key, cache_dir=cache_dir / "build-cache")
+    return Path(built.zip_path)
+
+
+def fetch_version(
+    config: Config, name: str, layer: str, version: int, region: str, cache_dir: Path, label: str
+) -> ResolvedLayer:
+    """Download (or find in the cache) a published version, verified by its SHA-256.
+
+    ``layer`` is a name or a layer ARN (for layers of other accounts). Compatibility comes from the
+    published version itself: that, not today's layer-ci.yml, is what Lambda checks.
+    """
+    from layer_ci.registry import open_registry
+
+    registry = open_registry(config, region)
+    info = registry.get_version(layer, version)
+    if info is None:
+        where = f"{layer} " if layer.startswith("arn:") else ""
+        raise LayerSourceError(
+            f"layer {name} version {version} {where}does not exist in {region} for the "
+            f"{config.settings.registry} registry (deleted, never published, or another account's); "
+            f"pass --layer {name}=VERSION or --layer {name}=path/to/layer.zip"
+        )
+    zip_path = Path(registry.fetch(layer, version, cache_dir / "zips"))
+    return ResolvedLayer(
+        name,
+        label,
+        zip_path,
+        version,
+        info.arn,
+        tuple(info.compatible_runtimes),
+        tuple(info.compatible_architectures),
+    )
+
+
+def _locked_version(config: Config, layer: str, region: str) -> int | None:
+    from layer_ci.lockfile import load_lock
+
+    lock = load_lock(config.root)
+    locked = lock.layers.get(layer)
+    if locked is None:
+        return None
+    ref = locked.published.get(region)
+    return None if ref is None else int(ref.version)
+
+
+def _function_pins(config: Config, function: FunctionSpec) -> list[Pin]:
+    from layer_ci.pins import find_pins
+
+    pins = list(find_pins(config.root, config))
+    if function.pin_files:
+        wanted = {Path(path).as_posix() for path in function.pin_files}
+        pins = [pin for pin in pins if Path(pin.path).as_posix() in wanted]
+    return pins
+
+
+def _spec(config: Config, name: str) -> LayerSpec | None:
+    try:
+        return config.layer(name)
+    except KeyError:
+        return None
+
+
+def _existing_zip(name: str, source: str, root: Path) -> Path:
+    path = Path(source).expanduser()
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.absolute()
+    raise LayerSourceError(
+        f"--layer {name}={source}: no such file; SOURCE is a built zip, a version number, a layer "
+        "version ARN or 'local'"
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,114 @@
+"""Parse and format Lambda layer version ARNs, including CloudFormation/Terraform/CDK placeholders."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PARTITIONS: tuple[str, ...] = ("aws", "aws-cn", "aws-us-gov")
+
+# A placeholder stands where the value is only known per stack/workspace: `${AWS::Region}` inside
+# `!Sub`/`Fn::Sub`, `${var.region}` in Terraform, `${aws:region}` in serverless.yml,
+# `${Stack.of(this).region}` in a CDK template literal, `{self.region}` in a Python f-string.
+PLACEHOLDER = r"\$?\{[^{}\r\n]{1,100}\}"
+REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}"
+LAYER_NAME = r"[A-Za-z0-9_-]{1,140}"
+ACCOUNT = r"[0-9]{12}"
+
+# Strict boundaries on both ends so `xarn:...`, `...:layer:x:3a` and `...:layer:x:31` (when the pin
+# says 3) never count: the version is every digit up to a non-word character, never a prefix of it.
+LAYER_VERSION_ARN_RE = re.compile(
+    r"(?<!\w)arn:"
+    rf"(?P<partition>aws-us-gov|aws-cn|aws|{PLACEHOLDER}):lambda:"
+    rf"(?P<region>{REGION}|{PLACEHOLDER}):"
+    rf"(?P<account>{ACCOUNT}|{PLACEHOLDER}):layer:"
+    rf"(?P<layer>{LAYER_NAME}):"
+    r"(?P<version>[0-9]{1,10})(?!\w)"
+)
+
+_REGION_RE = re.compile(rf"{REGION}\Z")
+_LAYER_NAME_RE = re.compile(rf"{LAYER_NAME}\Z")
+_ACCOUNT_RE = re.compile(rf"{ACCOUNT}\Z")
+
+
+@dataclass(frozen=True)
+class LayerVersionArn:
+    """The parts of one layer version ARN; ``None`` marks a placeholder resolved per stack."""
+
+    partition: str | None
+    region: str | None
+    account: str | None
+    layer: str
+    version: int
+
+    def __str__(self) -> str:
+        return format_layer_version_arn(self.layer, self.version, self.region, self.account, self.partition)
+
+
+def is_placeholder(value: str) -> bool:
+    """True for `${...}` / `{...}` stand-ins such as `${AWS::Region}`."""
+    return value.endswith("}") and (value.startswith("${") or value.startswith("{"))
+
+
+def is_region(value: str) -> bool:
+    return _REGION_RE.match(value) is not None
+
+
+def is_layer_name(value: str) -> bool:
+    return _LAYER_NAME_RE.match(value) is not None
+
+
+def partition_for_region(region: str) -> str:
+    """The partition a region belongs to (cn-* -> aws-cn, us-gov-* -> aws-us-gov, else aws)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def parse_layer_version_arn(value: str) -> LayerVersionArn:
+    """Parse exactly one layer version ARN (nothing before or after it); raise ValueError otherwise."""
+    match = LAYER_VERSION_ARN_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"not a layer version ARN: {value!r} "
+            "(expected arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION)"
+        )
+    return arn_from_match(match)
+
+
+def arn_from_match(match: re.Match[str]) -> LayerVersionArn:
+    partition, region, account = match["partition"], match["region"], match["account"]
+    return LayerVersionArn(
+        partition=None if is_placeholder(partition) else partition,
+        region=None if is_placeholder(region) else region,
+        account=None if is_placeholder(account) else account,
+        layer=match["layer"],
+        version=int(match["version"]),
+    )
+
+
+def format_layer_version_arn(
+    layer: str,
+    version: int,
+    region: str | None,
+    account: str | None,
+    partition: str | None = None,
+) -> str:
+    """Format an ARN; a ``None`` part becomes its CloudFormation pseudo-parameter placeholder."""
+    if not is_layer_name(layer):
+        raise ValueError(f"invalid layer name {layer!r}: use 1-140 of [a-zA-Z0-9-_]")
+    if version < 1:
+        raise ValueError(f"invalid layer version {version}: versions start at 1")
+    if region is not None and not is_region(region):
+        raise ValueError(f"invalid region {region!r}")
+    if account is not None and _ACCOUNT_RE.match(account) is None:
+        raise ValueError(f"invalid account {account!r}: use the 12-digit account id")
+    if partition is None:
+        partition = partition_for_region(region) if region is not None else "${AWS::Partition}"
+    elif partition not in PARTITIONS:
+        raise ValueError(f"invalid partition {partition!r}: use one of {', '.join(PARTITIONS)}")
+    region_part = region if region is not None else "${AWS::Region}"
+    account_part = account if account is not None else "${AWS::AccountId}"
+    return f"arn:{partition}:lambda:{region_part}:{account_part}:layer:{layer}:{version}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -107,7 +108,8 @@ class Settings:
     auto_merge: bool = False
     prune_keep: int | None = None
     prune_grace_days: int = 14
-    pin_patterns: tuple[str, ...] = ()
+    # Each entry: a regex string, or a mapping {regex, layer?, region?, files?} (see layer_ci.pins.patterns).
+    pin_patterns: tuple[str | Mapping[str, object], ...] = ()
 
 
 @dataclass(frozen=True)

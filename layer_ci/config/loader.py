@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from layer_ci.model import (
     Settings,
     Sharing,
 )
+from layer_ci.pins.patterns import PinPatternEntry, compile_pin_patterns
 
 DEFAULT_CONFIG = Path("layer-ci.yml")
 DEFAULT_REGIONS = ("us-east-1",)
@@ -138,21 +138,16 @@ class _Loader:
             auto_merge=raw.get("auto_merge", defaults.auto_merge),
             prune_keep=prune.get("keep", defaults.prune_keep),
             prune_grace_days=prune.get("grace_days", defaults.prune_grace_days),
-            pin_patterns=tuple(raw.get("pin_patterns", ())),
+            pin_patterns=tuple(
+                dict(entry) if isinstance(entry, Mapping) else entry for entry in raw.get("pin_patterns", ())
+            ),
         )
 
-    def check_pin_pattern(self, pattern: str, path: FieldPath) -> None:
+    def check_pin_pattern(self, pattern: PinPatternEntry, path: FieldPath) -> None:
         try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            raise self.error(path, f"not a valid regular expression ({exc})", "fix the pattern") from exc
-        missing = [group for group in ("layer", "version") if group not in compiled.groupindex]
-        if missing:
-            raise self.error(
-                path,
-                f"the pattern has no named group {', '.join(missing)}",
-                "capture them as (?P<layer>...) and (?P<version>...)",
-            )
+            compile_pin_patterns([pattern], Location(str(self.path)))
+        except ConfigError as exc:
+            raise self.error(path, exc.problem, exc.fix) from exc
 
     # -- layers -----------------------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ CASES: list[tuple[str, str, int, str, str]] = [
     ("bad-environment-name", BASE + "    environment:\n      1BAD: x\n", 20,
      "functions.orders.environment.1BAD", "is not a valid environment variable name"),
     ("bad-pin-pattern", BASE + "settings:\n  pin_patterns: ['layer:(?P<layer>\\w+)']\n", 20,
-     "settings.pin_patterns[0]", "the pattern has no named group version"),
+     "settings.pin_patterns[0]", "has no (?P<version>...) group"),
     ("empty-layers", "version: 1\nlayers: {}\n", 2, "layers", "is empty; add at least one entry"),
     ("null-layers", "version: 1\nlayers:\n", 2, "layers", "expected a mapping, got nothing"),
     ("bad-arn", variant("[common, tools]", "[common, 'arn:aws:lambda:us-east-1:123:layer:x:1']"), 18,

@@ -14,9 +14,17 @@ $(BIN)/layer-ci: pyproject.toml
 
 install: $(BIN)/layer-ci
 
+# The main job twice on a copy of the example: the first run publishes v1 of both layers to the local
+# registry and tests every function against them; then a change to the tools layer makes the second
+# run publish v2, test its consumers against it and bump their pins in template.yaml.
 demo: install
 	rm -rf .demo && cp -r examples/monorepo .demo
 	cd .demo && ../$(BIN)/layer-ci run
+	@printf '\n== changing layers/tools/bin/slugify, then running the main job again ==\n\n'
+	printf '\n# demo: a change to the tools layer\n' >> .demo/layers/tools/bin/slugify
+	cd .demo && ../$(BIN)/layer-ci run
+	@printf '\n== pins bumped in .demo/template.yaml ==\n'
+	@diff -u examples/monorepo/template.yaml .demo/template.yaml || true
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q

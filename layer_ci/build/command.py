@@ -1,0 +1,98 @@
+"""The ``command`` build method: run the layer's own argv (never through a shell) to fill $LAYER_CI_OUT."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from layer_ci.errors import BuildError
+from layer_ci.model import LayerSpec
+
+DEFAULT_TIMEOUT_S = 1800.0
+TAIL_LINES = 15
+TAIL_CHARS = 2000
+# 1980-01-01T00:00:00Z, the zip epoch: tools that honour SOURCE_DATE_EPOCH then stamp what the zip stores.
+SOURCE_DATE_EPOCH = "315532800"
+# What a build command inherits: enough to find tools and a home, nothing secret from the CI environment.
+PASSED_THROUGH = ("PATH", "HOME")
+
+
+def output_tail(output: str) -> str:
+    """The last lines of a tool's output, joined so that the one-line error stays readable."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    tail = " | ".join(lines[-TAIL_LINES:])
+    return tail[-TAIL_CHARS:] if tail else "(no output)"
+
+
+def output_head(output: str, *, lines: int = 6) -> str:
+    """The first meaningful lines of a tool's output, for tools (npm) that explain first, then dump help."""
+    meaningful = [line.strip() for line in output.splitlines() if line.strip() not in ("", "npm error")]
+    return " | ".join(meaningful[:lines])[:TAIL_CHARS] or "(no output)"
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    timeout_s: float,
+    what: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with output captured; missing programs and timeouts become BuildErrors naming ``what``.
+
+    A non-zero exit is returned to the caller, which knows how to explain it.
+    """
+    try:
+        return subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command") from None
+    except PermissionError:
+        raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
+    except subprocess.TimeoutExpired as exc:
+        partial = (
+            exc.output if isinstance(exc.output, str) else (exc.output or b"").decode("utf-8", "replace")
+        )
+        raise BuildError(
+            f"{what}: timed out after {timeout_s:g} s; last output: {output_tail(partial)}"
+        ) from None
+
+
+def build_command(spec: LayerSpec, staging: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Run the layer's build command in its source folder; it must fill the folder named by $LAYER_CI_OUT."""
+    argv = spec.build.command
+    if not argv:
+        raise BuildError(
+            f"{spec.location}: layers.{spec.name}.build.command: empty; give the argv, e.g. [make, layer]"
+        )
+    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.update(
+        {
+            "LAYER_CI_OUT": str(staging),
+            "LAYER_CI_LAYER": spec.name,
+            "LAYER_CI_ARCHITECTURES": " ".join(spec.compatible_architectures),
+            "LAYER_CI_RUNTIMES": " ".join(spec.compatible_runtimes),
+            "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+        }
+    )
+    what = f"layer {spec.name}: build command {' '.join(argv)!r}"
+    completed = run_tool(argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what)
+    if completed.returncode != 0:
+        raise BuildError(
+            f"{what} exited with {completed.returncode}; last output: {output_tail(completed.stdout)}"
+        )

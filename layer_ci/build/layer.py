@@ -1,0 +1,92 @@
+"""Build one layer: stage its /opt layout with its build method, normalise it, zip it and describe it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from layer_ci.build.command import build_command
+from layer_ci.build.elf import require_architecture
+from layer_ci.build.files import build_files
+from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
+from layer_ci.build.nodejs import build_nodejs
+from layer_ci.build.normalise import normalise_tree, require_no_build_paths
+from layer_ci.build.python import build_python
+from layer_ci.build.zipper import list_entries, write_entries
+from layer_ci.errors import BuildError
+from layer_ci.model import BuiltLayer, LayerSpec
+
+TEMP_PREFIX = "layer-ci-build-"
+
+
+def zip_path_for(out_dir: Path, layer: str) -> Path:
+    return Path(out_dir) / f"{layer}.zip"
+
+
+def build_layer(
+    spec: LayerSpec, out_dir: Path, *, input_key: str, cache_dir: Path | None = None
+) -> BuiltLayer:
+    """Build ``spec`` into ``out_dir/<name>.zip`` and ``out_dir/<name>.manifest.json``.
+
+    The same inputs give the same zip bytes on any machine, in any folder, at any time: staging happens in
+    a fresh temporary folder, the tree is normalised, and the zip is deterministic.
+    """
+    if not spec.source.is_dir():
+        raise BuildError(
+            f"{spec.location}: layers.{spec.name}.source: {spec.source} is not a folder; create it"
+        )
+    if not spec.compatible_architectures:
+        raise BuildError(
+            f"{spec.location}: layers.{spec.name}.compatible_architectures: empty; list x86_64, arm64 or both"
+        )
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temporary:
+        temp_root = Path(temporary)
+        staging, work = temp_root / "staging", temp_root / "work"
+        staging.mkdir()
+        work.mkdir()
+        _stage(spec, staging, work, cache_dir)
+        normalise_tree(staging)
+        if spec.build.method in ("files", "command") and len(spec.compatible_architectures) == 1:
+            # python and nodejs check each architecture's install themselves; see files.py for two.
+            require_architecture(staging, spec.compatible_architectures[0], spec.name)
+        require_no_build_paths(staging, {str(temp_root), os.path.realpath(temp_root)}, spec.name)
+        entries = list_entries(staging)
+        if not any(entry.kind != "dir" for entry in entries):
+            raise BuildError(
+                f"layer {spec.name}: the {spec.build.method} build produced no files; Lambda refuses an "
+                "empty layer, so check the build's inputs"
+            )
+        zip_path = zip_path_for(out_dir, spec.name)
+        zip_sha256 = write_entries(entries, zip_path)
+        manifest = build_manifest(
+            layer=spec.name,
+            input_key=input_key,
+            zip_path=zip_path,
+            zip_sha256=zip_sha256,
+            entries=entries,
+            staging=staging,
+            runtime_targets=spec.compatible_runtimes,
+            architectures=spec.compatible_architectures,
+        )
+    path = manifest_path(out_dir, spec.name)
+    write_manifest(manifest, path)
+    return BuiltLayer(spec=spec, zip_path=zip_path, manifest_path=path, manifest=manifest)
+
+
+def _stage(spec: LayerSpec, staging: Path, work: Path, cache_dir: Path | None) -> None:
+    method = spec.build.method
+    if method == "python":
+        build_python(spec, staging, work, cache_dir=cache_dir)
+    elif method == "nodejs":
+        build_nodejs(spec, staging, work, cache_dir=cache_dir)
+    elif method == "files":
+        build_files(spec, staging)
+    elif method == "command":
+        build_command(spec, staging)
+    else:  # the config schema allows only the four methods; a LayerSpec made by hand might not
+        raise BuildError(
+            f"{spec.location}: layers.{spec.name}.build.method: unknown method {method!r}; "
+            "use python, nodejs, files or command"
+        )

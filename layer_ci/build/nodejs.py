@@ -1,0 +1,78 @@
+"""The ``nodejs`` build method: ``npm ci`` the locked production dependencies into ``nodejs/node_modules``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head, run_tool
+from layer_ci.build.normalise import normalise_tree
+from layer_ci.build.zipper import tree_digest
+from layer_ci.errors import BuildError
+from layer_ci.model import LayerSpec
+
+LOCK_FILES = ("package-lock.json", "npm-shrinkwrap.json")
+# npm's names for Lambda's architectures (its --cpu values follow Node's process.arch).
+NPM_CPU = {"x86_64": "x64", "arm64": "arm64"}
+
+
+def lock_file(spec: LayerSpec) -> Path:
+    """The layer's npm lock file (``build.requirements`` or the usual names), beside its package.json."""
+    candidates = [spec.build.requirements] if spec.build.requirements else list(LOCK_FILES)
+    for name in candidates:
+        path = spec.source / name
+        if path.is_file():
+            if not (path.parent / "package.json").is_file():
+                raise BuildError(
+                    f"layer {spec.name}: {path.parent / 'package.json'} does not exist beside {path.name}; "
+                    "add it or point build.requirements at the right lock file"
+                )
+            return path
+    raise BuildError(
+        f"{spec.location}: layers.{spec.name}.build: no {' or '.join(candidates)} in {spec.source}; run "
+        "`npm install` there and commit the lock file (builds install exactly what it pins)"
+    )
+
+
+def build_nodejs(
+    spec: LayerSpec,
+    staging: Path,
+    work: Path,
+    *,
+    cache_dir: Path | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Install the locked production dependencies into ``staging/nodejs`` for the layer's architecture(s)."""
+    lock = lock_file(spec)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BuildError(f"layer {spec.name}: npm is not installed; install Node.js (with npm 10 or newer)")
+    builds: dict[str, Path] = {}
+    for architecture in spec.compatible_architectures:
+        folder = work / architecture / "nodejs"
+        folder.mkdir(parents=True)
+        shutil.copyfile(lock.parent / "package.json", folder / "package.json")
+        shutil.copyfile(lock, folder / lock.name)
+        argv = [
+            npm, "ci",
+            "--omit=dev", "--ignore-scripts",  # install scripts run arbitrary code and build for this host
+            "--no-audit", "--no-fund", "--no-update-notifier",
+            f"--cpu={NPM_CPU[architecture]}", "--os=linux", "--libc=glibc",
+        ]  # fmt: skip
+        if cache_dir is not None:
+            argv.append(f"--cache={cache_dir / 'npm'}")
+        what = f"layer {spec.name}: npm ci for {architecture}"
+        completed = run_tool(argv, cwd=folder, env=None, timeout_s=timeout_s, what=what)
+        if completed.returncode != 0:
+            # npm states the problem first, then prints usage and a log path: its head is what matters.
+            raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
+        # No ELF architecture check here: packages built with node-gyp-build ship prebuilt binaries for
+        # every platform side by side and load the right one at run time.
+        normalise_tree(folder)
+        builds[architecture] = folder
+    if len({tree_digest(folder) for folder in builds.values()}) > 1:
+        raise BuildError(
+            f"layer {spec.name}: node_modules differ between {' and '.join(builds)} (platform-specific "
+            "packages), and one zip cannot hold both; split it into one layer per architecture"
+        )
+    shutil.move(builds[spec.compatible_architectures[0]], staging / "nodejs")

@@ -1,0 +1,349 @@
+"""The ``python`` build method: install requirements for the runtimes' Python and architecture with uv.
+
+Layout (see https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html): a layer whose
+installs are the same for every compatible Python version goes into ``python/`` (on sys.path for all
+of them). When they differ — compiled wheels carry the interpreter's ABI in their file names, markers
+pick other versions — each version gets ``python/lib/pythonX.Y/site-packages``, which the runtime of
+that version alone puts on sys.path. A zip cannot hold two architectures' builds of the same import
+name, so a layer compatible with x86_64 and arm64 must install identically for both (pure Python);
+otherwise the build fails and suggests one layer per architecture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
+from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_tail, run_tool
+from layer_ci.build.elf import require_architecture
+from layer_ci.build.normalise import normalise_tree
+from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
+from layer_ci.errors import BuildError, UsageError
+from layer_ci.model import Architecture, LayerSpec
+
+Installer = Literal["uv", "pip"]
+INSTALLER_ENV = "LAYER_CI_INSTALLER"
+DEFAULT_REQUIREMENTS = "requirements.txt"
+_RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
+_HASH_OPTION = re.compile(r"--hash[=\s]")
+# Lambda's Python runtimes up to 3.11 run on Amazon Linux 2 (glibc 2.26), later ones on Amazon Linux
+# 2023 (glibc 2.34); a wheel's manylinux tag must not ask for a newer glibc than the runtime has.
+_AL2023_FROM = (3, 12)
+_GLIBC_AL2 = (2, 17)  # manylinux2014: the newest manylinux tag at or below AL2's glibc 2.26
+_GLIBC_AL2023 = (2, 34)
+_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+_ABI_SUFFIX = re.compile(r"\.cpython-(\d)(\d+)[-.]")
+_UV_NO_WHEEL = (
+    re.compile(r"Wheels are required for `([^`]+)`"),
+    re.compile(
+        r"(?:all versions of |\b)([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?\S*?)?"
+        r" ha(?:s|ve) no (?:usable )?wheels"
+    ),
+)
+_PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+
+
+@dataclass(frozen=True)
+class PythonTarget:
+    """One interpreter the layer is installed for: a Python version on a Lambda architecture."""
+
+    version: str  # "3.12"
+    architecture: Architecture
+
+    @property
+    def glibc(self) -> tuple[int, int]:
+        return _GLIBC_AL2023 if Version(self.version).release[:2] >= _AL2023_FROM else _GLIBC_AL2
+
+    @property
+    def uv_platform(self) -> str:
+        major, minor = self.glibc
+        machine = _MACHINE[self.architecture]
+        return (
+            f"{machine}-manylinux2014"
+            if (major, minor) == (2, 17)
+            else f"{machine}-manylinux_{major}_{minor}"
+        )
+
+    @property
+    def pip_platforms(self) -> tuple[str, ...]:
+        # pip matches --platform tags literally, so every manylinux tag the runtime's glibc accepts is listed.
+        machine = _MACHINE[self.architecture]
+        major, newest = self.glibc
+        tags = [f"manylinux_{major}_{minor}_{machine}" for minor in range(newest, 16, -1)]
+        tags.append(f"manylinux2014_{machine}")
+        if machine == "x86_64":
+            tags += [
+                "manylinux_2_12_x86_64",
+                "manylinux2010_x86_64",
+                "manylinux_2_5_x86_64",
+                "manylinux1_x86_64",
+            ]
+        return tuple(tags)
+
+    def describe(self) -> str:
+        return f"python{self.version} on {self.architecture}"
+
+
+def python_versions(spec: LayerSpec) -> tuple[str, ...]:
+    """The distinct ``X.Y`` versions of the layer's python runtimes, oldest first."""
+    versions = {f"{m.group(1)}.{m.group(2)}" for r in spec.compatible_runtimes if (m := _RUNTIME.match(r))}
+    if not versions:
+        raise BuildError(
+            f"{spec.location}: layers.{spec.name}.compatible_runtimes: no python runtime listed "
+            f"({', '.join(spec.compatible_runtimes) or 'none'}); add the runtimes it serves, e.g. python3.12"
+        )
+    return tuple(sorted(versions, key=Version))
+
+
+def choose_installer() -> Installer:
+    """uv when it is installed (the fast path), pip otherwise; ``LAYER_CI_INSTALLER`` forces one."""
+    wanted = os.environ.get(INSTALLER_ENV, "").strip().lower()
+    if wanted not in ("", "auto", "uv", "pip"):
+        raise UsageError(f"{INSTALLER_ENV}={wanted!r}: unknown installer; use uv, pip or auto")
+    if wanted == "pip":
+        return "pip"
+    if _uv_binary() is not None:
+        return "uv"
+    if wanted == "uv":
+        raise BuildError(
+            f"{INSTALLER_ENV}=uv but uv is not installed; pip install uv, or unset {INSTALLER_ENV}"
+        )
+    return "pip"
+
+
+def _uv_binary() -> str | None:
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
+
+
+def requirements_file(spec: LayerSpec) -> Path:
+    """The layer's requirements or lock file, which must exist inside its source folder."""
+    relative = spec.build.requirements or DEFAULT_REQUIREMENTS
+    path = (spec.source / relative).resolve()
+    if not path.is_file():
+        raise BuildError(
+            f"{spec.location}: layers.{spec.name}.build.requirements: {spec.source / relative} does not "
+            "exist; create it (pip freeze / uv pip compile) or point requirements at the right file"
+        )
+    return path
+
+
+def build_python(
+    spec: LayerSpec,
+    staging: Path,
+    work: Path,
+    *,
+    cache_dir: Path | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Install the layer's requirements into ``staging/python`` (or per-version site-packages)."""
+    requirements = requirements_file(spec)
+    require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(requirements.read_text("utf-8")))
+    installer = choose_installer()
+    versions = python_versions(spec)
+    builds: dict[PythonTarget, Path] = {}
+    for architecture in spec.compatible_architectures:
+        for version in versions:
+            target = PythonTarget(version, architecture)
+            folder = work / f"{architecture}-python{version}"
+            _install(spec, target, folder, requirements, installer, require_hashes, cache_dir, timeout_s)
+            normalise_tree(folder)
+            require_architecture(folder, architecture, spec.name)
+            _require_abi(folder, target, spec.name)
+            builds[target] = folder
+    _require_same_across_architectures(spec, versions, builds)
+    first_architecture = spec.compatible_architectures[0]
+    per_version = {version: builds[PythonTarget(version, first_architecture)] for version in versions}
+    digests = {tree_digest(folder) for folder in per_version.values()}
+    if len(digests) == 1:
+        shutil.move(per_version[versions[0]], staging / "python")
+        return
+    for version, folder in per_version.items():
+        site_packages = staging / "python" / "lib" / f"python{version}" / "site-packages"
+        site_packages.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(folder, site_packages)
+
+
+def _install(
+    spec: LayerSpec,
+    target: PythonTarget,
+    folder: Path,
+    requirements: Path,
+    installer: Installer,
+    require_hashes: bool,
+    cache_dir: Path | None,
+    timeout_s: float,
+) -> None:
+    folder.mkdir(parents=True)
+    if installer == "uv":
+        argv = _uv_argv(spec, target, folder, requirements, require_hashes, cache_dir)
+    else:
+        argv = _pip_argv(spec, target, folder, requirements, require_hashes, cache_dir)
+    what = f"layer {spec.name}: {installer} install for {target.describe()}"
+    completed = run_tool(argv, cwd=spec.source, env=None, timeout_s=timeout_s, what=what)
+    if completed.returncode != 0:
+        missing = missing_wheel(completed.stdout, installer)
+        if missing and spec.build.binary_only:
+            raise BuildError(
+                f"layer {spec.name}: no wheel of {missing} for {target.describe()} "
+                f"(manylinux glibc {target.glibc[0]}.{target.glibc[1]}) in {requirements.name}; pin a "
+                "version that publishes one, or set build.binary_only: false if it is pure Python"
+            )
+        raise BuildError(f"{what} failed ({requirements.name}): {output_tail(completed.stdout)}")
+    # uv's lock file for concurrent installs into the same target: not part of the layer.
+    (folder / ".lock").unlink(missing_ok=True)
+
+
+def _uv_argv(
+    spec: LayerSpec,
+    target: PythonTarget,
+    folder: Path,
+    requirements: Path,
+    require_hashes: bool,
+    cache_dir: Path | None,
+) -> list[str]:
+    uv = _uv_binary()
+    assert uv is not None  # choose_installer() only picks uv when it is there
+    argv = [
+        uv, "pip", "install",
+        "--target", str(folder),
+        "--python", sys.executable,
+        "--python-version", target.version,
+        "--python-platform", target.uv_platform,
+        "--no-compile-bytecode",
+        # Hard links are the fastest way out of uv's cache (a copy costs more than the install). They share
+        # inodes with the cache, so normalise_tree writes only through new inodes and never chmods a
+        # linked file. Named explicitly: a user's UV_LINK_MODE=symlink would point out of the layer.
+        "--link-mode", "hardlink",
+        "-r", str(requirements),
+    ]  # fmt: skip
+    if spec.build.binary_only:
+        argv += ["--only-binary", ":all:"]
+    if require_hashes:
+        argv.append("--require-hashes")
+    if cache_dir is not None:
+        argv += ["--cache-dir", str(cache_dir / "uv")]
+    return argv
+
+
+def _pip_argv(
+    spec: LayerSpec,
+    target: PythonTarget,
+    folder: Path,
+    requirements: Path,
+    require_hashes: bool,
+    cache_dir: Path | None,
+) -> list[str]:
+    argv = [
+        sys.executable, "-m", "pip", "install",
+        "--target", str(folder),
+        "--no-compile", "--no-input", "--disable-pip-version-check", "--no-warn-script-location",
+        "-r", str(requirements),
+    ]  # fmt: skip
+    if spec.build.binary_only:
+        for tag in target.pip_platforms:
+            argv += ["--platform", tag]
+        argv += ["--python-version", target.version, "--implementation", "cp", "--only-binary=:all:"]
+    elif not _is_host(target):
+        # pip builds sdists with this interpreter for this machine; only uv can resolve for another target.
+        raise BuildError(
+            f"layer {spec.name}: build.binary_only: false with pip needs the target "
+            f"({target.describe()}) to be this machine; install uv (pip install uv) or set binary_only: true"
+        )
+    if require_hashes:
+        argv.append("--require-hashes")
+    if cache_dir is not None:
+        argv += ["--cache-dir", str(cache_dir / "pip")]
+    return argv
+
+
+def _is_host(target: PythonTarget) -> bool:
+    host_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    host_machine = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
+    return (
+        sys.platform == "linux"
+        and host_version == target.version
+        and host_machine == _MACHINE[target.architecture]
+    )
+
+
+def missing_wheel(output: str, installer: Installer) -> str | None:
+    """The requirement an installer could find no wheel for, parsed from its error output."""
+    if installer == "pip":
+        match = _PIP_NO_WHEEL.search(output)
+        if not match:
+            return None
+        try:
+            return Requirement(match.group(1)).name
+        except InvalidRequirement:
+            return match.group(1)
+    for pattern in _UV_NO_WHEEL:
+        if match := pattern.search(output):
+            return match.group(1)
+    return None
+
+
+def _require_abi(folder: Path, target: PythonTarget, layer: str) -> None:
+    """Refuse extension modules compiled for another Python (an sdist built by the build interpreter)."""
+    wanted = target.version.replace(".", "")
+    for path in sorted(folder.rglob("*.so")):
+        match = _ABI_SUFFIX.search(path.name)
+        if match and match.group(1) + match.group(2) != wanted:
+            raise BuildError(
+                f"layer {layer}: {path.relative_to(folder).as_posix()} is built for CPython "
+                f"{match.group(1)}.{match.group(2)}, not {target.version}; use binary wheels "
+                f"(binary_only: true) or build on python{target.version}"
+            )
+
+
+def _require_same_across_architectures(
+    spec: LayerSpec, versions: tuple[str, ...], builds: dict[PythonTarget, Path]
+) -> None:
+    if len(spec.compatible_architectures) < 2:
+        return
+    first, second = spec.compatible_architectures[:2]
+    for version in versions:
+        left, right = builds[PythonTarget(version, first)], builds[PythonTarget(version, second)]
+        if tree_digest(left) == tree_digest(right):
+            continue
+        differing = _differing_files(left, right)
+        raise BuildError(
+            f"layer {spec.name}: requirements install differently on {first} and {second} "
+            f"(e.g. {', '.join(differing[:3])}), and one zip cannot hold both; split it into one layer per "
+            "architecture (compatible_architectures: [x86_64] and [arm64])"
+        )
+
+
+def _differing_files(left: Path, right: Path) -> list[str]:
+    def files(root: Path) -> dict[str, str]:
+        return {entry.name: _file_digest(entry.path) for entry in list_entries(root) if entry.kind != "dir"}
+
+    left_files, right_files = files(left), files(right)
+    names = sorted(set(left_files) | set(right_files))
+    return [name for name in names if left_files.get(name) != right_files.get(name)]
+
+
+def _file_digest(path: Path) -> str:
+    if path.is_symlink():
+        return "link:" + os.readlink(path)
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()

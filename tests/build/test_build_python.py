@@ -1,0 +1,296 @@
+"""Tests for python layers built with uv (and pip): target architecture, layout, determinism, clear failures.
+
+These download a few small wheels from PyPI (marked ``network``); everything else stays on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from layer_ci.build import build_layer
+from layer_ci.build.python import PythonTarget, choose_installer, missing_wheel
+from layer_ci.errors import BuildError, UsageError
+from layer_ci.model import Architecture, BuildSpec, LayerSpec
+
+EM_X86_64 = 62
+EM_AARCH64 = 183
+# Small, long-lived pins: markupsafe has compiled wheels for every target; charset-normalizer ships a
+# console script; six is pure; docopt only ever published an sdist.
+COMPILED = "markupsafe==3.0.2\n"
+WITH_SCRIPT = "charset-normalizer==3.4.1\n"
+PURE = "six==1.17.0\n"
+SDIST_ONLY = "docopt==0.6.2\n"
+
+
+def python_layer(
+    tmp_path: Path,
+    requirements: str,
+    *,
+    runtimes: tuple[str, ...] = ("python3.11",),
+    architectures: tuple[Architecture, ...] = ("x86_64",),
+    binary_only: bool = True,
+    name: str = "deps",
+) -> LayerSpec:
+    source = tmp_path / f"src-{name}"
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "requirements.txt").write_text(requirements)
+    return LayerSpec(
+        name=name,
+        source=source,
+        build=BuildSpec("python", "requirements.txt", binary_only=binary_only),
+        compatible_runtimes=runtimes,
+        compatible_architectures=architectures,
+        regions=("us-east-1",),
+    )
+
+
+def elf_machine(data: bytes) -> int:
+    assert data[:4] == b"\x7fELF"
+    endian = "<" if data[5] == 1 else ">"
+    machine: int = struct.unpack(f"{endian}H", data[18:20])[0]
+    return machine
+
+
+def shared_objects(zip_path: Path) -> dict[str, int]:
+    with zipfile.ZipFile(zip_path) as archive:
+        return {name: elf_machine(archive.read(name)) for name in archive.namelist() if name.endswith(".so")}
+
+
+@pytest.mark.network
+def test_x86_64_layer_is_byte_identical_across_folders_umasks_and_caches_with_no_build_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = python_layer(tmp_path, COMPILED + WITH_SCRIPT)
+    first = build_layer(spec, tmp_path / "out-a", input_key="sha256:k")
+    previous = os.umask(0o077)
+    try:
+        monkeypatch.setenv("TMPDIR", str(tmp_path / "other-tmp"))
+        (tmp_path / "other-tmp").mkdir()
+        import tempfile
+
+        monkeypatch.setattr(tempfile, "tempdir", None)  # let TMPDIR take effect for this build
+        second = build_layer(
+            spec, tmp_path / "out-b" / "deeper", input_key="sha256:k", cache_dir=tmp_path / "c"
+        )
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "c" / "uv").is_dir(), "cache_dir is honoured"
+    assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
+    assert first.manifest == second.manifest
+    assert first.zip_path == tmp_path / "out-a" / "deps.zip"
+    assert first.manifest_path == tmp_path / "out-a" / "deps.manifest.json"
+
+    names = [name for name, _size in first.manifest.files]
+    assert "python/markupsafe/__init__.py" in names
+    assert not any(name.endswith((".pyc", "/INSTALLER", "/direct_url.json", ".lock")) for name in names)
+    assert set(shared_objects(first.zip_path).values()) == {EM_X86_64}
+    assert {(p.name.lower(), p.version) for p in first.manifest.packages} == {
+        ("markupsafe", "3.0.2"),
+        ("charset-normalizer", "3.4.1"),
+    }
+    with zipfile.ZipFile(first.zip_path) as archive:
+        assert archive.read("python/bin/normalizer").startswith(b"#!/usr/bin/env python3\n")
+        machine_paths = [
+            b"layer-ci-build-",
+            str(tmp_path).encode(),
+            sys.prefix.encode(),
+            sys.base_prefix.encode(),
+        ]
+        for info in archive.infolist():
+            content = archive.read(info)
+            for needle in machine_paths:
+                assert needle not in content, f"{info.filename} embeds {needle!r}"
+
+
+@pytest.mark.network
+def test_arm64_layer_with_a_compiled_dependency_holds_aarch64_shared_objects(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, COMPILED, runtimes=("python3.12",), architectures=("arm64",))
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    objects = shared_objects(built.zip_path)
+    assert objects, "markupsafe ships a compiled speedups module"
+    assert set(objects.values()) == {EM_AARCH64}
+    assert all("cpython-312-aarch64-linux-gnu" in name for name in objects)
+    assert built.manifest.architectures == ("arm64",)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_requirement_without_a_wheel_for_the_target_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installer: str
+) -> None:
+    monkeypatch.setenv("LAYER_CI_INSTALLER", installer)
+    spec = python_layer(tmp_path, PURE + SDIST_ONLY, architectures=("arm64",))
+    with pytest.raises(BuildError) as error:
+        build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    message = error.value.one_line()
+    assert "no wheel of docopt for python3.11 on arm64" in message
+    assert "binary_only" in message
+    assert not (tmp_path / "out" / "deps.zip").exists()
+
+
+@pytest.mark.network
+def test_pip_fallback_builds_the_same_bytes_as_uv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = python_layer(tmp_path, COMPILED + WITH_SCRIPT, runtimes=("python3.12",), architectures=("arm64",))
+    with_uv = build_layer(spec, tmp_path / "uv", input_key="sha256:k")
+    monkeypatch.setenv("LAYER_CI_INSTALLER", "pip")
+    assert choose_installer() == "pip"
+    with_pip = build_layer(spec, tmp_path / "pip", input_key="sha256:k")
+    assert set(shared_objects(with_pip.zip_path).values()) == {EM_AARCH64}
+    assert with_pip.zip_path.read_bytes() == with_uv.zip_path.read_bytes()
+
+
+@pytest.mark.network
+def test_several_python_versions_with_compiled_wheels_get_one_site_packages_each(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, COMPILED, runtimes=("python3.12", "python3.11"))
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    objects = shared_objects(built.zip_path)
+    assert any(
+        n.startswith("python/lib/python3.11/site-packages/markupsafe/") and "311" in n for n in objects
+    )
+    assert any(
+        n.startswith("python/lib/python3.12/site-packages/markupsafe/") and "312" in n for n in objects
+    )
+    assert not any(name.startswith("python/markupsafe") for name, _ in built.manifest.files)
+
+
+@pytest.mark.network
+def test_pure_layer_for_several_versions_and_both_architectures_is_one_python_folder(tmp_path: Path) -> None:
+    spec = python_layer(
+        tmp_path, PURE, runtimes=("python3.11", "python3.12", "python3.13"), architectures=("x86_64", "arm64")
+    )
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    names = {name for name, _ in built.manifest.files}
+    assert "python/six.py" in names
+    assert not any(name.startswith("python/lib/") for name in names)
+
+
+@pytest.mark.network
+def test_compiled_wheels_for_two_architectures_are_refused_with_the_fix(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, COMPILED, architectures=("x86_64", "arm64"))
+    with pytest.raises(
+        BuildError, match=r"x86_64 and arm64 .*markupsafe/_speedups.* one layer per architecture"
+    ):
+        build_layer(spec, tmp_path / "out", input_key="sha256:k")
+
+
+@pytest.mark.network
+def test_hash_mismatch_is_refused(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, "six==1.17.0 --hash=sha256:" + "0" * 64 + "\n")
+    with pytest.raises(BuildError, match=r"layer deps: uv install for python3\.11 on x86_64 failed .*six"):
+        build_layer(spec, tmp_path / "out", input_key="sha256:k")
+
+
+@pytest.mark.network
+def test_binary_only_false_builds_a_pure_sdist_for_another_architecture(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, SDIST_ONLY, architectures=("arm64",), binary_only=False)
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    assert "python/docopt.py" in {name for name, _ in built.manifest.files}
+
+
+def test_missing_requirements_file_names_the_field_and_the_fix(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, PURE)
+    (spec.source / "requirements.txt").unlink()
+    with pytest.raises(
+        BuildError, match=r"layers\.deps\.build\.requirements: .*requirements\.txt does not exist"
+    ):
+        build_layer(spec, tmp_path / "out", input_key="sha256:k")
+
+
+def test_python_layer_without_a_python_runtime_is_refused(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, PURE, runtimes=("nodejs20.x",))
+    with pytest.raises(BuildError, match=r"compatible_runtimes: no python runtime listed \(nodejs20\.x\)"):
+        build_layer(spec, tmp_path / "out", input_key="sha256:k")
+
+
+def test_unknown_installer_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAYER_CI_INSTALLER", "poetry")
+    with pytest.raises(UsageError, match="LAYER_CI_INSTALLER='poetry'"):
+        choose_installer()
+
+
+def test_targets_follow_the_runtimes_amazon_linux_glibc() -> None:
+    assert PythonTarget("3.11", "x86_64").uv_platform == "x86_64-manylinux2014"
+    assert PythonTarget("3.12", "arm64").uv_platform == "aarch64-manylinux_2_34"
+    pip_tags = PythonTarget("3.11", "arm64").pip_platforms
+    assert pip_tags[0] == "manylinux_2_17_aarch64" and "manylinux2014_aarch64" in pip_tags
+    assert not any("x86_64" in tag for tag in pip_tags)
+    assert PythonTarget("3.13", "x86_64").pip_platforms[0] == "manylinux_2_34_x86_64"
+
+
+def test_installer_commands_target_the_runtime_and_honour_hashes_and_cache(tmp_path: Path) -> None:
+    from layer_ci.build.python import _pip_argv, _uv_argv
+
+    spec = python_layer(tmp_path, PURE)
+    target = PythonTarget("3.12", "arm64")
+    requirements = spec.source / "requirements.txt"
+    uv = _uv_argv(spec, target, tmp_path / "t", requirements, True, tmp_path / "cache")
+    assert uv[1:3] == ["pip", "install"]
+    for option, value in [
+        ("--target", str(tmp_path / "t")),
+        ("--python-version", "3.12"),
+        ("--python-platform", "aarch64-manylinux_2_34"),
+        ("--only-binary", ":all:"),
+        ("--cache-dir", str(tmp_path / "cache" / "uv")),
+        ("-r", str(requirements)),
+    ]:
+        assert uv[uv.index(option) + 1] == value
+    assert "--require-hashes" in uv
+    pip = _pip_argv(spec, target, tmp_path / "t", requirements, False, tmp_path / "cache")
+    assert pip[:4] == [sys.executable, "-m", "pip", "install"]
+    assert pip[pip.index("--cache-dir") + 1] == str(tmp_path / "cache" / "pip")
+    assert "manylinux2014_aarch64" in pip and "--only-binary=:all:" in pip and "--require-hashes" not in pip
+
+
+@pytest.mark.parametrize(
+    ("installer", "output", "name"),
+    [
+        ("uv", "hint: Wheels are required for `docopt` because building from source is disabled", "docopt"),
+        (
+            "uv",
+            "Because markupsafe==2.1.1 has no usable wheels and you require markupsafe==2.1.1",
+            "markupsafe",
+        ),
+        ("uv", "Because all versions of lxml have no wheels with a matching platform tag", "lxml"),
+        ("pip", "ERROR: No matching distribution found for Docopt==0.6.2", "Docopt"),
+        ("uv", "Because nothing-here was not found in the package registry", None),
+    ],
+)
+def test_missing_wheel_is_parsed_from_installer_output(installer: str, output: str, name: str | None) -> None:
+    assert missing_wheel(output, installer) == name  # type: ignore[arg-type]
+
+
+@pytest.mark.network
+def test_normalising_a_hard_linked_install_leaves_uv_cache_untouched(tmp_path: Path) -> None:
+    import hashlib
+    import subprocess
+
+    from uv import find_uv_bin
+
+    cache = tmp_path / "cache"
+    spec = python_layer(tmp_path, COMPILED + WITH_SCRIPT)
+    subprocess.run(
+        [find_uv_bin(), "pip", "install", "-q", "--target", str(tmp_path / "plain"),
+         "--cache-dir", str(cache / "uv"), "--python-version", "3.11",
+         "--python-platform", "x86_64-manylinux2014", "--link-mode", "hardlink",
+         "-r", str(spec.source / "requirements.txt")],
+        check=True,
+    )  # fmt: skip
+
+    def snapshot() -> dict[str, tuple[str, int]]:
+        return {
+            str(path.relative_to(cache)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mode)
+            for path in sorted(cache.rglob("*"))
+            if path.is_file() and not path.is_symlink() and "archive-v" in str(path)
+        }
+
+    before = snapshot()
+    assert any(name.endswith("RECORD") for name in before)
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k", cache_dir=cache)
+    assert snapshot() == before
+    assert "python/bin/normalizer" in dict(built.manifest.files)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,10 @@ def _encode(value: Any) -> Any:
         return {field.name: _encode(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return [_encode(item) for item in value]
+    if isinstance(value, dict):  # user pin patterns given as mappings: plain JSON data
+        return {str(key): _encode(item) for key, item in value.items()}
     if value is None or isinstance(value, str | int | float):
         return value
     raise TypeError(f"cannot cache a {type(value).__name__}")
@@ -212,6 +214,8 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
             raise TypeError(f"{data!r} fits no member of {kind!r}")
 
         return decode_union
+    if origin is Mapping:  # Mapping[str, object]: JSON data kept as it was written
+        return lambda data: _expect(data, dict)
     if origin is tuple:
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:

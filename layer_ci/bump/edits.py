@@ -1,0 +1,169 @@
+"""The pin edits of one bump: which functions each pin feeds, and every file's new text (in memory only).
+
+Like dependabot's file updaters this returns changed files and never writes to disk; the commit is built
+from them on top of the base branch. A pin feeding a function whose tests failed keeps its old version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layer_ci.bump.releases import LayerRelease
+from layer_ci.errors import Location
+from layer_ci.model import Config
+from layer_ci.pins.find import Pin, find_pins_in_text
+from layer_ci.pins.patterns import PinPattern, compile_pin_patterns
+from layer_ci.pins.rewrite import rewrite_text, target_version
+from layer_ci.report.model import KeptPin
+
+
+class PinReader:
+    """Finds pins in any text with the config's patterns (compiled once), as ``find_pins`` would."""
+
+    def __init__(self, config: Config) -> None:
+        try:
+            shown = config.path.relative_to(config.root).as_posix()
+        except ValueError:
+            shown = str(config.path)
+        self._patterns: tuple[PinPattern, ...] = compile_pin_patterns(
+            config.settings.pin_patterns, Location(shown)
+        )
+        self._layer_names = tuple(layer.name for layer in config.layers)
+
+    def pins(self, path: str, text: str) -> list[Pin]:
+        applicable = tuple(pattern for pattern in self._patterns if pattern.applies_to(path))
+        if not applicable and ":layer:" not in text:
+            return []
+        return find_pins_in_text(text, path, applicable, self._layer_names)
+
+
+@dataclass(frozen=True)
+class PinEdits:
+    """What bumping the released layers does: the changed files' new texts, and what became of each pin."""
+
+    files: Mapping[str, str] = field(default_factory=dict)
+    changed: tuple[Pin, ...] = ()
+    current: tuple[Pin, ...] = ()
+    kept: tuple[KeptPin, ...] = ()
+    pins: tuple[Pin, ...] = ()  # every pin of a released layer
+
+    @property
+    def has_pins(self) -> bool:
+        return bool(self.pins)
+
+
+def _declared_in(location_path: str, pin_file: str) -> bool:
+    """Whether a function's location (a display path, maybe prefixed) is the pin file (root-relative)."""
+    shown, wanted = _normal(location_path), _normal(pin_file)
+    return shown == wanted or shown.endswith("/" + wanted)
+
+
+def pin_owners(config: Config, pins: Sequence[Pin]) -> dict[Pin, tuple[str, ...]]:
+    """The functions each pin feeds.
+
+    Candidates are the functions that use the pin's layer and list the pin's file among their pin files.
+    In a template declaring several of them, a pin belongs to the function whose definition most closely
+    precedes it; a pin above every definition (Parameters, Globals) feeds all candidates. A pin no
+    function claims feeds none (it is bumped without a test to gate it).
+    """
+    starts: dict[str, list[tuple[int, str]]] = {}
+    consumers: dict[tuple[str, str], set[str]] = {}
+    for function in config.functions:
+        used = {*function.layers, *(e.split(":")[6] for e in function.external_layers if e.count(":") >= 7)}
+        for pin_file in function.pin_files:
+            path = _normal(pin_file)
+            for layer in used:
+                consumers.setdefault((layer, path), set()).add(function.name)
+            if function.location.line and _declared_in(function.location.path, path):
+                starts.setdefault(path, []).append((function.location.line, function.name))
+    owners: dict[Pin, tuple[str, ...]] = {}
+    for pin in pins:
+        candidates = tuple(sorted(consumers.get((pin.layer, pin.path), ())))
+        preceding = [entry for entry in starts.get(pin.path, []) if entry[0] <= pin.line]
+        if preceding:
+            _, nearest = max(preceding)
+            if nearest in candidates:
+                owners[pin] = (nearest,)
+                continue
+        owners[pin] = candidates
+    return owners
+
+
+def _normal(path: str) -> str:
+    return Path(os.path.normpath(path)).as_posix()
+
+
+def plan_pin_edits(
+    config: Config,
+    texts: Mapping[str, str],
+    releases: Sequence[LayerRelease],
+    *,
+    blocked: Mapping[str, str] | None = None,
+    reader: PinReader | None = None,
+) -> PinEdits:
+    """Rewrite every pin of the released layers in ``texts`` (path -> text) to its region's new version.
+
+    ``blocked`` maps functions whose tests failed to a reason; their pins keep the old version.
+    """
+    reader = reader or PinReader(config)
+    blocked = blocked or {}
+    released = {release.layer for release in releases}
+    new_versions: dict[tuple[str, str | None], int] = {}
+    for release in releases:
+        new_versions.update(release.new_versions)
+    accounts = {release.account for release in releases}
+    account = accounts.pop() if len(accounts) == 1 else None
+
+    files: dict[str, str] = {}
+    changed: list[Pin] = []
+    current: list[Pin] = []
+    kept: list[KeptPin] = []
+    every: list[Pin] = []
+    for path in sorted(texts):
+        text = texts[path]
+        pins = reader.pins(path, text)
+        relevant = [pin for pin in pins if pin.layer in released]
+        if not relevant:
+            continue
+        every.extend(relevant)
+        owners = pin_owners(config, pins)
+        allowed: list[Pin] = []
+        for pin in relevant:
+            failing = [name for name in owners.get(pin, ()) if name in blocked]
+            if not failing:
+                allowed.append(pin)
+                continue
+            target = target_version(pin, new_versions)
+            if target is None or target == pin.version:
+                continue
+            if account is not None and pin.account is not None and pin.account != account:
+                continue  # another account's layer of the same name: never ours to move
+            reasons = "; ".join(blocked[name] for name in failing)
+            kept.append(KeptPin(f"{path}:{pin.line}", pin.layer, pin.version, reasons))
+        result = rewrite_text(text, allowed, new_versions, account=account)
+        changed.extend(result.changed)
+        current.extend(result.already_current)
+        for pin in result.unresolved:
+            where = (
+                "its region is a placeholder and the regions' new versions differ"
+                if pin.region is None
+                else f"{pin.layer} is not published in {pin.region}"
+            )
+            kept.append(
+                KeptPin(f"{path}:{pin.line}", pin.layer, pin.version, f"no single new version: {where}")
+            )
+        for pin in result.missing:
+            kept.append(
+                KeptPin(f"{path}:{pin.line}", pin.layer, pin.version, "the reference changed while bumping")
+            )
+        if result.text != text:
+            files[path] = result.text
+    return PinEdits(files, tuple(changed), tuple(current), tuple(kept), tuple(every))
+
+
+def blocked_reasons(failed: Collection[str], versions: str) -> dict[str, str]:
+    """function -> "<function> failed its tests against <versions>" for the pins it keeps back."""
+    return {name: f"{name} failed its tests against {versions}" for name in failed}

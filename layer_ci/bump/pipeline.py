@@ -1,0 +1,556 @@
+"""The bump orchestrator: releases -> gate -> pin edits -> one commit per branch -> leased push -> PR upsert.
+
+Each branch (``layer-ci/<layer>``, or ``layer-ci/layers`` for one PR per push) gets one bot commit on top of
+the base branch's tip holding the pin rewrites and ``layer-ci.lock``. The pull request from it is created,
+updated in place, left alone when nothing changed, or closed when it has become obsolete, as
+peter-evans/create-pull-request does; every outcome is reported, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from layer_ci.adapters.git import GitRepo, PushRejectedError
+from layer_ci.bump.edits import PinReader, blocked_reasons, plan_pin_edits
+from layer_ci.bump.releases import (
+    PER_PUSH_BRANCH,
+    BumpGroup,
+    LayerRelease,
+    candidate_branches,
+    find_releases,
+    group_releases,
+    layers_known,
+    merged_lock,
+    removed_layers,
+)
+from layer_ci.errors import LayerCiError, ServiceError, UsageError
+from layer_ci.gate import GateResult, TestRunner, report_statuses, run_gate, set_pending
+from layer_ci.lockfile import LOCK_FILE_NAME, Lock, load_lock, parse_lock
+from layer_ci.model import Config, Manifest
+from layer_ci.pins.find import SKIP_DIRS, find_pins
+from layer_ci.registry.base import LayerRegistry
+from layer_ci.report.model import BumpReport, FunctionSize, LayerBumpReport
+from layer_ci.report.render import bump_body, bump_title, commit_message
+
+if TYPE_CHECKING:
+    from layer_ci.adapters.github import GitHubClient, PullRequestInfo
+
+PrAction = Literal["created", "updated", "unchanged", "closed", "skipped", "dry-run"]
+Log = Callable[[str], None]
+RegistryFactory = Callable[[str], LayerRegistry]
+_BINARY_SNIFF = 8192
+
+
+@dataclass(frozen=True)
+class BumpOptions:
+    """How to bump: onto which base branch, where the config sits in the git repository, dry run or not."""
+
+    base: str = "main"
+    repo_prefix: str = ""  # the config's folder inside the git repository ("" = the repository root)
+    dry_run: bool = False
+    target_url: str | None = None  # linked from every status (the Actions run)
+    merge_method: Literal["merge", "squash", "rebase"] = "squash"
+
+
+@dataclass(frozen=True)
+class PrOutcome:
+    """What happened to one bump branch and its pull request."""
+
+    branch: str
+    layers: tuple[str, ...]
+    action: PrAction
+    number: int | None = None
+    url: str | None = None
+    head_sha: str | None = None
+    statuses: tuple[tuple[str, str], ...] = ()  # (context, state)
+    failed_functions: tuple[str, ...] = ()
+    merged: bool = False
+    reason: str = ""
+    title: str = ""
+    body: str = ""
+    files: tuple[str, ...] = ()
+    api_calls: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_functions
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "layers": list(self.layers),
+            "action": self.action,
+            "number": self.number,
+            "url": self.url,
+            "head_sha": self.head_sha,
+            "statuses": {context: state for context, state in self.statuses},
+            "failed_functions": list(self.failed_functions),
+            "merged": self.merged,
+            "reason": self.reason,
+            "title": self.title,
+            "files": list(self.files),
+            "api_calls": self.api_calls,
+        }
+
+
+@dataclass(frozen=True)
+class BumpOutcome:
+    """Every branch's outcome; ``api_calls`` counts all GitHub requests of the run (retries included)."""
+
+    prs: tuple[PrOutcome, ...] = ()
+    api_calls: int = 0
+
+    @property
+    def tests_failed(self) -> bool:
+        return any(not pr.passed for pr in self.prs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pull_requests": [pr.to_json() for pr in self.prs], "api_calls": self.api_calls}
+
+
+@dataclass
+class _Run:
+    """What every branch of one run shares."""
+
+    config: Config
+    lock_before: Lock
+    lock_after: Lock
+    git: GitRepo
+    github: GitHubClient | None
+    runner: TestRunner
+    options: BumpOptions
+    base_sha: str
+    texts: Mapping[str, str]
+    reader: PinReader
+    new_zips: Mapping[str, Path]
+    manifests_before: Mapping[str, Manifest]
+    manifests_after: Mapping[str, Manifest]
+    say: Log
+    outcomes: list[PrOutcome] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        return self.github.api_calls if self.github is not None else 0
+
+
+def bump_layers(
+    config: Config,
+    lock_before: Lock,
+    lock_after: Lock,
+    *,
+    git: GitRepo,
+    github: GitHubClient | None,
+    test_runner: TestRunner,
+    new_zips: Mapping[str, Path] | None = None,
+    manifests_before: Mapping[str, Manifest] | None = None,
+    manifests_after: Mapping[str, Manifest] | None = None,
+    options: BumpOptions | None = None,
+    log: Log | None = None,
+) -> BumpOutcome:
+    """Open or update one pull request per released layer (or per push) moving its pins, gated by tests.
+
+    ``lock_before`` is the lock committed on the base branch, ``lock_after`` the one ``publish`` wrote;
+    a layer whose versions differ is released. ``new_zips`` are the released versions' zips the consumers
+    are tested against (without one, the version is fetched from the registry by ARN). ``github`` may be
+    None only for a dry run, which tests and renders everything but commits, pushes and asks nothing.
+    """
+    options = options or BumpOptions()
+    if github is None and not options.dry_run:
+        raise UsageError("bump needs GitHub (GITHUB_TOKEN and GITHUB_REPOSITORY) unless --dry-run is given")
+    say = log or (lambda _message: None)
+    base_sha = base_tip(git, options.base)
+    reader = PinReader(config)
+    run = _Run(
+        config=config,
+        lock_before=lock_before,
+        lock_after=lock_after,
+        git=git,
+        github=github,
+        runner=test_runner,
+        options=options,
+        base_sha=base_sha,
+        texts=texts_at_base(config, git, base_sha, options.repo_prefix),
+        reader=reader,
+        new_zips=new_zips or {},
+        manifests_before=manifests_before or {},
+        manifests_after=manifests_after or {},
+        say=say,
+    )
+    start = run.calls
+    groups = group_releases(find_releases(lock_before, lock_after, config), config.settings.pr_mode)
+    for group in groups:
+        run.outcomes.append(_bump_group(run, group))
+    if not options.dry_run:
+        _retire_stale(run, {group.branch for group in groups})
+    return BumpOutcome(tuple(run.outcomes), run.calls - start)
+
+
+def bump_after_publish(
+    config: Config,
+    *,
+    git: GitRepo,
+    github: GitHubClient | None,
+    test_runner: TestRunner,
+    cache_dir: Path,
+    base: str = "main",
+    build_dir: Path | None = None,
+    registry_factory: RegistryFactory | None = None,
+    dry_run: bool = False,
+    target_url: str | None = None,
+    log: Log | None = None,
+) -> BumpOutcome:
+    """`layer-ci bump` on a checkout: the base's committed lock against the one `publish` just wrote.
+
+    The released versions' zips and manifests come from ``build_dir`` (where `publish` built them) or
+    the registry; the previous versions' manifests from their zips (see bump/artifacts.py).
+    """
+    from layer_ci.bump.artifacts import collect_artifacts
+    from layer_ci.registry import registry_factory as default_factory
+
+    _, prefix = repository_of(config.root)  # git names paths from the top of the work tree
+    base_sha = base_tip(git, base)
+    committed = git.read_file(base_sha, prefix + LOCK_FILE_NAME)
+    lock_before = parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
+    lock_after = load_lock(config.root)
+    releases = find_releases(lock_before, lock_after, config)
+    artifacts = collect_artifacts(
+        releases,
+        lock_before,
+        lock_after,
+        build_dir=build_dir or config.root / ".layer-ci" / "build",
+        registry_factory=registry_factory or default_factory(config),
+        cache_dir=cache_dir,
+    )
+    for note in artifacts.notes:
+        (log or (lambda _message: None))(f"warning: {note}")
+    return bump_layers(
+        config,
+        lock_before,
+        lock_after,
+        git=git,
+        github=github,
+        test_runner=test_runner,
+        new_zips=artifacts.new_zips,
+        manifests_before=artifacts.manifests_before,
+        manifests_after=artifacts.manifests_after,
+        options=BumpOptions(base=base, repo_prefix=prefix, dry_run=dry_run, target_url=target_url),
+        log=log,
+    )
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def repository_of(root: Path) -> tuple[Path, str]:
+    """The git work tree holding ``root`` and ``root``'s path inside it (``""`` or ``"sub/dir/"``)."""
+    root = root.resolve()
+    for folder in (root, *root.parents):
+        if (folder / ".git").exists():
+            inner = root.relative_to(folder).as_posix()
+            return folder, "" if inner == "." else inner + "/"
+    raise UsageError(f"{root} is not inside a git repository; bump and verify work on a git checkout")
+
+
+def base_tip(git: GitRepo, base: str) -> str:
+    """The base branch's tip on the remote (fetched), else the local ref of that name."""
+    try:
+        fetched = git.fetch(base)
+    except ServiceError:
+        fetched = None  # no remote (a local dry run): the local branch is the base
+    sha = fetched or git.resolve(base)
+    if sha is None:
+        raise UsageError(f"base branch {base!r} exists neither on the remote nor locally; pass --base BRANCH")
+    return sha
+
+
+def texts_at_base(config: Config, git: GitRepo, base_sha: str, prefix: str) -> dict[str, str]:
+    """The text, at the base tip, of every file that may hold pins (root-relative path -> text).
+
+    Candidates are the files holding pins in the checkout plus every file that differs between the
+    checkout's HEAD and the base tip, so a base that moved since the checkout is still read exactly.
+    """
+    candidates = {pin.path for pin in find_pins(config.root, config)}
+    head = git.resolve("HEAD")
+    if head is not None and head != base_sha:
+        for path in git.changed_files(head, base_sha):
+            if path.startswith(prefix):
+                candidates.add(path[len(prefix) :])
+    texts: dict[str, str] = {}
+    for path in sorted(candidates):
+        parts = PurePosixPath(path).parts
+        if path == LOCK_FILE_NAME or any(part in SKIP_DIRS for part in parts[:-1]):
+            continue
+        data = git.read_file(base_sha, prefix + path)
+        if data is None or b"\0" in data[:_BINARY_SNIFF]:
+            continue
+        texts[path] = data.decode("utf-8", "surrogateescape")
+    return texts
+
+
+# ------------------------------------------------------------------------------------------ one group
+
+
+def _subject(releases: tuple[LayerRelease, ...]) -> str:
+    parts = []
+    for release in releases:
+        versions = sorted({region.new for region in release.regions})
+        parts.append(f"{release.layer} " + "/".join(f"v{v}" for v in versions))
+    return ", ".join(parts)
+
+
+def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
+    config, options = run.config, run.options
+    start = run.calls
+    probe = plan_pin_edits(config, run.texts, group.releases, reader=run.reader)
+    if not probe.has_pins:
+        reason = f"no pins of {', '.join(group.layers)} remain in the repository"
+        retired = _retire(run, group.branch, group.layers, reason)
+        return retired or PrOutcome(group.branch, group.layers, "skipped", reason=reason)
+
+    subject = _subject(group.releases)
+    functions = sorted({f.name for layer in group.layers for f in config.consumers(layer)})
+    sources = {
+        release.layer: str(run.new_zips[release.layer])
+        if release.layer in run.new_zips
+        else release.regions[0].arn
+        for release in group.releases
+    }
+    run.say(f"{group.branch}: testing {len(functions)} function(s) against {subject}")
+    gate = run_gate(config, functions, sources, run.runner)
+    for check in gate.checks:
+        run.say(
+            f"{group.branch}: {check.function} {check.result.status}"
+            + (f": {check.result.headline}" if not check.passed and check.result.headline else "")
+        )
+    edits = probe
+    if gate.failed:
+        edits = plan_pin_edits(
+            config,
+            run.texts,
+            group.releases,
+            blocked=blocked_reasons(gate.failed, subject),
+            reader=run.reader,
+        )
+
+    prefix = options.repo_prefix
+    lock = merged_lock(run.lock_before, run.lock_after, group.layers)
+    files = {prefix + path: text.encode("utf-8", "surrogateescape") for path, text in edits.files.items()}
+    files[prefix + LOCK_FILE_NAME] = lock.render().encode("utf-8")
+    report = BumpReport(
+        layers=tuple(
+            LayerBumpReport(
+                r.layer, r.regions, run.manifests_before.get(r.layer), run.manifests_after.get(r.layer)
+            )
+            for r in group.releases
+        ),
+        results=gate.results,
+        sizes=function_sizes(config, gate, run.manifests_after),
+        changed_pins=len(edits.changed),
+        changed_files=tuple(sorted(edits.files)),
+        kept_pins=edits.kept,
+        run_url=options.target_url,
+    )
+    title, body = bump_title(report), bump_body(report)
+    outcome = PrOutcome(
+        group.branch,
+        group.layers,
+        "dry-run",
+        title=title,
+        body=body,
+        files=tuple(sorted(files)),
+        failed_functions=gate.failed,
+    )
+    if options.dry_run or run.github is None:
+        return outcome
+    return _publish_branch(run, group, gate, outcome, files, commit_message(report), subject, start)
+
+
+def _publish_branch(
+    run: _Run,
+    group: BumpGroup,
+    gate: GateResult,
+    outcome: PrOutcome,
+    files: dict[str, bytes],
+    message: str,
+    subject: str,
+    start: int,
+) -> PrOutcome:
+    git, github, options, settings = run.git, run.github, run.options, run.config.settings
+    assert github is not None
+    branch = group.branch
+    commit = git.commit_files(run.base_sha, files, message)
+    if not commit.created:
+        return _done(run, outcome, "skipped", start, reason="the base branch already holds these changes")
+    remote_tip = git.remote_branch_sha(branch)
+    head, pushed = commit.sha, True
+    try:
+        if remote_tip is not None:
+            git.fetch(branch)
+            if not git.changed_files(remote_tip, commit.sha) and git.is_ancestor(run.base_sha, remote_tip):
+                head, pushed = remote_tip, False  # same content on the same base: leave the branch alone
+            else:
+                git.push_with_lease(branch, remote_tip, source=commit.sha, protect_foreign_since=run.base_sha)
+        else:
+            git.push_with_lease(branch, None, source=commit.sha)
+    except PushRejectedError as exc:
+        run.say(f"{branch}: not pushed: {exc.one_line()}")
+        return _done(run, outcome, "skipped", start, reason=exc.one_line())
+    run.say(f"{branch}: {'pushed' if pushed else 'unchanged at'} {head[:12]}")
+
+    if pushed:
+        set_pending(github, head, gate, subject=subject, target_url=options.target_url)
+    existing = github.find_open_pr(branch, options.base) if remote_tip is not None else None
+    pr: PullRequestInfo
+    if existing is None:
+        pr, action = github.create_or_update_pr(branch, options.base, outcome.title, outcome.body)
+    elif (existing.title, existing.body) != (outcome.title, outcome.body):
+        pr, action = github.update_pr(existing.number, title=outcome.title, body=outcome.body), "updated"
+    else:
+        pr, action = existing, ("updated" if pushed else "unchanged")
+
+    current = None if pushed else github.combined_status(head)
+    statuses = report_statuses(
+        github, head, gate, subject=subject, target_url=options.target_url, current=current
+    )
+    _label(github, pr, settings.labels, settings.failure_label, gate.passed)
+
+    merged, reason = False, ""
+    if settings.auto_merge and gate.passed and pr.state == "open":
+        result = github.merge_if_green(
+            pr.number,
+            required_contexts=gate.contexts,
+            merge_method=options.merge_method,
+            expected_head_sha=head,
+        )
+        merged = result == "merged"
+        reason = "" if merged else f"auto-merge not done: {result}"
+    elif settings.auto_merge and not gate.passed:
+        reason = "not auto-merged: tests failed"
+    run.say(f"{branch}: pull request #{pr.number} {action}" + (" and merged" if merged else ""))
+    return _done(
+        run,
+        outcome,
+        action,
+        start,
+        number=pr.number,
+        url=pr.html_url,
+        head_sha=head,
+        statuses=tuple((s.context, s.state) for s in statuses),
+        merged=merged,
+        reason=reason,
+    )
+
+
+def _label(
+    github: GitHubClient, pr: PullRequestInfo, labels: tuple[str, ...], failure: str, passed: bool
+) -> None:
+    have = {label.lower() for label in pr.labels}
+    wanted = [*labels, *([] if passed else [failure])]
+    missing = [label for label in dict.fromkeys(wanted) if label.lower() not in have]
+    if missing:
+        github.add_labels(pr.number, missing)
+    if passed and failure.lower() in have:
+        github.remove_label(pr.number, failure)
+
+
+def _done(run: _Run, outcome: PrOutcome, action: PrAction, start: int, **changes: Any) -> PrOutcome:
+    return replace(outcome, action=action, api_calls=run.calls - start, **changes)
+
+
+def function_sizes(
+    config: Config, gate: GateResult, manifests_after: Mapping[str, Manifest]
+) -> tuple[FunctionSize, ...]:
+    """Each tested function's code plus every layer it uses (the released ones at their new size)."""
+    from layer_ci.engine.preflight import function_code_bytes
+
+    sizes = []
+    for check in gate.checks:
+        spec = config.function(check.function)
+        measured = {layer.name: layer.unzipped_bytes for layer in check.result.layers}
+        total = function_code_bytes(spec.source) if spec.source.is_dir() else 0
+        unmeasured = []
+        for entry in spec.ordered_layers():
+            name = entry.split(":")[6] if entry.count(":") >= 7 else entry
+            if name in manifests_after:
+                total += manifests_after[name].unzipped_bytes
+            elif name in measured:
+                total += measured[name]
+            else:
+                unmeasured.append(name)
+        sizes.append(FunctionSize(spec.name, total, tuple(unmeasured)))
+    return tuple(sizes)
+
+
+# ------------------------------------------------------------------------------------ obsolete branches
+
+
+def _retire_stale(run: _Run, active: set[str]) -> None:
+    config = run.config
+    removed = set(removed_layers(config, run.lock_before, run.lock_after))
+    per_push = config.settings.pr_mode == "per-push"
+    for branch in candidate_branches(layers_known(config, run.lock_before, run.lock_after)):
+        if branch in active:
+            continue
+        layer = branch.removeprefix("layer-ci/")
+        if branch == PER_PUSH_BRANCH and not per_push and layer not in {lay.name for lay in config.layers}:
+            reason = "pull requests are now opened per layer (settings.pull_requests: per-layer)"
+        elif layer in removed:
+            reason = f"layer {layer} was removed from {config.path.name}"
+        elif per_push and branch in {f"layer-ci/{n}" for n in _per_push_layers(run)}:
+            reason = f"{layer} is now bumped in the pull request from {PER_PUSH_BRANCH}"
+        else:
+            reason = "nothing left to bump: the base branch's lock already records every published version"
+        outcome = _retire(run, branch, (layer,) if branch != PER_PUSH_BRANCH else (), reason)
+        if outcome is not None:
+            run.outcomes.append(outcome)
+
+
+def _per_push_layers(run: _Run) -> tuple[str, ...]:
+    return tuple(r.layer for r in find_releases(run.lock_before, run.lock_after, run.config))
+
+
+def _retire(run: _Run, branch: str, layers: tuple[str, ...], reason: str) -> PrOutcome | None:
+    """Close the open pull request from ``branch`` (with ``reason``) and delete the branch.
+
+    None when there is neither a remote branch nor an open pull request from it.
+    """
+    start = run.calls
+    git, github = run.git, run.github
+    try:
+        tip = git.remote_branch_sha(branch)
+    except LayerCiError:
+        tip = None
+    if tip is None:
+        return None
+    if run.options.dry_run or github is None:
+        return PrOutcome(
+            branch, layers, "dry-run", reason=f"would close the pull request from {branch}: {reason}"
+        )
+    pr = github.find_open_pr(branch, run.options.base)
+    if pr is None:
+        return None
+    foreign = git.remote_foreign_commits(branch, run.base_sha)
+    if foreign:
+        note = f"{reason}, but the branch carries commits by people ({foreign[0]}); left open"
+        return PrOutcome(
+            branch, layers, "skipped", pr.number, pr.html_url, reason=note, api_calls=run.calls - start
+        )
+    github.close_pr(pr.number, comment=f"Closing this pull request: {reason}.\n\n*— layer-ci*")
+    try:
+        git.delete_remote_branch(branch, tip)
+    except PushRejectedError as exc:
+        run.say(f"{branch}: closed, but the branch was not deleted: {exc.one_line()}")
+    run.say(f"{branch}: closed pull request #{pr.number}: {reason}")
+    return PrOutcome(
+        branch,
+        layers,
+        "closed",
+        pr.number,
+        pr.html_url,
+        head_sha=tip,
+        reason=reason,
+        api_calls=run.calls - start,
+    )

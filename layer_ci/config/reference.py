@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE_PATH = Path("docs") / "config-reference.md"
+MAX_INLINE_CHOICES = 4  # longer enums are listed under constraints, not in the type column
 
 HEADER = """\
 # `layer-ci.yml` field reference
@@ -60,14 +61,19 @@ def _kind(node: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
+        if len(node["enum"]) > MAX_INLINE_CHOICES:
+            return "string"  # the choices are listed under constraints
         return " \\| ".join(f"`{value}`" for value in node["enum"])
+    alternatives = node.get("oneOf") or node.get("anyOf")
+    if isinstance(alternatives, list) and "type" not in node:
+        return " or ".join(dict.fromkeys(_kind(_resolve(option, schema), schema) for option in alternatives))
     kind = node.get("type")
     kinds = kind if isinstance(kind, list) else [kind] if kind else []
     shown = []
     for name in kinds:
         if name == "array" and isinstance(node.get("items"), Mapping):
             item = _resolve(node["items"], schema)
-            inner = _kind(item, schema) if ("enum" not in item or len(item["enum"]) <= 4) else "string"
+            inner = _kind(item, schema)
             shown.append(f"list of {inner}")
         elif name == "object" and isinstance(node.get("additionalProperties"), Mapping):
             shown.append("mapping")
@@ -80,7 +86,7 @@ def _constraints(node: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
     parts = []
     item = _resolve(node["items"], schema) if isinstance(node.get("items"), Mapping) else {}
     for source in (node, item):
-        if "enum" in source and len(source["enum"]) > 4:
+        if "enum" in source and len(source["enum"]) > MAX_INLINE_CHOICES:
             parts.append("one of " + ", ".join(f"`{value}`" for value in source["enum"]))
         if "pattern" in source:
             what = source.get("x-what")

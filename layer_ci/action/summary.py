@@ -1,0 +1,220 @@
+"""The job summary (GITHUB_STEP_SUMMARY): tables of layers, versions, functions and results, and a graph.
+
+Every name is escaped for the place it lands in, so a layer, function or file name can close neither a
+table cell, a code span, an HTML tag nor the Mermaid block.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+
+from layer_ci.model import Config
+from layer_ci.pipeline import FunctionCheck, PushOutcome
+from layer_ci.plan import Plan
+
+STATUS_ICONS: Mapping[str, str] = {
+    "passed": "✅ passed",
+    "failed": "❌ failed",
+    "error": "⚠️ error",
+    "timeout": "⏱️ timeout",
+    "skipped": "⏭️ skipped",
+}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md(text: object) -> str:
+    """Text safe inside a markdown table cell: one line, HTML and markdown punctuation neutralised."""
+    one_line = " ".join(str(text).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def mermaid_label(text: object) -> str:
+    """Text safe inside a quoted Mermaid node label (entity codes for quotes, brackets and backticks)."""
+    one_line = " ".join(str(text).split())
+    replacements = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
+    return "".join(replacements.get(char, char) for char in one_line)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.1f} kB"
+
+
+def _pr_link(number: int | None, url: str | None) -> str:
+    """``[#N](url)`` for a web URL (quoted so it cannot end the link early), else ``#N`` or ``-``."""
+    if number is None:
+        return "-"
+    if url and url.startswith(("https://", "http://")):
+        return f"[#{number}]({urllib.parse.quote(url, safe=':/?#=&%~.-_')})"
+    return f"#{number}"
+
+
+def layer_graph(
+    config: Config,
+    layer_labels: Mapping[str, str] | None = None,
+    results: Mapping[str, str] | None = None,
+    highlight: Iterable[str] = (),
+) -> list[str]:
+    """A Mermaid flowchart, layers -> the functions that use them; changed layers are highlighted."""
+    layer_labels = layer_labels or {}
+    results = results or {}
+    marked = set(highlight)
+    lines = ["```mermaid", "flowchart LR"]
+    layer_ids = {layer.name: f"L{index}" for index, layer in enumerate(config.layers)}
+    function_ids = {function.name: f"F{index}" for index, function in enumerate(config.functions)}
+    for name, node in layer_ids.items():
+        label = mermaid_label(f"{name} {layer_labels[name]}" if name in layer_labels else name)
+        lines.append(f'  {node}[["{label}"]]')
+    for name, node in function_ids.items():
+        label = mermaid_label(f"{name} {results[name]}" if name in results else name)
+        lines.append(f'  {node}("{label}")')
+    for function in config.functions:
+        for layer in function.layers:
+            if layer in layer_ids:
+                lines.append(f"  {layer_ids[layer]} --> {function_ids[function.name]}")
+    changed = [layer_ids[name] for name in layer_ids if name in marked]
+    if changed:
+        lines.append("  classDef changed stroke-width:3px")
+        lines.append(f"  class {','.join(changed)} changed")
+    lines.append("```")
+    return lines
+
+
+def plan_section(plan: Plan) -> list[str]:
+    rows = [
+        (
+            md(change.layer),
+            md(change.status),
+            md(change.reason),
+            md(", ".join(change.consumers) or "-"),
+        )
+        for change in plan.changes
+    ]
+    if not rows:
+        return ["No layers are configured."]
+    return _table(("Layer", "Status", "Why", "Used by"), rows)
+
+
+def checks_section(checks: Sequence[FunctionCheck]) -> list[str]:
+    rows = []
+    for check in checks:
+        result = STATUS_ICONS.get(check.status, md(check.status))
+        detail = md(check.headline) if check.headline and not check.passed else ""
+        time = f"{check.duration_s:.1f} s" if check.status != "skipped" else "-"
+        rows.append((md(check.function), md(", ".join(check.layers) or "-"), result, time, detail))
+    return _table(("Function", "Layers under test", "Result", "Time", "Detail"), rows)
+
+
+def push_summary(title: str, config: Config, outcome: PushOutcome) -> str:
+    """The whole summary of a push or release run."""
+    lines = [f"## {md(title)}", ""]
+    if outcome.nothing_to_do:
+        lines.append(
+            f"Nothing to do: {len(outcome.plan.changes)} layer(s) unchanged since `layer-ci.lock`, "
+            f"{outcome.pins_current} pin(s) current."
+        )
+        lines.append("")
+    for note in outcome.notes:
+        lines += [f"> {md(note)}", ""]
+    built = {b.layer: b for b in outcome.built}
+    published = {(p.layer, p.region): p for p in outcome.published}
+    reasons = {change.layer: change.reason for change in outcome.plan.changes}
+    if outcome.targets:
+        lines += ["### Layers", ""]
+        rows = []
+        for layer, regions in outcome.targets.items():
+            size = built.get(layer)
+            for region in regions:
+                version = published.get((layer, region))
+                if outcome.dry_run:
+                    shown = "dry run"
+                elif version is None:
+                    shown = "-"
+                else:
+                    shown = f"v{version.version}" + ("" if version.created else " (reused)")
+                rows.append(
+                    (
+                        md(layer),
+                        md(region),
+                        shown,
+                        md(version.arn) if version else "-",
+                        _size(size.zipped_bytes) if size else "-",
+                        _size(size.unzipped_bytes) if size else "-",
+                        md(reasons.get(layer, "")),
+                    )
+                )
+        lines += _table(("Layer", "Region", "Version", "ARN", "Zip", "Unzipped", "Why"), rows)
+        lines.append("")
+    if outcome.pin_changes:
+        lines += ["### Pins moved", ""]
+        lines += _table(
+            ("File", "Layer", "Change"),
+            [
+                (md(f"{c.path}:{c.line}"), md(c.layer), f"v{c.old_version} → v{c.new_version}")
+                for c in outcome.pin_changes
+            ],
+        )
+        lines.append("")
+    if outcome.pull_requests:
+        lines += ["### Bump pull requests", ""]
+        lines += _table(
+            ("Pull request", "Branch", "Layers", "Outcome"),
+            [
+                (
+                    _pr_link(pr.number, pr.url),
+                    md(pr.branch),
+                    md(", ".join(pr.layers)),
+                    md(pr.outcome),
+                )
+                for pr in outcome.pull_requests
+            ],
+        )
+        lines.append("")
+    if outcome.checks:
+        lines += ["### Functions", ""]
+        lines += checks_section(outcome.checks)
+        lines.append("")
+    for layer in outcome.held_back:
+        lines += [
+            f"Held back: the pins of {md(layer)} stay at their old version until its consumers pass.",
+            "",
+        ]
+    labels = {}
+    for (layer, _region), version in published.items():
+        labels[layer] = f"v{version.version}"
+    results = {
+        check.function: STATUS_ICONS.get(check.status, check.status).split()[0] for check in outcome.checks
+    }
+    lines += ["### Layers and the functions that use them", ""]
+    lines += layer_graph(config, labels, results, outcome.targets)
+    return "\n".join(lines) + "\n"
+
+
+def plan_summary(title: str, config: Config, plan: Plan, notes: Sequence[str] = ()) -> str:
+    """The summary of a run that only planned (a branch push, a fork's pull request)."""
+    lines = [f"## {md(title)}", ""]
+    for note in notes:
+        lines += [f"> {md(note)}", ""]
+    lines += plan_section(plan)
+    lines.append("")
+    affected = plan.affected_functions
+    lines.append(f"Functions to test: {md(', '.join(affected)) if affected else 'none'}")
+    lines.append("")
+    lines += ["### Layers and the functions that use them", ""]
+    lines += layer_graph(config, highlight=[change.layer for change in plan.changed])
+    return "\n".join(lines) + "\n"
+
+
+def lines_section(title: str, items: Sequence[str], empty: str) -> str:
+    """A heading and a bullet list of messages (audit findings, prune decisions)."""
+    lines = [f"### {md(title)}", ""]
+    lines += [f"- {md(item)}" for item in items] if items else [empty]
+    return "\n".join(lines) + "\n"

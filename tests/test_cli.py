@@ -27,6 +27,8 @@ def test_python_dash_m_entry_point_runs() -> None:
 
 
 def test_config_error_renders_as_one_line_with_file_line_field_and_fix() -> None:
-    error = ConfigError(Location("layer-ci.yml", 7), "layers.x.source", "folder 'nope'\nis missing", "create it")
+    error = ConfigError(
+        Location("layer-ci.yml", 7), "layers.x.source", "folder 'nope'\nis missing", "create it"
+    )
     assert error.one_line() == "layer-ci.yml:7: layers.x.source: folder 'nope' is missing; create it"
     assert error.exit_code == 2

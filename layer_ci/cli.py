@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from layer_ci import __version__
@@ -32,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
 )
 
 BUG_REPORT_URL = "https://github.com/layer-ci/layer-ci/issues"
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program ended by SIGPIPE
 
 
 def _load(name: str) -> ModuleType | None:
@@ -43,7 +45,13 @@ def _load(name: str) -> ModuleType | None:
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the ``argv`` it will parse, only the chosen command's module loads.
+
+    Top-level help and errors list every command with its help, so without a recognisable command (or
+    with -h before it) every module is loaded. Loading one instead of all keeps `layer-ci plan` fast.
+    """
+    chosen = _chosen_command(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="layer-ci",
         description="Build, publish, bump and test AWS Lambda layers safely.",
@@ -57,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMANDS:
+        if chosen is not None and name != chosen:
+            subparsers.add_parser(name)  # never dispatched to: the command line names another command
+            continue
         module = _load(name)
         if module is None:
             continue
@@ -66,24 +77,104 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names, or None when there is none or help comes first."""
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-h", "--help", "--"):
+            return None
+        if arg == "--config":
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a reader that went away surfaces here rather than at interpreter exit
         return code
+    except BrokenPipeError:
+        # `layer-ci plan --json | head`: the reader has what it wanted; end as a program killed by
+        # SIGPIPE would, without a traceback or a complaint about the unflushable buffer.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except LayerCiError as exc:
         print(f"layer-ci: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("layer-ci: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for those who ask
-        if os.environ.get("LAYER_CI_DEBUG"):
-            traceback.print_exc()
+    except OSError as exc:
+        given = _path_the_user_gave(exc, args)
+        if given is None:
+            return _internal_error(exc)
+        failing = os.fsdecode(exc.filename)
+        where = "" if Path(failing).absolute() == Path(given).absolute() else f" ({failing})"
         print(
-            f"layer-ci: internal error (a bug, not your input): {type(exc).__name__}: {exc}; "
-            f"rerun with LAYER_CI_DEBUG=1 for the traceback and report it at {BUG_REPORT_URL}",
+            f"layer-ci: error: cannot write {given}: {exc.strerror or type(exc).__name__}{where}; "
+            "choose a writable path",
             file=sys.stderr,
         )
-        return EXIT_USAGE + 68  # 70 = EX_SOFTWARE
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug: say so in one line, keep the traceback for those who ask."""
+    if os.environ.get("LAYER_CI_DEBUG"):
+        traceback.print_exception(exc)
+    print(
+        f"layer-ci: internal error (a bug, not your input): {type(exc).__name__}: {exc}; "
+        f"rerun with LAYER_CI_DEBUG=1 for the traceback and report it at {BUG_REPORT_URL}",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE + 68  # 70 = EX_SOFTWARE
+
+
+def _path_the_user_gave(exc: OSError, args: argparse.Namespace) -> str | None:
+    """The command-line path an OSError is about: the path itself, a folder above it, or a file in it.
+
+    Paths the user named (--out, --cache-dir, --junit-xml, ...) fail for reasons only the user can fix;
+    an OSError anywhere else is a bug. Arguments naming the working folder or one above it are not
+    matched: every path would lie inside them.
+    """
+    if exc.filename is None:
+        return None
+    failing = Path(os.fsdecode(exc.filename)).absolute()
+    cwd = Path.cwd()
+    for value in _string_arguments(args):
+        given = Path(value).absolute()
+        if given == cwd or given in cwd.parents:
+            continue
+        if failing == given or failing in given.parents or given in failing.parents:
+            return value
+    return None
+
+
+def _string_arguments(args: argparse.Namespace) -> list[str]:
+    values: list[str] = []
+    for value in vars(args).values():
+        if isinstance(value, str):
+            values.append(value)
+        elif isinstance(value, list | tuple):
+            values.extend(item for item in value if isinstance(item, str))
+    return [value for value in values if value]
+
+
+def _discard_stdout() -> None:
+    # Later writes (and the flush at exit) go nowhere instead of raising again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (captured in tests): nothing will flush it
+        pass

@@ -9,7 +9,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import layer_ci
+from layer_ci.fsutil import write_atomically
 from layer_ci.model import Config
 
 CONFIG_CACHE_PATH = Path(".layer-ci") / "cache" / "config.json"
@@ -117,7 +117,7 @@ def _store(cache_file: Path, fingerprint: str, config: Config, raw: bytes) -> No
             "config": encoded,
         }
         payload = json.dumps(document, separators=(",", ":")).encode()
-        _write_atomically(cache_file, payload)
+        write_atomically(cache_file, payload)
     except (OSError, TypeError, ValueError):
         return  # a cache that cannot be written only costs the next run a full load
 
@@ -142,8 +142,12 @@ def _lookup(cache_file: Path, fingerprint: str, root: Path) -> Config | None:
 
 
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: _encode(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    # Plain values first: they are most of a large config, and a cache miss (every fresh clone) pays this.
+    if value is None or value.__class__ in (str, int, float, bool):
+        return value
+    names = _dataclass_fields(value.__class__)
+    if names is not None:
+        return {name: _encode(getattr(value, name)) for name in names}
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple | list):
@@ -153,6 +157,11 @@ def _encode(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float):
         return value
     raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+@cache
+def _dataclass_fields(cls: type) -> tuple[str, ...] | None:
+    return tuple(field.name for field in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
 def _decode(kind: Any, data: Any) -> Any:
@@ -237,16 +246,3 @@ def _expect(data: Any, kind: type) -> Any:
     if not isinstance(data, kind):
         raise TypeError(f"expected {kind.__name__}, found {type(data).__name__}")
     return data
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise

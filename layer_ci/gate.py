@@ -3,6 +3,8 @@
 PRs opened with the workflow's GITHUB_TOKEN start no workflows, so nothing else would ever test a bump PR:
 layer-ci runs the tests itself (through the engine, or any runner passed in) and sets one status per
 function plus the aggregate ``layer-ci/test-before-upgrade`` that branch protection can require.
+There is no ``pending`` state: the tests have run before the commit exists, so the final statuses follow
+the push at once, and a required context that is not set yet already blocks a merge as pending would.
 """
 
 from __future__ import annotations
@@ -200,19 +202,6 @@ def wanted_statuses(gate: GateResult, subject: str) -> list[tuple[str, StatusSta
     state, description = aggregate_status(gate, subject)
     wanted.append((AGGREGATE_CONTEXT, state, description))
     return wanted
-
-
-def set_pending(
-    github: GitHubClient, sha: str, gate: GateResult, *, subject: str, target_url: str | None = None
-) -> None:
-    """Mark the aggregate pending on a new head, before anything else is said about it."""
-    github.set_status(
-        sha,
-        AGGREGATE_CONTEXT,
-        "pending",
-        shorten(f"layer-ci is reporting {len(gate.checks)} function test results for {subject}"),
-        target_url,
-    )
 
 
 def report_statuses(

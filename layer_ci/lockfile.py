@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import stat
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from layer_ci.errors import ConfigError, Location
+from layer_ci.fsutil import write_atomically
 
 LOCK_FILE_NAME = "layer-ci.lock"
 LOCK_VERSION = 1
@@ -44,22 +41,37 @@ def _frozen_mapping(items: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class LockedLayer:
-    """What the lock remembers of one layer: the inputs it was built from and where that zip lives."""
+    """What the lock remembers of one layer: the inputs it was built from and where that zip lives.
+
+    ``unzipped_bytes`` (the zip's content size, for the size limit of functions using the layer without
+    rebuilding it) and ``input_parts`` (digest per input part, so a plan can say what changed) are absent
+    from locks written before they existed: None and empty then.
+    """
 
     input_key: str
     zip_sha256: str
     published: Mapping[str, PublishedRef] = field(default_factory=dict, hash=False)
+    unzipped_bytes: int | None = None
+    input_parts: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "published", _frozen_mapping(self.published))
+        object.__setattr__(self, "input_parts", _frozen_mapping(self.input_parts))
 
     def with_published(self, region: str, ref: PublishedRef) -> LockedLayer:
-        return LockedLayer(self.input_key, self.zip_sha256, {**self.published, region: ref})
+        return replace(self, published={**self.published, region: ref})
 
-    def with_build(self, input_key: str, zip_sha256: str) -> LockedLayer:
+    def with_build(
+        self,
+        input_key: str,
+        zip_sha256: str,
+        *,
+        unzipped_bytes: int | None = None,
+        input_parts: Mapping[str, str] | None = None,
+    ) -> LockedLayer:
         """A new build: versions published from a different zip no longer count as published."""
         published = self.published if zip_sha256 == self.zip_sha256 else {}
-        return LockedLayer(input_key, zip_sha256, published)
+        return LockedLayer(input_key, zip_sha256, published, unzipped_bytes, input_parts or {})
 
 
 @dataclass(frozen=True)
@@ -83,22 +95,28 @@ class Lock:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": LOCK_VERSION,
-            "layers": {
-                name: {
-                    "input_key": locked.input_key,
-                    "zip_sha256": locked.zip_sha256,
-                    "published": {
-                        region: {"version": ref.version, "arn": ref.arn}
-                        for region, ref in locked.published.items()
-                    },
-                }
-                for name, locked in self.layers.items()
-            },
+            "layers": {name: _layer_json(locked) for name, locked in self.layers.items()},
         }
 
     def render(self) -> str:
         """The file's exact text: sorted keys, two-space indent, trailing newline (minimal diffs)."""
         return json.dumps(self.to_json(), sort_keys=True, indent=2) + "\n"
+
+
+def _layer_json(locked: LockedLayer) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "input_key": locked.input_key,
+        "zip_sha256": locked.zip_sha256,
+        "published": {
+            region: {"version": ref.version, "arn": ref.arn} for region, ref in locked.published.items()
+        },
+    }
+    # Written only when known, so locks of layers built before these fields existed read the same.
+    if locked.unzipped_bytes is not None:
+        entry["unzipped_bytes"] = locked.unzipped_bytes
+    if locked.input_parts:
+        entry["input_parts"] = dict(locked.input_parts)
+    return entry
 
 
 def lock_path(root: Path) -> Path:
@@ -224,7 +242,10 @@ class _LockReader:
 
     def _layer(self, value: Any, keys: tuple[str, ...]) -> LockedLayer:
         entry = self._object(
-            value, keys, {"input_key", "zip_sha256", "published"}, {"input_key", "zip_sha256"}
+            value,
+            keys,
+            {"input_key", "zip_sha256", "published", "unzipped_bytes", "input_parts"},
+            {"input_key", "zip_sha256"},
         )
         input_key = entry["input_key"]
         if not isinstance(input_key, str) or not _INPUT_KEY.fullmatch(input_key):
@@ -241,7 +262,23 @@ class _LockReader:
             region: self._published(ref, (*keys, "published", region))
             for region, ref in published_json.items()
         }
-        return LockedLayer(input_key, zip_sha256, published)
+        unzipped = entry.get("unzipped_bytes")
+        if unzipped is not None and (
+            not isinstance(unzipped, int) or isinstance(unzipped, bool) or unzipped < 0
+        ):
+            raise self._fail(
+                (*keys, "unzipped_bytes"), f"must be a whole number >= 0, found {json.dumps(unzipped)}"
+            )
+        parts = entry.get("input_parts", {})
+        if not isinstance(parts, dict):
+            raise self._fail((*keys, "input_parts"), f"must be an object, found {_describe(parts)}")
+        for part, digest in parts.items():
+            if not isinstance(digest, str) or not _INPUT_KEY.fullmatch(digest):
+                raise self._fail(
+                    (*keys, "input_parts", part),
+                    f"must be 'sha256:' and 64 hex digits, found {json.dumps(digest)}",
+                )
+        return LockedLayer(input_key, zip_sha256, published, unzipped, parts)
 
     def _published(self, value: Any, keys: tuple[str, ...]) -> PublishedRef:
         ref = self._object(value, keys, {"version", "arn"}, {"version", "arn"})
@@ -271,19 +308,9 @@ def save_lock(root: Path, lock: Lock) -> bool:
     try:
         if path.read_text(encoding="utf-8") == text:
             return False  # leave the file (and its mtime) alone
-        mode = stat.S_IMODE(path.stat().st_mode)
     except (FileNotFoundError, UnicodeDecodeError):
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{LOCK_FILE_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+        pass
+    # A new lock is committed and read by everyone: 0o644 whatever the umask; a replaced one keeps its mode.
+    mode = None if path.exists() else 0o644
+    write_atomically(path, text.encode("utf-8"), mode, fsync=True)
     return True

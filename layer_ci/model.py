@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from layer_ci.errors import Location
+from layer_ci.errors import Location, UsageError
 
 BuildMethod = Literal["python", "nodejs", "files", "command"]
 Architecture = Literal["x86_64", "arm64"]
@@ -128,6 +128,22 @@ class Config:
             if layer.name == name:
                 return layer
         raise KeyError(name)
+
+    def select_layers(self, names: Sequence[str]) -> tuple[LayerSpec, ...]:
+        """The named layers in the order given (repeats once), or every layer when ``names`` is empty.
+
+        Raises UsageError naming each unknown name and listing the declared layers.
+        """
+        if not names:
+            return self.layers
+        by_name = {layer.name: layer for layer in self.layers}
+        unknown = [name for name in dict.fromkeys(names) if name not in by_name]
+        if unknown:
+            raise UsageError(
+                f"unknown layer {', '.join(repr(name) for name in unknown)}; "
+                f"{self.path.name} declares: {', '.join(by_name) or '(no layers)'}"
+            )
+        return tuple(by_name[name] for name in dict.fromkeys(names))
 
     def function(self, name: str) -> FunctionSpec:
         for function in self.functions:

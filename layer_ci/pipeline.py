@@ -4,11 +4,16 @@ Each stage hands the next a small frozen value. ``Services`` carries everything 
 process (registries, builder, test engine, GitHub, git, the log), so tests swap endpoints, not code.
 Two ways to finish: *local* (no GitHub) rewrites pins in the working tree after the affected functions'
 tests passed, and *pull requests* hands the published versions to the bump and gate of `layer-ci bump`.
+
+Options that cannot work together are refused before anything is built. Once a version is published the
+run has changed the world, so a later failure (GitHub refusing a request) is raised as ``StageFailed``
+carrying the outcome so far: the published versions and the pull requests already handled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -24,6 +29,7 @@ from layer_ci.plan import Plan, make_plan
 if TYPE_CHECKING:
     from layer_ci.adapters.git import GitRepo
     from layer_ci.adapters.github import GitHubClient
+    from layer_ci.bump.pipeline import PrOutcome
     from layer_ci.engine import EngineOptions, TestResult
     from layer_ci.pins import Pin
     from layer_ci.registry.base import LayerRegistry
@@ -158,6 +164,7 @@ class PullRequestRef:
     branch: str
     layers: tuple[str, ...]
     outcome: str
+    reason: str = ""  # why a branch was skipped or closed (a refused push, a newer push's bump, ...)
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,17 @@ class FunctionCheck:
 
 
 @dataclass(frozen=True)
+class HeldPin:
+    """A pin a bump pull request left at its old version (``path`` is relative to the config's folder)."""
+
+    path: str
+    line: int
+    layer: str
+    version: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class PushOutcome:
     """Everything a run did, for the summary table, the Action's outputs and the exit code."""
 
@@ -192,6 +210,7 @@ class PushOutcome:
     pull_requests: tuple[PullRequestRef, ...] = ()
     checks: tuple[FunctionCheck, ...] = ()
     notes: tuple[str, ...] = ()
+    held_pins: tuple[HeldPin, ...] = ()
 
     @property
     def nothing_to_do(self) -> bool:
@@ -217,12 +236,51 @@ class PushOutcome:
         return arns
 
 
+class StageFailed(LayerCiError):
+    """A stage failed after the run had published something: ``outcome`` is what it did until then.
+
+    The message and exit code are the cause's, prefixed with what already happened, so the CLI prints one
+    line as before and the Action can still write its outputs and summary from ``outcome``.
+    """
+
+    def __init__(self, stage: str, cause: LayerCiError, outcome: PushOutcome) -> None:
+        self.stage = stage
+        self.cause = cause
+        self.outcome = outcome
+        self.exit_code = cause.exit_code
+        super().__init__(f"{stage} failed after {_what_happened(outcome)}: {cause.one_line()}")
+
+
+def _what_happened(outcome: PushOutcome) -> str:
+    done = []
+    if outcome.published:
+        versions = ", ".join(f"{p.layer} v{p.version} in {p.region}" for p in outcome.published)
+        done.append(f"publishing {versions} (recorded in layer-ci.lock)")
+    if outcome.pull_requests:
+        prs = ", ".join(f"{pr.branch} {pr.outcome}" for pr in outcome.pull_requests)
+        done.append(f"bumping {prs}")
+    return " and ".join(done) or "starting"
+
+
+@dataclass
+class _Progress:
+    """What the run has done so far, recorded as it happens so a later failure cannot hide it."""
+
+    published: list[PublishedVersion] = field(default_factory=list)
+    pull_requests: list[PrOutcome] = field(default_factory=list)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.published or self.pull_requests)
+
+
 # ----------------------------------------------------------------------------------------- the pipeline
 
 
 def run_push(config: Config, services: Services, options: PushOptions) -> PushOutcome:
     """Plan, build, publish, then move pins (working tree or PRs) behind the affected functions' tests."""
     _check_layer_names(config, options.layers)
+    check_push_options(services, options)
     with services.phase("plan"):
         lock = load_lock(config.root)
         plan = make_plan(config, lock)
@@ -230,6 +288,8 @@ def run_push(config: Config, services: Services, options: PushOptions) -> PushOu
         for change in plan.changed:
             services.log(f"{change.layer}: {change.reason}")
     outcome = PushOutcome(plan=plan, mode=options.mode, dry_run=options.dry_run, targets=targets)
+    if targets and not options.dry_run and services.registry_factory is None:
+        raise UsageError("this run may not publish (no registry was provided); rerun with --dry-run")
 
     built: list[BuiltLayer] = []
     if targets:
@@ -240,18 +300,39 @@ def run_push(config: Config, services: Services, options: PushOptions) -> PushOu
     if options.dry_run:
         return _dry_run_tests(config, outcome, built, services, options)
 
-    published: list[PublishedVersion] = []
-    if built:
-        if services.registry_factory is None:
-            raise UsageError("this run may not publish (no registry was provided); rerun with --dry-run")
-        with services.phase("publish"):
-            lock, published = _publish(config, lock, built, targets, services, options)
-        outcome = replace(outcome, published=tuple(published))
+    progress = _Progress()
+    stage = "publish"
+    try:
+        if built:
+            with services.phase("publish"):
+                lock = _publish(config, lock, built, targets, services, options, progress)
+            outcome = replace(outcome, published=tuple(progress.published))
+        if options.mode == "pull-requests":
+            stage = "bump pull requests"
+            with services.phase("bump pull requests and test gate"):
+                return _bump_with_pull_requests(config, lock, outcome, services, options, progress)
+        stage = "moving pins"
+        return _bump_locally(config, lock, outcome, services, options)
+    except LayerCiError as exc:
+        if not progress.anything:
+            raise  # nothing happened yet: the error alone says it all
+        partial = replace(outcome, published=tuple(progress.published))
+        if progress.pull_requests:
+            partial = _with_pull_requests(config, lock, partial, progress.pull_requests)
+        raise StageFailed(stage, exc, partial) from exc
 
-    if options.mode == "pull-requests":
-        with services.phase("bump pull requests and test gate"):
-            return _bump_with_pull_requests(config, lock, outcome, services, options)
-    return _bump_locally(config, lock, outcome, services, options)
+
+def check_push_options(services: Services, options: PushOptions) -> None:
+    """Refuse options that could only fail later, before anything is built or published."""
+    if options.dry_run or options.mode != "pull-requests":
+        return
+    if services.github is None or services.git is None:
+        raise UsageError("bump pull requests need GitHub and git; run locally without them (`layer-ci run`)")
+    if not options.run_tests:
+        raise UsageError(
+            "bump pull requests always run the affected functions' tests (the gate is what makes them safe "
+            "to merge); to build without testing use a dry run"
+        )
 
 
 def select_targets(config: Config, plan: Plan, options: PushOptions) -> dict[str, tuple[str, ...]]:
@@ -295,7 +376,8 @@ def _build(
     services: Services,
     options: PushOptions,
 ) -> list[BuiltLayer]:
-    from layer_ci.limits import check_function_limits, raise_on_violations
+    from layer_ci.limits import raise_on_violations
+    from layer_ci.preflight import check_before_publish
 
     keys = {change.layer: change.input_key for change in plan.changes}
     out_dir = options.out_dir or config.root / DEFAULT_BUILD_DIR
@@ -306,13 +388,7 @@ def _build(
         spec = config.layer(name)
         services.log(f"building {name} ({spec.build.method})")
         built.append(services.build(spec, out_dir, input_key=key, cache_dir=options.build_cache_dir))
-    sizes = {layer.spec.name: layer.manifest.unzipped_bytes for layer in built}
-    raise_on_violations(
-        problem
-        for function in config.functions
-        if any(name in function.layers for name in sizes)
-        for problem in check_function_limits(config, function, sizes, 0)
-    )
+    raise_on_violations(check_before_publish(config, built, load_lock(config.root), warn=services.log))
     return built
 
 
@@ -330,20 +406,27 @@ def _publish(
     targets: Mapping[str, tuple[str, ...]],
     services: Services,
     options: PushOptions,
-) -> tuple[Lock, list[PublishedVersion]]:
+    progress: _Progress,
+) -> Lock:
+    """Publish one layer in one region at a time, recording each version as soon as it exists."""
     from layer_ci.publish import publish_layers
 
     assert services.registry_factory is not None
-    return publish_layers(
-        config,
-        built,
-        services.registry_factory,
-        lock,
-        options.commit,
-        regions=targets,
-        save=lambda new_lock: save_lock(config.root, new_lock),
-        log=services.log,
-    )
+    registries = functools.cache(services.registry_factory)  # one client per region for the whole run
+    for layer in built:
+        for region in targets[layer.spec.name]:
+            lock, published = publish_layers(
+                config,
+                [layer],
+                registries,
+                lock,
+                options.commit,
+                regions={layer.spec.name: (region,)},
+                save=lambda new_lock: save_lock(config.root, new_lock),
+                log=services.log,
+            )
+            progress.published.extend(published)
+    return lock
 
 
 # ------------------------------------------------------------------------------------------ local mode
@@ -555,23 +638,21 @@ def _test_one(
 
 
 def _bump_with_pull_requests(
-    config: Config, lock: Lock, outcome: PushOutcome, services: Services, options: PushOptions
+    config: Config,
+    lock: Lock,
+    outcome: PushOutcome,
+    services: Services,
+    options: PushOptions,
+    progress: _Progress,
 ) -> PushOutcome:
     """Hand the published versions to `layer-ci bump`: branches, commits, PRs and the gate's statuses.
 
     The only place the pipeline calls the bump package. It compares the lock committed on the base branch
     with the one publishing just wrote, so a rerun after a crash (published, no PR yet) still opens the PR.
     """
-    if services.github is None or services.git is None:
-        raise UsageError("bump pull requests need GitHub and git; run locally without them (`layer-ci run`)")
-    if not options.run_tests:
-        raise UsageError(
-            "bump pull requests always run the affected functions' tests (the gate is what makes them safe "
-            "to merge); to build without testing use a dry run"
-        )
+    assert services.github is not None and services.git is not None  # check_push_options saw to it
     from layer_ci.bump.pipeline import bump_after_publish
     from layer_ci.engine import EngineOptions, default_cache_dir
-    from layer_ci.gate import FUNCTION_CONTEXT_PREFIX
 
     engine = options.engine or EngineOptions()
 
@@ -592,21 +673,50 @@ def _bump_with_pull_requests(
         registry_factory=services.registry_factory,
         target_url=options.target_url,
         log=services.log,
+        on_outcome=progress.pull_requests.append,
     )
-    pull_requests = tuple(
-        PullRequestRef(pr.number, pr.url, pr.branch, tuple(pr.layers), pr.action) for pr in result.prs
-    )
-    checks: dict[str, FunctionCheck] = {}
-    for pr in result.prs:
-        for context, state in pr.statuses:
-            if not context.startswith(FUNCTION_CONTEXT_PREFIX):
-                continue
-            function = context.removeprefix(FUNCTION_CONTEXT_PREFIX)
-            status: CheckStatus = {"success": "passed", "failure": "failed"}.get(state, "error")  # type: ignore[assignment]
-            previous = checks.get(function)
-            if previous is None or previous.passed:  # a function failing for any PR stays failed
-                checks[function] = FunctionCheck(function, status, tuple(pr.layers))
     pin_plan = _plan_pins(config, lock)
-    return replace(
-        outcome, pull_requests=pull_requests, checks=tuple(checks.values()), pins_current=pin_plan.current
+    return replace(_with_pull_requests(config, lock, outcome, result.prs), pins_current=pin_plan.current)
+
+
+def _with_pull_requests(
+    config: Config, lock: Lock, outcome: PushOutcome, prs: Sequence[PrOutcome]
+) -> PushOutcome:
+    """The bump branches' outcomes in the run's terms: PR refs, each gate result as run, held pins.
+
+    Every branch's test results count, also those of a branch that was skipped (e.g. carrying commits
+    by people): the tests ran against the published versions and their verdict is the run's.
+    """
+    pull_requests = tuple(
+        PullRequestRef(pr.number, pr.url, pr.branch, tuple(pr.layers), pr.action, pr.reason) for pr in prs
     )
+    checks = []
+    for pr in prs:
+        for check in pr.checks:
+            result = check.result
+            labels = tuple(_released_label(lock, layer) for layer, _source in check.sources)
+            checks.append(
+                FunctionCheck(
+                    check.function,
+                    result.status,
+                    labels,
+                    result.headline,
+                    result.duration_s,
+                    result.region,
+                )
+            )
+    held = tuple(
+        HeldPin(path, int(line), kept.layer, kept.version, kept.reason)
+        for pr in prs
+        for kept in pr.kept_pins
+        for path, _, line in [kept.location.rpartition(":")]
+        if line.isdigit()
+    )
+    return replace(outcome, pull_requests=pull_requests, checks=tuple(checks), held_pins=held)
+
+
+def _released_label(lock: Lock, layer: str) -> str:
+    """``common-deps v4`` (``v4/v5`` when regions got different numbers), as the lock records it."""
+    locked = lock.get(layer)
+    numbers = sorted({ref.version for ref in locked.published.values()}) if locked is not None else []
+    return f"{layer} " + "/".join(f"v{number}" for number in numbers) if numbers else layer

@@ -6,14 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from layer_ci.inputs import input_keys
+from layer_ci.inputs import (
+    PART_BUILD,
+    PART_FILES,
+    PART_REQUIREMENTS,
+    PART_TARGET,
+    GitIndexLookup,
+    LayerInputs,
+    changed_parts,
+    layer_inputs,
+    requirement_files,
+)
 from layer_ci.lockfile import Lock
-from layer_ci.model import Config
+from layer_ci.model import Config, LayerSpec
 
 Status = Literal["new", "changed", "unpublished", "unchanged", "removed"]
 
 REASON_NEW = "new layer (not in layer-ci.lock)"
 REASON_CHANGED = "inputs changed"
+# When the lock recorded the digest of each input part, the reason names the parts that differ.
+REASON_FORMAT_CHANGED = "inputs changed: the input key format changed (layer-ci was upgraded)"
 REASON_UNPUBLISHED = "not yet published in {regions}"
 REASON_UNCHANGED = "unchanged"
 REASON_REMOVED = "removed from config"
@@ -33,6 +45,7 @@ class LayerChange:
     previous_key: str | None
     consumers: tuple[str, ...] = ()
     publish_regions: tuple[str, ...] = ()
+    changed_parts: tuple[str, ...] = ()  # input parts that differ from the lock's, when both are known
 
     @property
     def changed(self) -> bool:
@@ -53,6 +66,7 @@ class LayerChange:
             "previous_key": self.previous_key,
             "consumers": list(self.consumers),
             "publish_regions": list(self.publish_regions),
+            "changed_parts": list(self.changed_parts),
             "needs_build": self.needs_build,
         }
 
@@ -104,11 +118,23 @@ class Plan:
         }
 
 
-def make_plan(config: Config, lock: Lock, *, keys: Mapping[str, str] | None = None) -> Plan:
-    """Compare each layer's current input key (computed unless ``keys`` is given) with ``lock``."""
-    if keys is None:
-        # Every layer is hashed here, so the stat cache may forget files that belong to none of them.
-        keys = input_keys(config.layers, config.root, prune_cache=True)
+def make_plan(
+    config: Config,
+    lock: Lock,
+    *,
+    keys: Mapping[str, str] | None = None,
+    index: GitIndexLookup | None = None,
+) -> Plan:
+    """Compare each layer's current input key (computed unless ``keys`` is given) with ``lock``.
+
+    Given bare ``keys``, a changed layer's reason cannot say which part of its inputs changed. ``index``
+    is a git index lookup started earlier (see ``layer_ci.inputs.GitIndexLookup``).
+    """
+    inputs: Mapping[str, LayerInputs] = (
+        layer_inputs(config.layers, config.root, index=index)
+        if keys is None
+        else {name: LayerInputs(key) for name, key in keys.items()}
+    )
     consumers: dict[str, list[str]] = {layer.name: [] for layer in config.layers}
     for function in config.functions:
         for layer_name in dict.fromkeys(function.layers):
@@ -116,14 +142,23 @@ def make_plan(config: Config, lock: Lock, *, keys: Mapping[str, str] | None = No
 
     changes = []
     for layer in config.layers:
-        key = keys[layer.name]
+        current = inputs[layer.name]
+        key = current.key
         locked = lock.get(layer.name)
         users = tuple(sorted(consumers[layer.name]))
         if locked is None:
             change = LayerChange(layer.name, "new", REASON_NEW, key, None, users, layer.regions)
         elif locked.input_key != key:
+            parts = changed_parts(locked.input_parts, current.parts)
             change = LayerChange(
-                layer.name, "changed", REASON_CHANGED, key, locked.input_key, users, layer.regions
+                layer.name,
+                "changed",
+                changed_reason(layer, locked.input_parts, current.parts),
+                key,
+                locked.input_key,
+                users,
+                layer.regions,
+                parts,
             )
         else:
             missing = tuple(region for region in layer.regions if region not in locked.published)
@@ -141,3 +176,26 @@ def make_plan(config: Config, lock: Lock, *, keys: Mapping[str, str] | None = No
         if name not in configured
     )
     return Plan(tuple(changes), removed)
+
+
+def changed_reason(layer: LayerSpec, previous: Mapping[str, str], current: Mapping[str, str]) -> str:
+    """Why a layer's key changed: the parts that differ, when the lock recorded them."""
+    if not previous or not current:
+        return REASON_CHANGED
+    parts = changed_parts(previous, current)
+    if not parts:
+        return REASON_FORMAT_CHANGED
+    labels = {
+        PART_REQUIREMENTS: _requirements_label(layer),
+        PART_FILES: "source files",
+        PART_BUILD: "build settings",
+        PART_TARGET: "target (compatible runtimes/architectures)",
+    }
+    return f"{REASON_CHANGED}: {', '.join(labels[part] for part in parts)}"
+
+
+def _requirements_label(layer: LayerSpec) -> str:
+    if layer.build.method == "nodejs":
+        return "package.json or its lock file"
+    files = requirement_files(layer)
+    return f"requirements file {files[0]}" if files else "requirements"

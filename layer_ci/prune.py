@@ -52,15 +52,7 @@ def plan_prune(
         raise UsageError(f"--keep must be 0 or more, got {keep}")
     if grace_days < 0:
         raise UsageError(f"--grace-days must be 0 or more, got {grace_days}")
-    names = list(layers) or [layer.name for layer in config.layers]
-    for name in names:
-        try:
-            config.layer(name)
-        except KeyError:
-            raise UsageError(
-                f"unknown layer {name!r}; layer-ci.yml declares: "
-                f"{', '.join(spec.name for spec in config.layers) or '(no layers)'}"
-            ) from None
+    names = [layer.name for layer in config.select_layers(layers)]
     grace = timedelta(days=grace_days)
     registries: dict[str, LayerRegistry] = {}
     running: dict[str, dict[tuple[str, int], list[str]]] = {}

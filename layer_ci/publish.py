@@ -104,6 +104,7 @@ def publish_layers(
     say = log or (lambda _message: None)
     registries: dict[str, LayerRegistry] = {}
     results: list[PublishedVersion] = []
+    parts = _input_parts(config, built)
     for layer in built:
         spec = layer.spec
         manifest = layer.manifest
@@ -114,10 +115,11 @@ def publish_layers(
                 f"{manifest.zip_sha256}; the zip changed after the build: rebuild with `layer-ci build`"
             )
         previous = lock.get(spec.name)
-        locked = (
-            LockedLayer(manifest.input_key, manifest.zip_sha256)
-            if previous is None
-            else previous.with_build(manifest.input_key, manifest.zip_sha256)
+        locked = (previous or LockedLayer(manifest.input_key, manifest.zip_sha256)).with_build(
+            manifest.input_key,
+            manifest.zip_sha256,
+            unzipped_bytes=manifest.unzipped_bytes,
+            input_parts=parts.get(spec.name),
         )
         description = version_description(manifest.input_key, commit, spec.description)
         for region in (regions or {}).get(spec.name, spec.regions):
@@ -132,6 +134,25 @@ def publish_layers(
                 PublishedVersion(spec.name, region, info.version, info.arn, manifest.zip_sha256, created)
             )
     return lock, results
+
+
+def _input_parts(config: Config, built: Sequence[BuiltLayer]) -> dict[str, Mapping[str, str]]:
+    """Each built layer's input parts, recorded so a later plan can say which part changed.
+
+    Only parts that add up to the key the zip was built from are kept: a source edited since the build
+    is described by neither.
+    """
+    from layer_ci.inputs import layer_inputs
+
+    try:
+        current = layer_inputs([layer.spec for layer in built], config.root)
+    except LayerCiError:  # a source folder gone since the build: the lock simply goes without parts
+        return {}
+    return {
+        layer.spec.name: current[layer.spec.name].parts
+        for layer in built
+        if current[layer.spec.name].key == layer.manifest.input_key
+    }
 
 
 def _publish_one(

@@ -12,10 +12,13 @@ from layer_ci import cli
 from layer_ci.adapters.git import GitRepo
 from layer_ci.adapters.github import GitHubClient
 from layer_ci.bump import BumpOutcome, PrOutcome
-from layer_ci.bump.pipeline import bump_after_publish
-from layer_ci.engine import EngineOptions
-from layer_ci.gate import AGGREGATE_CONTEXT, TestRunner, actions_run_url, engine_runner
+from layer_ci.bump.pipeline import bump_after_publish, function_sizes
+from layer_ci.engine import EngineOptions, LayerReport, TestResult
+from layer_ci.gate import AGGREGATE_CONTEXT, GateResult, TestRunner, actions_run_url, engine_runner
+from layer_ci.gate import FunctionCheck as GateCheck
+from layer_ci.model import Manifest
 from layer_ci.registry.local import LocalRegistry
+from tests.engine.engine_support import function_spec, layer_spec, make_config
 from tests.report.bump_repo import FAST, PROD_TF, TEMPLATE, BumpRepo, make_bump_repo
 from tests.support.git_remote import make_git_remote, run_git
 from tests.support.github_standin import GitHubStandIn, LinkedRepo
@@ -24,6 +27,7 @@ BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 BRANCH = "layer-ci/common"
 PULLS = "/repos/{owner}/{repo}/pulls"
 STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
+MERGE = "/repos/{owner}/{repo}/pulls/{number}/merge"
 GREETER_CONTEXT = "layer-ci/test/greeter"
 SHOUTER_CONTEXT = "layer-ci/test/shouter"
 RUN_ENV = {
@@ -173,9 +177,11 @@ def test_the_pr_describes_versions_packages_sizes_and_tests(
         url == "https://github.example.com/octo-org/linked/actions/runs/4242"
         for _, _, url in statuses.values()
     )
-    # The aggregate went pending before any result was reported.
-    first = next(s for s in standin.repo("octo-org/linked").statuses if s.sha == pr.head_sha)
-    assert (first.context, first.state) == (AGGREGATE_CONTEXT, "pending")
+    # The tests ran before the commit existed: each context is set once, final, never pending first.
+    on_head = [s for s in standin.repo("octo-org/linked").statuses if s.sha == pr.head_sha]
+    assert sorted((s.context, s.state) for s in on_head) == sorted(
+        (context, "success") for context in (AGGREGATE_CONTEXT, GREETER_CONTEXT, SHOUTER_CONTEXT)
+    )
 
 
 # --------------------------------------------------------------------------------- idempotent PRs
@@ -217,8 +223,11 @@ def test_a_pr_whose_pins_vanished_is_closed_with_a_comment_and_its_branch_delete
 ) -> None:
     repo.release()
     first = only_pr(bump(repo, linked_github, cache))
-    # On main, the functions stop pinning common (they move to another way of referencing it).
-    repo.write("template.yaml", TEMPLATE.replace("layer:common:1", "layer:vendor-common:7"))
+    # On main, the functions stop pinning common: they move to a vendor's layer in another account.
+    repo.write(
+        "template.yaml",
+        TEMPLATE.replace("000000000000:layer:common:1", "111122223333:layer:vendor-common:7"),
+    )
     repo.write("infra/prod.tf", "# no pins here any more\n")
     repo.commit_push("stop pinning common")
     repo.publish()
@@ -327,7 +336,48 @@ def test_a_failing_function_keeps_its_pin_fails_its_status_and_blocks_auto_merge
         + 1
     )
     assert f"`template.yaml:{shouter_line}` `common` stays at v1: shouter failed its tests" in body
+    # The outcome carries the engine's results and the kept pin, for the Action's summary and annotations.
+    assert [(c.function, c.result.status) for c in pr.checks] == [
+        ("greeter", "passed"),
+        ("shouter", "failed"),
+    ]
+    assert pr.checks[1].result.headline is not None and pr.checks[1].result.duration_s > 0
+    assert [(k.location, k.layer, k.version) for k in pr.kept_pins] == [
+        (f"template.yaml:{shouter_line}", "common", 1)
+    ]
     assert repo.remote.branch_sha("main") != pr.head_sha and len(standin.open_pulls("octo-org/linked")) == 1
+
+
+def test_a_failing_bump_that_a_newer_release_fixes_turns_green_in_place(
+    repo: BumpRepo, linked_github: LinkedRepo, cache: Path, standin: GitHubStandIn
+) -> None:
+    repo.release(breaking=True)
+    failing = only_pr(bump(repo, linked_github, cache))
+    assert failing.failed_functions == ("shouter",)
+    (pull,) = standin.open_pulls("octo-org/linked")
+    assert "layer-ci:tests-failed" in pull.labels and pull.title.endswith("(tests failed)")
+
+    repo.release(version="3.0.0")  # shout() is back
+    standin.clear_requests()
+    fixed = only_pr(bump(repo, linked_github, cache))
+
+    assert (fixed.action, fixed.number) == ("updated", failing.number)
+    assert fixed.passed and fixed.failed_functions == () and not fixed.merged
+    (pull,) = standin.open_pulls("octo-org/linked")
+    assert pull.number == failing.number
+    assert pull.title == "Bump layer common to v3"
+    assert sorted(pull.labels) == ["dependencies", "layer-ci"]  # the failure label came off
+    assert standin.count("DELETE", "/repos/{owner}/{repo}/issues/{number}/labels/{name}") == 1
+    assert "stays at" not in (pull.body or "") and "❌" not in (pull.body or "")
+    statuses = latest_statuses(standin, fixed.head_sha or "")
+    assert {context: state for context, (state, _, _) in statuses.items()} == {
+        AGGREGATE_CONTEXT: "success",
+        GREETER_CONTEXT: "success",
+        SHOUTER_CONTEXT: "success",
+    }
+    # Every pin moves now, shouter's !Sub line included.
+    template = (repo.remote.read_file(BRANCH, "template.yaml") or b"").decode()
+    assert template.count("layer:common:3") == TEMPLATE.count("layer:common:1") and "common:1" not in template
 
 
 def test_when_every_function_passes_auto_merge_merges_within_ten_api_calls(
@@ -348,14 +398,63 @@ def test_when_every_function_passes_auto_merge_merges_within_ten_api_calls(
         and b"layer:common:1\n" not in merged_main["template.yaml"]
     )
     assert b'"version": 2' in merged_main["layer-ci.lock"]
-    # Everything this PR cost, statuses included, within the budget of 10 requests.
-    assert pr.api_calls == outcome.api_calls == standin.count() <= 10
+    # Everything this PR cost, statuses included, within the budget of 10 requests: the merge is one
+    # PUT at the tested sha, with no re-reading of the PR or of the statuses layer-ci has just set.
+    assert pr.api_calls == outcome.api_calls == standin.count() == 6
     assert sorted(r.key for r in standin.requests) == sorted(
-        [f"POST {STATUSES}"] * 4  # pending, greeter, shouter, aggregate
+        [f"POST {STATUSES}"] * 3  # greeter, shouter, aggregate
         + [f"POST {PULLS}", "POST /repos/{owner}/{repo}/issues/{number}/labels"]
-        + ["GET /repos/{owner}/{repo}/pulls/{number}", "GET /repos/{owner}/{repo}/commits/{ref}/status"]
-        + ["PUT /repos/{owner}/{repo}/pulls/{number}/merge"]
+        + [f"PUT {MERGE}"]
     )
+    (merge,) = [r for r in standin.requests if r.key == f"PUT {MERGE}"]
+    assert merge.status == 200
+
+
+def test_six_affected_functions_with_auto_merge_cost_exactly_the_budget_of_ten(
+    linked_github: LinkedRepo, cache: Path, standin: GitHubStandIn
+) -> None:
+    # greeter, shouter and 4 more consumers: 6 function statuses + the aggregate + PR + labels + merge.
+    repo = make_bump_repo(linked_github.remote, auto_merge=True, extra_consumers=4)
+    standin.repo("octo-org/linked").required_contexts = [AGGREGATE_CONTEXT]
+    repo.release()
+    standin.clear_requests()
+    outcome = bump(repo, linked_github, cache)
+    pr = only_pr(outcome)
+
+    assert pr.merged and pr.action == "created" and len(pr.checks) == 6
+    assert pr.api_calls == outcome.api_calls == standin.count() == 10
+    assert standin.count("POST", STATUSES) == 7
+    assert standin.count("PUT", MERGE) == 1 and standin.count("GET") == 0
+
+
+def test_branch_protection_refusing_the_merge_leaves_the_pr_open(
+    linked_github: LinkedRepo, cache: Path, standin: GitHubStandIn
+) -> None:
+    # Another required check that nobody has reported on the new head: GitHub's own answer (405) stops
+    # the merge, so auto-merge never bypasses branch protection.
+    repo = make_bump_repo(linked_github.remote, auto_merge=True)
+    standin.repo("octo-org/linked").required_contexts = [AGGREGATE_CONTEXT, "ci/integration"]
+    repo.release()
+    pr = only_pr(bump(repo, linked_github, cache))
+
+    assert pr.action == "created" and pr.passed and not pr.merged
+    assert pr.reason == (
+        'auto-merge not done: not-mergeable (Required status check "ci/integration" is expected.)'
+    )
+    (pull,) = standin.open_pulls("octo-org/linked")
+    assert pull.number == pr.number and repo.remote.branch_sha("main") != pr.head_sha
+
+    # On a rerun the head is unchanged: a failing status someone else set there blocks the merge
+    # without asking GitHub to merge at all.
+    standin.repo("octo-org/linked").required_contexts = [AGGREGATE_CONTEXT]
+    client = GitHubClient(standin.token, "octo-org/linked", policy=FAST)
+    client.set_status(pr.head_sha or "", "ci/integration", "failure", "broken elsewhere")
+    client.close()
+    standin.clear_requests()
+    again = only_pr(bump(repo, linked_github, cache))
+    assert (again.action, again.merged) == ("unchanged", False)
+    assert again.reason == "auto-merge not done: not-green (ci/integration)"
+    assert standin.count("PUT", MERGE) == 0 and len(standin.open_pulls("octo-org/linked")) == 1
 
 
 # ------------------------------------------------------------------------------------------- faults
@@ -396,7 +495,7 @@ def test_many_open_prs_and_secondary_rate_limits_are_survived(
 
     pr = only_pr(bump(repo, linked_github, cache))
     assert (pr.action, pr.number) == ("updated", first.number)
-    assert [r.status for r in standin.requests if r.key == f"POST {STATUSES}"] == [201, 403, 201, 201, 201]
+    assert [r.status for r in standin.requests if r.key == f"POST {STATUSES}"] == [201, 403, 201, 201]
     assert [r.status for r in standin.requests if r.key == "PATCH /repos/{owner}/{repo}/pulls/{number}"] == [
         403,
         200,
@@ -494,3 +593,54 @@ def test_the_registry_supplies_the_zip_when_the_build_folder_is_gone(
     (pull,) = standin.open_pulls("octo-org/linked")
     assert "| mylib | 1.0.0 | — | removed |" not in (pull.body or "")
     assert "| mylib | 1.0.0 | 2.0.0 | **major** |" in (pull.body or "")
+
+
+# ------------------------------------------------------------------------------------ sizes in the body
+
+
+def _manifest(layer: str, unzipped: int) -> Manifest:
+    return Manifest(layer, "sha256:" + "0" * 64, "1" * 64, unzipped // 4, unzipped, (), ())
+
+
+def _sized_result(function: str, status: str, sizes: dict[str, int]) -> TestResult:
+    layers = tuple(LayerReport(name, f"{name} (tested)", "2" * 64, size) for name, size in sizes.items())
+    return TestResult(function, status, 0.1, 0, None, "", layers=layers)  # type: ignore[arg-type]
+
+
+def test_a_failing_function_is_sized_with_the_old_version_its_pin_keeps(tmp_path: Path) -> None:
+    app = {"app.py": "x" * 1000}  # 1,000 bytes of code each
+    config = make_config(
+        tmp_path,
+        [layer_spec(tmp_path, "common"), layer_spec(tmp_path, "tools")],
+        [
+            function_spec(tmp_path, "passing", app, ("common", "tools")),
+            function_spec(tmp_path, "failing", app, ("common", "tools")),
+        ],
+    )
+    # The tests ran with common's new version (measured 90 MB) and tools as pinned (5 MB).
+    tested = {"common": 90_000_000, "tools": 5_000_000}
+    gate = GateResult(
+        (
+            GateCheck("failing", (("common", "v2.zip"),), _sized_result("failing", "failed", tested)),
+            GateCheck("passing", (("common", "v2.zip"),), _sized_result("passing", "passed", tested)),
+        )
+    )
+    sizes = {
+        size.function: size
+        for size in function_sizes(
+            config,
+            gate,
+            {"common": _manifest("common", 90_000_000)},
+            manifests_before={"common": _manifest("common", 30_000_000)},
+            released=("common",),
+        )
+    }
+    assert sizes["passing"].total_bytes == 1_000 + 90_000_000 + 5_000_000
+    assert sizes["failing"].total_bytes == 1_000 + 30_000_000 + 5_000_000  # still deploys common v1
+    assert sizes["failing"].unmeasured == ()
+
+    # Without the old version's manifest (deleted) the failing function's size of common is unknown:
+    # named as unmeasured, never replaced by the new version's size.
+    unknown = function_sizes(config, gate, {"common": _manifest("common", 90_000_000)}, released=("common",))
+    failing = next(size for size in unknown if size.function == "failing")
+    assert (failing.total_bytes, failing.unmeasured) == (1_000 + 5_000_000, ("common",))

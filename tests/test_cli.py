@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,125 @@ def test_config_error_renders_as_one_line_with_file_line_field_and_fix() -> None
     )
     assert error.one_line() == "layer-ci.yml:7: layers.x.source: folder 'nope' is missing; create it"
     assert error.exit_code == 2
+
+
+# --- paths the user gave, and readers that go away ------------------------------------------------
+
+TINY_CONFIG = """\
+version: 1
+settings:
+  registry: local
+layers:
+  tools:
+    source: layers/tools
+    build: {method: files}
+    compatible_runtimes: [python3.11]
+    regions: [us-east-1]
+functions:
+  fn:
+    source: functions/fn
+    runtime: python3.11
+    handler: app.handler
+    layers: [tools]
+    test: [python, -m, pytest, -q]
+"""
+
+
+@pytest.fixture
+def tiny_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "layers" / "tools" / "bin").mkdir(parents=True)
+    (root / "layers" / "tools" / "bin" / "hi").write_text("#!/bin/sh\necho hi\n")
+    (root / "functions" / "fn" / "tests").mkdir(parents=True)
+    (root / "functions" / "fn" / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (root / "functions" / "fn" / "tests" / "test_app.py").write_text("def test_ok():\n    assert True\n")
+    (root / "layer-ci.yml").write_text(TINY_CONFIG)
+    (root / "a-file").write_text("in the way\n")
+    return root
+
+
+def layer_ci(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "layer_ci", *args], cwd=root, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--out", "a-file"], "cannot write a-file: File exists; choose a writable path"),
+        (
+            ["build", "--out", "/proc/x"],
+            "cannot write /proc/x: No such file or directory; choose a writable path",
+        ),
+        (
+            ["test", "fn", "--layer", "tools=local", "--cache-dir", "/proc/nope"],
+            "cannot write /proc/nope: No such file or directory; choose a writable path",
+        ),
+        (
+            ["test", "fn", "--layer", "tools=local", "--junit-xml", "/proc/nope/x.xml"],
+            "cannot write /proc/nope/x.xml: No such file or directory (/proc/nope); choose a writable path",
+        ),
+    ],
+    ids=["out-is-a-file", "out-unwritable", "cache-dir-unwritable", "junit-xml-unwritable"],
+)
+def test_unusable_paths_from_the_command_line_are_one_line_usage_errors(
+    tiny_repo: Path, args: list[str], message: str
+) -> None:
+    completed = layer_ci(tiny_repo, *args)
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.splitlines()[-1] == f"layer-ci: error: {message}"
+    assert "Traceback" not in completed.stderr and "internal error" not in completed.stderr
+
+
+def test_an_os_error_about_a_path_nobody_gave_is_still_reported_as_a_bug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def broken(_args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/var/lib/somewhere/internal.json")
+
+    monkeypatch.setattr("layer_ci.commands.build.run", broken)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["build", "--out", "dist"]) == 70
+    assert "internal error (a bug, not your input): PermissionError" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tiny_repo: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `layer-ci plan --json | head -c 10` once head has exited
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "layer_ci", "plan", "--json"],
+            cwd=tiny_repo,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert completed.returncode == cli.EXIT_BROKEN_PIPE == 141
+    assert completed.stderr == ""
+
+
+def _commands_loaded(argv: list[str]) -> list[str]:
+    probe = (
+        "import sys\nfrom layer_ci.cli import build_parser\n"
+        f"build_parser({argv!r})\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('layer_ci.commands.'))))"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return completed.stdout.split()
+
+
+def test_naming_a_command_loads_only_its_module() -> None:
+    assert _commands_loaded(["--config", "ci/layer-ci.yml", "plan", "--json"]) == ["layer_ci.commands.plan"]
+    everything = [f"layer_ci.commands.{name}" for name in cli.COMMANDS]
+    assert _commands_loaded(["-h", "plan"]) == sorted(everything)  # top-level help lists them all
+    assert _commands_loaded(["nope"]) == sorted(everything)  # so does the error for an unknown one
+
+
+def test_dispatch_still_reaches_the_named_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["schema", "--help"])
+    assert "usage: layer-ci schema" in capsys.readouterr().out

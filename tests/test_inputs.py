@@ -1,12 +1,13 @@
-"""Tests for input keys: content-only, order- and location-independent, and cheap when nothing changed."""
+"""Tests for input keys: content-only, order- and location-independent, the same in and out of git."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,9 +15,9 @@ import pytest
 
 from layer_ci import inputs
 from layer_ci.errors import ConfigError, UsageError
-from layer_ci.inputs import STAT_CACHE_PATH, StatCache, input_key, input_keys
+from layer_ci.inputs import INPUT_KEY_FORMAT, blob_id, input_key, input_keys, layer_inputs
 from layer_ci.model import BuildSpec
-from tests.support.repos import layer_spec
+from tests.support.repos import commit_all, git, init_git_repo, layer_spec
 
 OLD = 1_600_000_000_000_000_000  # an mtime far from "now": entries with it are cacheable
 
@@ -91,7 +92,6 @@ def test_key_ignores_the_order_the_filesystem_lists_entries_in(
             return iter(sorted(self._scan, key=lambda entry: entry.name, reverse=True))
 
     monkeypatch.setattr("layer_ci.inputs.os.scandir", ReversedScandir)
-    shutil.rmtree(source.parent.parent / ".layer-ci")  # no cache: every file is walked and read again
     assert key_of(source) == expected
 
 
@@ -186,9 +186,8 @@ def test_layer_rooted_at_the_repository_ignores_layer_ci_state(tmp_path: Path) -
     write_tree(root, {"bin/tool": "x"})
     spec = layer_spec(root)
     first = input_key(spec, root)
-    assert (root / STAT_CACHE_PATH).exists()  # written inside the layer's own folder
-    write_tree(root, {".layer-ci/registry/tool/1.zip": "zip"})
-    assert input_key(spec, root) == input_key(spec, root) == first
+    write_tree(root, {".layer-ci/registry/tool/1.zip": "zip", ".layer-ci/cache/config.json": "{}"})
+    assert input_key(spec, root) == first
 
 
 def test_node_modules_is_ignored_only_for_nodejs_layers(source: Path) -> None:
@@ -210,93 +209,120 @@ def test_fifo_in_source_is_refused_without_reading_it(source: Path) -> None:
         key_of(source)
 
 
-# --- the stat cache -------------------------------------------------------------------------------
+# --- blob ids and git checkouts ------------------------------------------------------------------
 
 
-def test_second_run_reads_no_file(source: Path) -> None:
+def test_blob_id_is_what_git_computes(tmp_path: Path) -> None:
+    for data in (b"", b"hello\n", bytes(range(256)) * 3):
+        path = tmp_path / "blob"
+        path.write_bytes(data)
+        expected = subprocess.run(
+            ["git", "hash-object", "--no-filters", str(path)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert blob_id(data) == expected == inputs._hash_file(str(path))[0]
+
+
+def test_key_is_built_from_parts_under_the_format_version(source: Path) -> None:
+    spec = layer_spec(source, method="python", requirements="requirements.txt")
+    found = layer_inputs([spec], source.parent.parent)[spec.name]
+    assert list(found.parts) == ["build", "target", "requirements", "files"]
+    combined = INPUT_KEY_FORMAT + "\n" + "".join(f"{part}={digest}\n" for part, digest in found.parts.items())
+    assert found.key == "sha256:" + hashlib.sha256(combined.encode()).hexdigest()
+    assert INPUT_KEY_FORMAT.endswith("v2")
+
+
+def test_requirements_part_covers_only_the_requirements_file(source: Path) -> None:
+    spec = layer_spec(source, method="python", requirements="requirements.txt")
     root = source.parent.parent
-    spec = layer_spec(source)
-    first = StatCache.for_root(root)
-    key = input_key(spec, root, cache=first)
-    first.save()
-    assert first.files_hashed == len(TREE)
-    second = StatCache.for_root(root)
-    assert input_key(spec, root, cache=second) == key
-    assert (second.files_hashed, second.files_reused) == (0, len(TREE))
+    before = layer_inputs([spec], root)[spec.name].parts
+    (source / "requirements.txt").write_text("six==1.16.0\n")
+    middle = layer_inputs([spec], root)[spec.name].parts
+    (source / "python/pkg/core.py").write_text("VALUE = 3\n")
+    after = layer_inputs([spec], root)[spec.name].parts
+    assert inputs.changed_parts(before, middle) == ("requirements",)
+    assert inputs.changed_parts(middle, after) == ("files",)
 
 
-def test_cache_lives_under_dot_layer_ci_keyed_by_repository_relative_paths(source: Path) -> None:
+def _git_checkout(source: Path) -> Path:
+    """Turn the repository holding ``source`` into a git checkout with everything committed."""
     root = source.parent.parent
-    key_of(source)
-    data = json.loads((root / STAT_CACHE_PATH).read_text())
-    assert data["version"] == inputs.STAT_CACHE_VERSION
-    assert set(data["entries"]) == {f"layers/common/{relative}" for relative in TREE}
+    (root / ".gitignore").write_text("*.log\n")
+    init_git_repo(root)
+    return root
 
 
-def test_same_size_edit_with_restored_mtime_is_noticed(source: Path) -> None:
-    # `touch -d` or rsync -t can put the old mtime back; the ctime still moves, so the cache misses.
-    before = key_of(source)
-    target = source / "python/pkg/core.py"
-    target.write_text("VALUE = 9\n")
-    os.utime(target, ns=(OLD, OLD))
-    assert key_of(source) != before
+def _plain_copy(root: Path, destination: Path) -> Path:
+    shutil.copytree(root, destination, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    return destination / "layers" / "common"
 
 
-def test_files_changed_moments_ago_are_not_remembered(source: Path) -> None:
-    # Racily clean: a file rewritten within the mtime resolution could keep identical stats.
-    root = source.parent.parent
-    fresh = source / "python/pkg/fresh.py"
-    fresh.write_text("A = 1\n")
-    cache = StatCache.for_root(root)
-    input_key(layer_spec(source), root, cache=cache)
-    cache.save()
-    entries = json.loads((root / STAT_CACHE_PATH).read_text())["entries"]
-    assert "layers/common/python/pkg/fresh.py" not in entries
-    assert "layers/common/python/pkg/core.py" in entries
+def test_key_is_the_same_in_a_git_checkout_and_in_a_plain_copy(source: Path, tmp_path: Path) -> None:
+    (source / "python" / "pkg" / "alias.py").symlink_to("core.py")
+    root = _git_checkout(source)
+    assert key_of(source) == key_of(_plain_copy(root, tmp_path / "plain-clean"))
+
+    # Every way a working tree can differ from the index: each file must then be read, not looked up.
+    (source / "python/pkg/core.py").write_text("VALUE = 2\n")  # modified
+    (source / "lib/data/a.txt").chmod(0o755)  # executable bit added
+    (source / "bin/tool").unlink()  # deleted
+    (source / "new.txt").write_text("untracked\n")  # untracked
+    (source / "debug.log").write_text("ignored by .gitignore, still in the zip\n")  # ignored
+    (source / "python" / "pkg" / "alias.py").unlink()
+    (source / "python" / "pkg" / "alias.py").symlink_to("__init__.py")  # link retargeted
+    git(root, "add", "layers/common/new.txt")  # staged, not committed
+    (source / "new.txt").write_text("changed after staging\n")
+    assert key_of(source) == key_of(_plain_copy(root, tmp_path / "plain-dirty"))
 
 
-def test_damaged_cache_is_ignored(source: Path) -> None:
-    root = source.parent.parent
+def test_clean_tracked_files_are_taken_from_the_index_without_reading_them(
+    source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _git_checkout(source)
     expected = key_of(source)
-    (root / STAT_CACHE_PATH).write_text("{not json")
-    assert key_of(source) == expected
-    tool = source / "bin" / "tool"
-    st = tool.stat()
-    signature = f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} "
-    for entry in ("x", 7, signature + "0" * 63, signature + "0" * 64):
-        document = {"version": inputs.STAT_CACHE_VERSION, "entries": {"layers/common/bin/tool": entry}}
-        (root / STAT_CACHE_PATH).write_text(json.dumps(document))
-        assert (key_of(source) == expected) is (entry != signature + "0" * 64)
+    (source / "lib/data/a.txt").write_text("edited\n")
+    (source / "extra.txt").write_text("new\n")
+    os.utime(source / "python/pkg/core.py")  # touched, same content: git compares it and finds it clean
+    read: list[str] = []
+    real_hash = inputs._hash_file
 
+    def counting(path: str) -> tuple[str, bool]:
+        read.append(os.path.relpath(path, source))
+        return real_hash(path)
 
-def test_stale_cache_entry_for_an_edited_file_is_not_trusted(source: Path) -> None:
-    root = source.parent.parent
+    monkeypatch.setattr(inputs, "_hash_file", counting)
+    assert key_of(source) != expected
+    assert sorted(read) == ["extra.txt", "lib/data/a.txt"]
+    commit_all(root, "edits")
+    read.clear()
     key_of(source)
-    target = source / "lib/data/a.txt"
-    target.write_text("a much longer text than before\n")
-    os.utime(target, ns=(OLD, OLD))
-    fresh = StatCache(None)
-    assert input_key(layer_spec(source), root, cache=fresh) == key_of(source)
+    assert read == []
 
 
-def test_input_keys_shares_one_cache_and_prunes_files_of_no_layer(tmp_path: Path) -> None:
+def test_sha256_repository_hashes_files_itself(source: Path, tmp_path: Path) -> None:
+    root = source.parent.parent
+    subprocess.run(
+        ["git", "init", "--quiet", "--object-format=sha256", str(root)], capture_output=True, check=True
+    )
+    commit_all(root, "sha256 objects")
+    assert key_of(source) == key_of(_plain_copy(root, tmp_path / "plain"))
+
+
+def test_glob_characters_in_a_source_folder_are_literal(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_tree(root / "layers" / "lib[1]", {"x.txt": "one"})
+    write_tree(root / "layers" / "lib1", {"x.txt": "other"})
+    init_git_repo(root)
+    spec = layer_spec(root / "layers" / "lib[1]")
+    plain = tmp_path / "plain"
+    shutil.copytree(root, plain, ignore=shutil.ignore_patterns(".git"))
+    assert input_key(spec, root) == input_key(layer_spec(plain / "layers" / "lib[1]"), plain)
+
+
+def test_input_keys_match_single_keys(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     write_tree(root / "layers" / "a", {"x.txt": "1"})
     write_tree(root / "layers" / "b", {"y.txt": "2"})
     specs = [layer_spec(root / "layers" / "a", "a"), layer_spec(root / "layers" / "b", "b")]
-    keys = input_keys(specs, root, prune_cache=True)
+    keys = input_keys(specs, root)
     assert keys == {"a": input_key(specs[0], root), "b": input_key(specs[1], root)}
     assert keys["a"] != keys["b"]
-    input_keys(specs[:1], root, prune_cache=True)
-    entries = json.loads((root / STAT_CACHE_PATH).read_text())["entries"]
-    assert set(entries) == {"layers/a/x.txt"}
-
-
-def test_unwritable_cache_does_not_break_the_key(source: Path) -> None:
-    root = source.parent.parent
-    # A file where the cache folder should be: mkdir fails for every user, root included.
-    (root / ".layer-ci").mkdir()
-    (root / STAT_CACHE_PATH.parent).write_text("not a folder")
-    expected = input_key(layer_spec(source), root, cache=StatCache(None))
-    assert key_of(source) == expected
-    assert (root / STAT_CACHE_PATH.parent).read_text() == "not a folder"

@@ -179,6 +179,27 @@ def test_locked_layers_are_hashable_and_compare_by_value() -> None:
     assert len({LockedLayer(KEY_A, ZIP_A), LockedLayer(KEY_A, ZIP_A)}) == 1
 
 
+def test_sizes_and_input_parts_round_trip_and_are_written_only_when_known(tmp_path: Path) -> None:
+    parts = {"build": KEY_A, "files": KEY_B}
+    built = LockedLayer(KEY_A, ZIP_A).with_build(KEY_B, ZIP_B, unzipped_bytes=1234, input_parts=parts)
+    lock = sample_lock().with_layer("sized", built.with_published("us-east-1", PublishedRef(2, ARN_1)))
+    save_lock(tmp_path, lock)
+    text = (tmp_path / LOCK_FILE_NAME).read_text()
+    entry = json.loads(text)["layers"]["sized"]
+    assert entry["unzipped_bytes"] == 1234
+    assert entry["input_parts"] == parts
+    loaded = load_lock(tmp_path).layers["sized"]
+    assert (loaded.unzipped_bytes, dict(loaded.input_parts)) == (1234, parts)
+    assert loaded.published["us-east-1"].version == 2  # with_published kept size and parts
+    # Entries without them (locks written before they existed) read as unknown and are written as before.
+    old = parse_lock(EXPECTED_TEXT).layers["tools"]
+    assert (old.unzipped_bytes, dict(old.input_parts)) == (None, {})
+    assert parse_lock(EXPECTED_TEXT).render() == EXPECTED_TEXT
+    # A new build forgets the old build's size and parts unless it brings its own.
+    assert built.with_build(KEY_A, ZIP_A).unzipped_bytes is None
+    assert dict(built.with_build(KEY_A, ZIP_A).input_parts) == {}
+
+
 # --- damaged files --------------------------------------------------------------------------------
 
 
@@ -258,6 +279,30 @@ BAD_LOCKS = [
         '"arn": null',
         "layers.common-deps.published.eu-west-1.arn: must be a layer version ARN, found null",
         id="arn-null",
+    ),
+    pytest.param(
+        mutated(lambda d: d["layers"]["tools"].update(unzipped_bytes=-1)),
+        '"unzipped_bytes": -1',
+        "layers.tools.unzipped_bytes: must be a whole number >= 0, found -1",
+        id="negative-size",
+    ),
+    pytest.param(
+        mutated(lambda d: d["layers"]["tools"].update(unzipped_bytes="12")),
+        '"unzipped_bytes": "12"',
+        'layers.tools.unzipped_bytes: must be a whole number >= 0, found "12"',
+        id="size-string",
+    ),
+    pytest.param(
+        mutated(lambda d: d["layers"]["tools"].update(input_parts=["files"])),
+        '"input_parts": [',
+        "layers.tools.input_parts: must be an object, found a list",
+        id="parts-list",
+    ),
+    pytest.param(
+        mutated(lambda d: d["layers"]["tools"].update(input_parts={"files": "abc"})),
+        '"files": "abc"',
+        "layers.tools.input_parts.files: must be 'sha256:' and 64 hex digits",
+        id="bad-part-digest",
     ),
 ]
 

@@ -258,3 +258,80 @@ def test_placeholder_region_pins_move_only_when_every_region_agrees(repo: Path) 
         "data", lock.layers["data"].with_published("eu-west-1", PublishedRef(3, arn.format("eu-west-1", 3)))
     )
     assert published_versions(same, ["data"])[("data", None)] == 3
+
+
+# ------------------------------------------------------------------------- refused before publishing
+
+
+@pytest.mark.parametrize(
+    ("with_github", "run_tests", "message"),
+    [
+        (False, True, "bump pull requests need GitHub and git"),
+        (True, False, "bump pull requests always run the affected functions' tests"),
+    ],
+)
+def test_pull_request_mode_without_its_needs_is_refused_before_anything_is_published(
+    repo: Path, with_github: bool, run_tests: bool, message: str
+) -> None:
+    from layer_ci.adapters.git import GitRepo
+    from layer_ci.adapters.github import GitHubClient
+
+    config = load_config(repo / "layer-ci.yml")
+    tests = FakeTests()
+    built: list[str] = []
+
+    def build(spec: Any, out_dir: Path, *, input_key: str, cache_dir: Path | None = None) -> Any:
+        built.append(spec.name)
+        raise AssertionError("nothing may be built before the options are checked")
+
+    services = Services(
+        registry_factory=registry_factory(config),
+        build=build,
+        run_tests=tests,
+        # Clients that were never used: a refusal up front makes no request at all.
+        github=GitHubClient("t0ken", "octo/app", api_url="http://127.0.0.1:9") if with_github else None,
+        git=GitRepo(repo) if with_github else None,
+        log=lambda _message: None,
+    )
+    options = PushOptions(commit="abc123", mode="pull-requests", run_tests=run_tests)
+    with pytest.raises(UsageError, match=message):
+        run_push(config, services, options)
+    assert built == [] and tests.calls == []
+    assert not (repo / "layer-ci.lock").exists() and not (repo / ".layer-ci").exists()
+
+
+# ------------------------------------------------------------------------- failing after publishing
+
+
+def test_a_failure_after_a_version_was_published_carries_what_was_published(repo: Path) -> None:
+    from layer_ci.errors import ServiceError
+    from layer_ci.pipeline import StageFailed
+
+    config = load_config(repo / "layer-ci.yml")
+    real = registry_factory(config)
+
+    def factory(region: str) -> Any:
+        if region == "eu-west-1":
+            raise ServiceError(
+                "AWS", "publish layer version", "AccessDeniedException: not allowed in eu-west-1"
+            )
+        return real(region)
+
+    services = Services(registry_factory=factory, run_tests=FakeTests(), log=lambda _message: None)
+    options = PushOptions(commit="abc123", regions=("us-east-1", "eu-west-1"))
+    with pytest.raises(StageFailed) as raised:
+        run_push(config, services, options)
+
+    failure = raised.value
+    assert failure.exit_code == 1 and failure.stage == "publish"
+    assert [(p.layer, p.region, p.version) for p in failure.outcome.published] == [("tools", "us-east-1", 1)]
+    assert failure.outcome.published_arns() == {
+        "tools": {"us-east-1": "arn:aws:lambda:us-east-1:000000000000:layer:tools:1"}
+    }
+    assert failure.one_line() == (
+        "publish failed after publishing tools v1 in us-east-1 (recorded in layer-ci.lock): AWS publish "
+        "layer version failed: AccessDeniedException: not allowed in eu-west-1"
+    )
+    lock = load_lock(repo)
+    assert {region: ref.version for region, ref in lock.layers["tools"].published.items()} == {"us-east-1": 1}
+    assert "data" not in lock.layers  # never reached

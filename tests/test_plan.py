@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,12 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.commands.plan import render_text
+from layer_ci.commands.plan import early_index_lookup, render_text
 from layer_ci.config import load_config
-from layer_ci.inputs import input_keys
+from layer_ci.inputs import GitIndexLookup, layer_inputs
 from layer_ci.lockfile import LOCK_FILE_NAME, Lock, LockedLayer, PublishedRef, load_lock, save_lock
-from layer_ci.model import Config
-from layer_ci.plan import REASON_CHANGED, REASON_NEW, REASON_REMOVED, REASON_UNCHANGED, make_plan
+from layer_ci.model import BuildSpec, Config
+from layer_ci.plan import (
+    REASON_CHANGED,
+    REASON_FORMAT_CHANGED,
+    REASON_NEW,
+    REASON_REMOVED,
+    REASON_UNCHANGED,
+    make_plan,
+)
 from tests.support.repos import (
     PROJECT_ROOT,
     commit_all,
@@ -51,11 +59,12 @@ def small_config(tmp_path: Path) -> Config:
     return config_of(root, layers, functions)
 
 
-def lock_matching(config: Config, *, skip_regions: tuple[str, ...] = ()) -> Lock:
-    keys = input_keys(config.layers, config.root)
+def lock_matching(config: Config, *, skip_regions: tuple[str, ...] = (), with_parts: bool = False) -> Lock:
+    inputs = layer_inputs(config.layers, config.root)
     lock = Lock()
     for layer in config.layers:
-        locked = LockedLayer(keys[layer.name], ZIP)
+        parts = inputs[layer.name].parts if with_parts else {}
+        locked = LockedLayer(inputs[layer.name].key, ZIP, input_parts=parts)
         for region in layer.regions:
             if region not in skip_regions:
                 locked = locked.with_published(
@@ -95,6 +104,44 @@ def test_changed_layer_lists_exactly_its_consumers(small_config: Config) -> None
     assert change.consumers == ("api", "cron")
     assert plan.affected_functions == ("api", "cron")
     assert change.publish_regions == ("us-east-1",)
+
+
+def test_reason_names_the_changed_input_parts_when_the_lock_recorded_them(small_config: Config) -> None:
+    lock = lock_matching(small_config, with_parts=True)
+    (small_config.root / "layers" / "tools" / "content.txt").write_text("tools v2")
+    [change] = make_plan(small_config, lock).changed
+    assert (change.layer, change.reason, change.changed_parts) == (
+        "tools",
+        "inputs changed: source files",
+        ("files",),
+    )
+
+    retargeted = dataclasses.replace(
+        small_config.layer("deps"),
+        compatible_runtimes=("python3.12",),
+        build=BuildSpec("command", command=("make",)),
+    )
+    config = dataclasses.replace(small_config, layers=(retargeted, *small_config.layers[1:]))
+    deps = make_plan(config, lock).changes[0]
+    assert deps.reason == "inputs changed: build settings, target (compatible runtimes/architectures)"
+    assert deps.changed_parts == ("build", "target")
+
+
+def test_reason_without_recorded_parts_or_after_a_format_change(small_config: Config) -> None:
+    (small_config.root / "layers" / "tools" / "content.txt").write_text("tools v2")
+    old_lock = lock_matching(small_config)  # no parts recorded (a lock written by an older layer-ci)
+    (small_config.root / "layers" / "tools" / "content.txt").write_text("tools v3")
+    [change] = make_plan(small_config, old_lock).changed
+    assert (change.reason, change.changed_parts) == (REASON_CHANGED, ())
+
+    # Same parts, different key: only the way the key is put together changed.
+    current = lock_matching(small_config, with_parts=True)
+    locked = current.layers["tools"]
+    stale = current.with_layer(
+        "tools", LockedLayer("sha256:" + "e" * 64, ZIP, locked.published, input_parts=locked.input_parts)
+    )
+    [change] = make_plan(small_config, stale).changed
+    assert change.reason == REASON_FORMAT_CHANGED
 
 
 def test_layer_no_function_uses_still_gets_built(small_config: Config) -> None:
@@ -269,15 +316,15 @@ def test_editing_requirements_lists_that_layer_and_exactly_its_consumers(
     completed, heavy = run_plan(example_repo, offline_env, "--json")
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
+    reason = "inputs changed: requirements file requirements.txt"
     assert [(layer["layer"], layer["reason"]) for layer in document["layers"]] == [
-        ("common-deps", "inputs changed"),
+        ("common-deps", reason),
         ("tools", "unchanged"),
     ]
+    assert document["layers"][0]["changed_parts"] == ["requirements"]
     assert document["layers"][0]["consumers"] == ["catalog", "notify", "orders"]
     assert document["matrix"] == {
-        "include": [
-            {"layer": "common-deps", "functions": ["catalog", "notify", "orders"], "reason": "inputs changed"}
-        ]
+        "include": [{"layer": "common-deps", "functions": ["catalog", "notify", "orders"], "reason": reason}]
     }
     assert not (tmp_path / "network.log").exists()
     assert heavy == []
@@ -293,8 +340,34 @@ def test_editing_the_tool_touches_only_the_function_using_the_tools_layer(
     assert completed.returncode == 0, completed.stderr
     assert (
         completed.stdout
-        == '{"include":[{"layer":"tools","functions":["catalog"],"reason":"inputs changed"}]}\n'
+        == '{"include":[{"layer":"tools","functions":["catalog"],"reason":"inputs changed: source files"}]}'
+        "\n"
     )
+
+
+def test_early_index_lookup_is_only_a_head_start(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(example_repo / "layer-ci.yml")
+    record_lock(config)
+    commit_all(example_repo, "record the lock")
+    lock = load_lock(example_repo)
+    early = early_index_lookup(example_repo / "layer-ci.yml")
+    assert early is not None and early.scopes == ("layers",)  # from the `source:` lines, before parsing
+    started: list[tuple[str, ...]] = []
+    real_init = GitIndexLookup.__init__
+
+    def recording(self: GitIndexLookup, root: Path, scopes: tuple[str, ...]) -> None:
+        started.append(tuple(scopes))
+        real_init(self, root, scopes)
+
+    monkeypatch.setattr(GitIndexLookup, "__init__", recording)
+    plan = make_plan(config, lock, index=early)
+    assert not plan.has_changes
+    assert started == []  # the early lookup covered every layer: no second call to git
+    # A lookup of the wrong folders (a guess gone wrong) costs a second lookup, not a wrong answer.
+    wrong = GitIndexLookup(example_repo, ["functions"])
+    assert make_plan(config, lock, index=wrong) == plan
+    assert started == [("functions",), ("layers",)]
+    assert wrong.covers("functions/catalog") and not wrong.covers("layers") and not wrong.covers("functionsx")
 
 
 def test_fresh_example_says_both_layers_are_new(example_repo: Path) -> None:
@@ -347,8 +420,8 @@ def test_plan_works_from_another_folder_with_config(example_repo: Path, tmp_path
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["has_changes"] is True
-    assert not (tmp_path / ".layer-ci").exists()  # the stat cache lives in the repository, not the cwd
-    assert (example_repo / ".layer-ci" / "cache" / "stat-cache.json").exists()
+    assert not (tmp_path / ".layer-ci").exists()  # caches live in the repository, not the cwd
+    assert (example_repo / ".layer-ci" / "cache" / "config.json").exists()
 
 
 def test_damaged_lock_is_a_one_line_usage_error(example_repo: Path) -> None:

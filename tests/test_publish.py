@@ -374,6 +374,25 @@ def test_publish_command_is_a_no_op_when_nothing_changed(
     assert len(registry.list_versions("deps")) == 1
 
 
+def test_publish_records_the_unzipped_size_and_input_parts_for_later_plans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from layer_ci.build.manifest import read_manifest
+    from layer_ci.config import load_config
+    from layer_ci.inputs import layer_inputs
+    from layer_ci.plan import make_plan
+
+    root = _command_repo(tmp_path)
+    assert _run(root) == 0
+    locked = load_lock(root).layers["deps"]
+    manifest = read_manifest(root / ".layer-ci" / "build" / "deps.manifest.json")
+    assert locked.unzipped_bytes == manifest.unzipped_bytes > 0
+    config = load_config(root / "layer-ci.yml")
+    assert dict(locked.input_parts) == dict(layer_inputs(config.layers, root)["deps"].parts)
+    (root / "layers" / "deps" / "python" / "deps.py").write_text("VERSION = 2\n")
+    assert make_plan(config, load_lock(root)).changes[0].reason == "inputs changed: source files"
+
+
 def test_publish_command_three_runs_after_a_change_make_one_version_per_region(
     aws: AwsEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,11 +11,14 @@ import pytest
 
 from layer_ci import cli
 from layer_ci.adapters.git import GitRepo
-from layer_ci.engine import TestResult
-from layer_ci.model import Architecture, Config, FunctionSpec
+from layer_ci.engine import LayerReport, TestResult
+from layer_ci.engine.preflight import function_code_bytes
+from layer_ci.model import MAX_UNZIPPED_BYTES, Architecture, Config, FunctionSpec
 from layer_ci.pins import find_pins_in_text
 from layer_ci.registry import registry_factory
 from layer_ci.registry.local import LocalRegistry
+from layer_ci.report import verify_comment
+from layer_ci.report.model import VerifyReport
 from layer_ci.verify import diff_pins, verify_change
 from tests.report.bump_repo import TEMPLATE, BumpRepo, make_bump_repo
 from tests.support.git_remote import run_git
@@ -139,6 +142,53 @@ def test_an_incompatible_version_is_refused(repo: BumpRepo, tmp_path: Path) -> N
 
 def _passing(config: Config, function: FunctionSpec, sources: Mapping[str, str]) -> TestResult:
     return TestResult(function.name, "passed", 0.1, 0, None, "")
+
+
+class _SizedRunner:
+    """Stands in for the engine: the tests pass, and the layer they ran against measured ``size`` unzipped.
+
+    A real 250 MB layer would cost seconds of disk I/O per run; what verify checks is the size the engine
+    reports, which is exactly what this returns.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, config: Config, function: FunctionSpec, sources: Mapping[str, str]) -> TestResult:
+        used = (LayerReport("common", "common v2", "0" * 64, self.size, version=2),)
+        return TestResult(function.name, "passed", 0.1, 0, None, "", layers=used)
+
+
+def test_a_pin_whose_version_does_not_fit_lambdas_size_limit_fails_verify(repo: BumpRepo) -> None:
+    feature(repo, "feature/pin-v2", pin_greeter(2))
+    config = repo.config()
+    code = function_code_bytes(config.function("greeter").source)
+    assert code > 0
+
+    def verify(layer_bytes: int) -> VerifyReport:
+        return verify_change(
+            config,
+            git=GitRepo(repo.root),
+            base="main",
+            lock=repo.lock(),
+            registry_factory=registry_factory(config),
+            test_runner=_SizedRunner(layer_bytes),
+        )
+
+    fits = verify(MAX_UNZIPPED_BYTES - code)  # function and layer at exactly 262,144,000 bytes
+    assert fits.ok and fits.problems == ()
+    over = verify(MAX_UNZIPPED_BYTES - code + 1)
+    assert not over.ok
+    (problem,) = over.problems
+    assert problem.startswith("function 'greeter' would be 262,144,001 bytes (262.1 MB) unzipped")
+    assert problem.endswith(
+        "Lambda allows 262,144,000 bytes for function and layers together, 1 bytes too many"
+    )
+    layer = MAX_UNZIPPED_BYTES - code + 1
+    assert f"function code {code} bytes (0.0 MB) + layer 'common' {layer:,} bytes (262.1 MB);" in problem
+    comment = verify_comment(over)
+    assert comment.startswith("## layer-ci verify: ❌ failed") and "### Problems" in comment
+    assert "greeter" in comment.split("### Problems", 1)[1] and "262,144,001 bytes" in comment
 
 
 # ---------------------------------------------------------------------------------- layer sources

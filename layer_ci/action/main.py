@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import math
 import os
 import sys
 import traceback
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
 EXIT_INTERNAL = 70  # EX_SOFTWARE, as the CLI uses for bugs
 # Values that must never appear in the log even if some library echoes them.
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LAYER_CI_GITHUB_TOKEN", "GITHUB_TOKEN")
+TOKEN_VARIABLES = ("LAYER_CI_GITHUB_TOKEN", "GITHUB_TOKEN")
+
+
+def git_basic_credential(token: str) -> str:
+    """The Basic-auth value git sends for ``token`` (as actions/checkout does): a secret of its own.
+
+    It is the base64 of ``x-access-token:<token>``, which masking the token alone does not hide.
+    """
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
 
 class AnnotationHandler(logging.Handler):
@@ -43,17 +54,21 @@ class AnnotationHandler(logging.Handler):
 
 
 def github_policy(environ: Mapping[str, str]) -> RetryPolicy:
-    """GitHub pacing: the defaults GitHub asks for, unless LAYER_CI_GITHUB_*_INTERVAL say otherwise.
+    """GitHub pacing and patience: the defaults GitHub asks for, unless LAYER_CI_GITHUB_* say otherwise.
 
     GitHub Enterprise Server without secondary rate limits (and the loopback stand-in the tests use) can
-    run with 0; github.com wants about a second between content-creating requests.
+    run with 0 intervals; github.com wants about a second between content-creating requests.
+    LAYER_CI_GITHUB_TIMEOUT is each request's socket timeout, LAYER_CI_GITHUB_MAX_WAIT the most one
+    request may wait out rate limits and retries in all before the run fails naming it.
     """
     from layer_ci.adapters.github import RetryPolicy
 
     overrides: dict[str, Any] = {}
-    for name, attribute in (
-        ("LAYER_CI_GITHUB_WRITE_INTERVAL", "seconds_between_writes"),
-        ("LAYER_CI_GITHUB_REQUEST_INTERVAL", "seconds_between_requests"),
+    for name, attribute, low, high in (
+        ("LAYER_CI_GITHUB_WRITE_INTERVAL", "seconds_between_writes", 0, 60),
+        ("LAYER_CI_GITHUB_REQUEST_INTERVAL", "seconds_between_requests", 0, 60),
+        ("LAYER_CI_GITHUB_TIMEOUT", "timeout_s", 1, 600),
+        ("LAYER_CI_GITHUB_MAX_WAIT", "max_total_wait_s", 0, 3600),
     ):
         raw = environ.get(name, "").strip()
         if not raw:
@@ -62,9 +77,9 @@ def github_policy(environ: Mapping[str, str]) -> RetryPolicy:
             seconds = float(raw)
         except ValueError:
             raise UsageError(f"{name}={raw!r} is not a number of seconds") from None
-        if not 0 <= seconds <= 60:
-            raise UsageError(f"{name}={raw!r} must be between 0 and 60 seconds")
-        overrides[attribute] = seconds
+        if not low <= seconds <= high:
+            raise UsageError(f"{name}={raw!r} must be between {low} and {high} seconds")
+        overrides[attribute] = math.ceil(seconds) if attribute == "timeout_s" else seconds
     return replace(RetryPolicy(), **overrides)
 
 
@@ -82,6 +97,9 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
 
     for name in SECRET_VARIABLES:
         mask(environ.get(name, ""))
+    for name in TOKEN_VARIABLES:
+        if environ.get(name):
+            mask(git_basic_credential(environ[name]))
     handler = AnnotationHandler(runner)
     root = logging.getLogger()
     root.addHandler(handler)
@@ -89,6 +107,8 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
     try:
         settings = read_settings(environ)
         mask(settings.token)
+        if settings.token:
+            mask(git_basic_credential(settings.token))
         from layer_ci.adapters.git import GitRepo
 
         git = GitRepo(settings.workspace, token=settings.token or None)

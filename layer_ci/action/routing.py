@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -21,7 +21,7 @@ from layer_ci.action.summary import lines_section, md, plan_summary, push_summar
 from layer_ci.action.workflow_commands import Runner
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, ConfigError, LayerCiError, UsageError
 from layer_ci.model import Config
-from layer_ci.pipeline import PushOptions, PushOutcome, RegistryFactory, Services, run_push
+from layer_ci.pipeline import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
 from layer_ci.plan import Plan
 
 if TYPE_CHECKING:
@@ -131,6 +131,12 @@ def action(
     except ConfigError as exc:
         _annotate_config_error(settings, exc, runner)
         return exc.exit_code
+    except StageFailed as exc:  # its outputs and summary are written: now the failure, once
+        if isinstance(exc.cause, ConfigError):
+            _annotate_config_error(settings, exc.cause, runner)
+        else:
+            runner.error(exc.one_line(), title="layer-ci")
+        return exc.exit_code
     except LayerCiError as exc:
         runner.error(exc.one_line(), title="layer-ci")
         return exc.exit_code
@@ -231,6 +237,11 @@ def _push(
             "publishing opens bump pull requests, which needs a GitHub token: pass input github-token "
             "(the default, ${{ github.token }}, is enough), or set dry-run: true"
         )
+    if not dry_run and not settings.run_tests:
+        raise UsageError(
+            "input test: false cannot publish: every bump pull request is gated by the affected functions' "
+            "tests; remove test: false, or set dry-run: true to build without testing or publishing"
+        )
     mode: Literal["local", "pull-requests"] = (
         "local" if dry_run or github is None or git is None else "pull-requests"
     )
@@ -246,7 +257,36 @@ def _push(
         target_url=settings.run_url or None,
     )
     services = _services(settings, github, git, None if dry_run else aws.registry_factory(config), runner)
-    outcome = run_push(config, services, options)
+    job = "release" if release else "push"
+    try:
+        outcome = run_push(config, services, options)
+    except StageFailed as exc:
+        # Something was published before the failure: the outputs and the summary must say what.
+        note = (
+            f"The run failed: {exc.one_line()}. Everything below happened before the failure; rerun the "
+            "job to finish (published versions are found and reused, never published twice)."
+        )
+        _push_outputs(settings, config, exc.outcome, runner, outputs)
+        runner.add_summary(push_summary(_title(settings, job), config, replace(exc.outcome, notes=(note,))))
+        raise
+    _push_outputs(settings, config, outcome, runner, outputs)
+    releases: list[str] = []
+    if release and settings.release and not dry_run and outcome.published:
+        if github is None:
+            raise UsageError("input release: true needs a GitHub token (input github-token)")
+        with runner.group("tags and releases"):
+            releases = _create_releases(settings, config, outcome, github)
+    summary = push_summary(_title(settings, job), config, outcome)
+    if releases:
+        summary += "\n" + lines_section("GitHub releases", releases, "")
+    runner.add_summary(summary)
+    return outcome.exit_code
+
+
+def _push_outputs(
+    settings: ActionSettings, config: Config, outcome: PushOutcome, runner: Runner, outputs: Outputs
+) -> None:
+    """The outputs and annotations of a push or release run, from what it did (also when it failed)."""
     _plan_outputs(outcome.plan, outputs)
     outputs.changed_layers = list(outcome.targets)
     outputs.published = outcome.published_arns()
@@ -268,18 +308,24 @@ def _push(
                 + (f": {check.headline}" if check.headline else ""),
                 title="layer-ci: test-before-upgrade",
             )
-    releases: list[str] = []
-    if release and settings.release and not dry_run and outcome.published:
-        if github is None:
-            raise UsageError("input release: true needs a GitHub token (input github-token)")
-        with runner.group("tags and releases"):
-            releases = _create_releases(settings, config, outcome, github)
-    job = "release" if release else "push"
-    summary = push_summary(_title(settings, job), config, outcome)
-    if releases:
-        summary += "\n" + lines_section("GitHub releases", releases, "")
-    runner.add_summary(summary)
-    return outcome.exit_code
+    for pr in outcome.pull_requests:
+        if pr.outcome == "skipped" and pr.reason:
+            # The versions are published but this PR does not show them: say so, or it looks done.
+            runner.warning(f"{pr.branch}: pull request not updated: {pr.reason}", title="layer-ci: bump")
+    for held in outcome.held_pins:
+        runner.warning(
+            f"{held.layer} stays at v{held.version} in the bump pull request: {held.reason}",
+            file=_workspace_path(settings, config.root / held.path),
+            line=held.line,
+            title="layer-ci: pin kept back",
+        )
+
+
+def _workspace_path(settings: ActionSettings, path: Path) -> str:
+    """``path`` as annotations want it: relative to the workspace (the repository root)."""
+    with contextlib.suppress(ValueError):
+        return path.resolve().relative_to(settings.workspace.resolve()).as_posix()
+    return path.as_posix()
 
 
 def release_notes(layer: str, version: int, outcome: PushOutcome, commit: str) -> str:

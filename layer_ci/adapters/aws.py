@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,12 @@ class ConflictError(ServiceError):
     """The service refused a write because the resource (e.g. a statement id) already exists."""
 
 
+# Environment overrides of the client's timeouts and attempts (e.g. a slow proxy, or a test's short fuse).
+READ_TIMEOUT_ENV = "LAYER_CI_AWS_READ_TIMEOUT"
+CONNECT_TIMEOUT_ENV = "LAYER_CI_AWS_CONNECT_TIMEOUT"
+MAX_ATTEMPTS_ENV = "AWS_MAX_ATTEMPTS"  # botocore's own variable, which an explicit config would override
+
+
 @dataclass(frozen=True)
 class AwsOptions:
     """Client behaviour: botocore retry mode and attempts, and socket timeouts in seconds."""
@@ -75,6 +82,36 @@ class AwsOptions:
     max_attempts: int = 6  # total attempts, the first included
     connect_timeout: float = 10.0
     read_timeout: float = 120.0  # a 50 MB direct upload must fit in one read window
+
+    @classmethod
+    def from_env(
+        cls, retry_mode: RetryMode = "standard", environ: Mapping[str, str] | None = None
+    ) -> AwsOptions:
+        """The defaults, with LAYER_CI_AWS_READ_TIMEOUT, LAYER_CI_AWS_CONNECT_TIMEOUT and AWS_MAX_ATTEMPTS."""
+        env = os.environ if environ is None else environ
+        defaults = cls(retry_mode=retry_mode)
+        return cls(
+            retry_mode=retry_mode,
+            max_attempts=int(_env_number(env, MAX_ATTEMPTS_ENV, defaults.max_attempts, 1, 20, whole=True)),
+            connect_timeout=_env_number(env, CONNECT_TIMEOUT_ENV, defaults.connect_timeout, 0.05, 3600),
+            read_timeout=_env_number(env, READ_TIMEOUT_ENV, defaults.read_timeout, 0.05, 3600),
+        )
+
+
+def _env_number(
+    env: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool = False
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        kind = "a whole number" if whole else "a number of seconds"
+        raise UsageError(f"{name}={raw!r} is not {kind} from {low:g} to {high:g}; fix or unset it")
+    return value
 
 
 @functools.cache
@@ -334,11 +371,12 @@ class AwsAdapter:
             ) from exc
         except (ReadTimeoutError, ConnectionClosedError) as exc:
             error_type = OutcomeUnknownError if unknown_outcome else ServiceError
+            # Only a write can have half-happened; a read that timed out just needs a rerun.
+            after = "the request may have taken effect" if unknown_outcome else "rerun later"
             raise error_type(
                 label,
                 operation,
-                f"no answer from {self.region} after {self.options.max_attempts} attempts ({exc}); "
-                "the request may have taken effect",
+                f"no answer from {self.region} after {self.options.max_attempts} attempts ({exc}); {after}",
             ) from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise ServiceError(

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from layer_ci.errors import ServiceError
 
@@ -60,6 +60,16 @@ class CommitResult:
 
     sha: str
     created: bool
+
+
+class IndexEntry(NamedTuple):
+    """A file as git's index records it: ``mode`` ("100644", "100755", "120000", ...) and its blob id.
+
+    A named tuple rather than a dataclass: a large repository's index holds tens of thousands.
+    """
+
+    mode: str
+    blob_id: str
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,53 @@ class GitRepo:
         if self._git(["cat-file", "-e", spec], operation="cat-file", check=False).returncode != 0:
             return None
         return self._git_bytes(["cat-file", "blob", spec], operation="cat-file")
+
+    def clean_index_entries(self, pathspecs: Sequence[str]) -> dict[str, IndexEntry] | None:
+        """Tracked files under ``pathspecs`` whose working copy git sees as identical to its index entry.
+
+        Keys are POSIX paths relative to this repository folder (as git prints them, relative to the
+        folder, which may lie below the top of the work tree). Pass few pathspecs (common parent folders
+        rather than one per file or folder): git matches every index entry against each of them. Left
+        out: unmerged paths and files whose content, type or executable bit differ from the index
+        (stat-dirty ones too; racily clean ones are compared by content, as git always does). Read-only:
+        the index is not refreshed or written. Returns None when git cannot answer (not a work tree,
+        git missing, an untrusted repository).
+        """
+        if not pathspecs:
+            return {}
+        # Paths are folders from layer-ci.yml, not patterns: "lib[1]" must not be a glob.
+        literal = ["--literal-pathspecs"]
+        try:
+            staged = self._run(
+                [*literal, "ls-files", "-z", "--stage", "--", *pathspecs], operation="ls-files", env=None
+            )
+            if staged.returncode != 0:
+                return None
+            # core.fileMode=true: an executable bit changed on disk counts even where the repository
+            # chose to ignore modes, since layer zips keep it.
+            dirty = self._run(
+                ["-c", "core.fileMode=true", *literal, "ls-files", "-z", "--modified", "--", *pathspecs],
+                operation="ls-files",
+                env=None,
+            )
+            if dirty.returncode != 0:
+                return None
+        except ServiceError:
+            return None
+        entries: dict[str, IndexEntry] = {}
+        unmerged: set[str] = set()
+        for record in staged.stdout.split("\0"):
+            if not record:
+                continue
+            info, _, path = record.partition("\t")
+            mode, blob_id, stage = info.split(" ")
+            if stage != "0":
+                unmerged.add(path)
+            else:
+                entries[path] = IndexEntry(mode, blob_id)
+        for path in (*unmerged, *dirty.stdout.split("\0")):
+            entries.pop(path, None)
+        return entries
 
     def changed_files(self, base: str, tip: str) -> tuple[str, ...]:
         """Paths that differ between two commits, sorted."""
@@ -402,7 +459,12 @@ class GitRepo:
         ]
         everything = f"{reason_text} {' '.join(remote_lines)} {result.stderr}".lower()
         expected_text = expected[:12] if expected else "no branch"
-        if "stale info" in everything:
+        # "stale info": the lease failed before sending; the others: another push moved the ref while
+        # this one was in flight, and the server refused to update it (a lost race, not a hard refusal).
+        if any(
+            sign in everything
+            for sign in ("stale info", "failed to update ref", "failed to lock", "cannot lock ref")
+        ):
             return PushRejectedError(
                 branch,
                 "stale-lease",

@@ -69,6 +69,7 @@ class RetryPolicy:
     consistency_attempts: int = 4
     consistency_delay_s: float = 1.0
     timeout_s: int = 15
+    idempotent_retries: int = 2  # extra tries of a write that is safe to repeat, after a 5xx or a lost line
 
 
 @dataclass
@@ -226,6 +227,18 @@ class CombinedStatus:
 
     def context_state(self, context: str) -> str | None:
         return next((s.state for s in self.statuses if s.context == context), None)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What a merge attempt did; ``message`` is GitHub's reason when it refused."""
+
+    outcome: MergeOutcome
+    message: str = ""
+
+    @property
+    def merged(self) -> bool:
+        return self.outcome == "merged"
 
 
 @dataclass(frozen=True)
@@ -442,7 +455,7 @@ class GitHubClient:
             pr.edit(**fields)
             return _pr_info(pr)
 
-        return self._pr_call(number, "update pull request", edit)
+        return self._pr_call(number, "update pull request", self._again_on_failure(edit))
 
     def close_pr(self, number: int, *, comment: str | None = None) -> PullRequestInfo:
         """Close a pull request (after leaving ``comment``, e.g. which newer PR supersedes it)."""
@@ -465,7 +478,8 @@ class GitHubClient:
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         """Add labels to a PR or issue; GitHub creates labels the repository lacks."""
         if labels:
-            self._pr_call(number, "add labels", lambda: self._repo.get_issue(number).add_to_labels(*labels))
+            add = self._again_on_failure(lambda: self._repo.get_issue(number).add_to_labels(*labels))
+            self._pr_call(number, "add labels", add)
 
     def set_labels(self, number: int, labels: Sequence[str]) -> None:
         """Replace all labels of a PR or issue."""
@@ -516,7 +530,7 @@ class GitHubClient:
             )
             return StatusInfo(status.context, status.state, status.description, status.target_url)
 
-        return self._call("set commit status", create)
+        return self._call("set commit status", self._again_on_failure(create))
 
     def combined_status(self, ref: str) -> CombinedStatus:
         """The latest status per context on ``ref`` and GitHub's overall state for them."""
@@ -571,6 +585,29 @@ class GitHubClient:
         except requests.RequestException as exc:
             raise self._network_error("merge pull request", exc) from exc
         return "merged"
+
+    def merge_at_sha(
+        self, number: int, sha: str, *, merge_method: Literal["merge", "squash", "rebase"] = "squash"
+    ) -> MergeResult:
+        """Merge the PR only if its head is still ``sha``: one request, no reading back first.
+
+        For a caller that has just set every status on ``sha`` itself. GitHub refuses with 409 when the
+        head moved, and with 405 when the PR is not mergeable, including when branch protection's
+        required checks are missing or failing on ``sha``: its own answer guards the merge.
+        """
+
+        def merge() -> MergeResult:
+            try:
+                self._repo.get_pull(number).merge(sha=sha, merge_method=merge_method)
+            except GithubException as exc:
+                if exc.status == 405:
+                    return MergeResult("not-mergeable", self._redact(_error_text(exc)))
+                if exc.status == 409:
+                    return MergeResult("head-moved", self._redact(_error_text(exc)))
+                raise
+            return MergeResult("merged")
+
+        return self._pr_call(number, "merge pull request", merge)
 
     # --------------------------------------------------------------------------------- sticky comment
 
@@ -718,6 +755,37 @@ class GitHubClient:
 
     def _raw_call(self, fn: Callable[[], T]) -> T:
         return fn()
+
+    def _again_on_failure(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """``fn`` sent again after a 5xx or a lost connection, for writes whose repetition changes nothing.
+
+        The retry policy leaves POST and PATCH alone on 5xx, because a create may have happened; setting
+        a status, adding labels or setting a PR's title and body to given values end the same however
+        often they arrive, so a transient failure of one need not end the run.
+        """
+
+        def call() -> T:
+            retries = self.policy.idempotent_retries
+            for attempt in range(retries + 1):
+                try:
+                    return fn()
+                except GithubException as exc:
+                    if exc.status < 500 or attempt == retries:
+                        raise
+                    what = str(exc.status)
+                except requests.RequestException as exc:
+                    if attempt == retries:
+                        raise
+                    what = type(exc).__name__
+                wait = self.policy.backoff_factor_s * 2**attempt
+                _log.warning(
+                    "GitHub answered %s to a repeatable write; sending it again in %.1f s", what, wait
+                )
+                self.counter.add_wait(wait)
+                time.sleep(wait)
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return call
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 
 from layer_ci.build.zipper import ZipEntry
 from layer_ci.errors import UsageError
+from layer_ci.fsutil import write_atomically
 from layer_ci.model import Manifest, PackageInfo
 
 MANIFEST_FORMAT = 1
@@ -168,15 +168,7 @@ def manifest_from_json(text: str, source: str = "<manifest>") -> Manifest:
 
 def write_manifest(manifest: Manifest, path: Path) -> None:
     """Write atomically (tmp + rename), so a reader never sees half a manifest."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(manifest_to_json(manifest), encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_atomically(Path(path), manifest_to_json(manifest).encode("utf-8"))
 
 
 def read_manifest(path: Path) -> Manifest:

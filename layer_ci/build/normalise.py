@@ -15,6 +15,7 @@ from pathlib import Path
 
 from layer_ci.build.zipper import CHUNK_SIZE, normalised_mode
 from layer_ci.errors import BuildError
+from layer_ci.fsutil import write_atomically
 
 # __pycache__ folders are dropped, not regenerated. Cached .pyc files embed the source mtime (or need the
 # exact target interpreter's magic number for hash-based pycs), and the build interpreter is usually not
@@ -209,10 +210,7 @@ def _relativise_pth(pth: Path, root: Path) -> None:
 
 def replace_bytes(path: Path, content: bytes) -> None:
     """Swap in new content through a new inode, so a file hard-linked from an installer cache stays intact."""
-    temporary = path.with_name(f".{path.name}.layer-ci-tmp")
-    temporary.write_bytes(content)
-    os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
-    os.replace(temporary, path)
+    write_atomically(path, content)  # a new file renamed over the old one keeps the old one's mode
 
 
 def fix_modes(root: Path) -> None:

@@ -8,7 +8,7 @@ peter-evans/create-pull-request does; every outcome is reported, never an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,16 +27,16 @@ from layer_ci.bump.releases import (
     removed_layers,
 )
 from layer_ci.errors import LayerCiError, ServiceError, UsageError
-from layer_ci.gate import GateResult, TestRunner, report_statuses, run_gate, set_pending
+from layer_ci.gate import FunctionCheck, GateResult, TestRunner, report_statuses, run_gate
 from layer_ci.lockfile import LOCK_FILE_NAME, Lock, load_lock, parse_lock
 from layer_ci.model import Config, Manifest
 from layer_ci.pins.find import SKIP_DIRS, find_pins
 from layer_ci.registry.base import LayerRegistry
-from layer_ci.report.model import BumpReport, FunctionSize, LayerBumpReport
+from layer_ci.report.model import BumpReport, FunctionSize, KeptPin, LayerBumpReport
 from layer_ci.report.render import bump_body, bump_title, commit_message
 
 if TYPE_CHECKING:
-    from layer_ci.adapters.github import GitHubClient, PullRequestInfo
+    from layer_ci.adapters.github import CombinedStatus, GitHubClient, PullRequestInfo
 
 PrAction = Literal["created", "updated", "unchanged", "closed", "skipped", "dry-run"]
 Log = Callable[[str], None]
@@ -73,6 +73,8 @@ class PrOutcome:
     body: str = ""
     files: tuple[str, ...] = ()
     api_calls: int = 0
+    checks: tuple[FunctionCheck, ...] = ()  # the gate's results, whatever became of the branch
+    kept_pins: tuple[KeptPin, ...] = ()  # pins left at their old version, and why
 
     @property
     def passed(self) -> bool:
@@ -129,11 +131,18 @@ class _Run:
     manifests_before: Mapping[str, Manifest]
     manifests_after: Mapping[str, Manifest]
     say: Log
+    on_outcome: Callable[[PrOutcome], None] | None = None
     outcomes: list[PrOutcome] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
         return self.github.api_calls if self.github is not None else 0
+
+    def record(self, outcome: PrOutcome) -> None:
+        """Keep a branch's outcome, and tell the caller at once (a later branch may still fail)."""
+        self.outcomes.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
 
 def bump_layers(
@@ -149,6 +158,7 @@ def bump_layers(
     manifests_after: Mapping[str, Manifest] | None = None,
     options: BumpOptions | None = None,
     log: Log | None = None,
+    on_outcome: Callable[[PrOutcome], None] | None = None,
 ) -> BumpOutcome:
     """Open or update one pull request per released layer (or per push) moving its pins, gated by tests.
 
@@ -156,6 +166,8 @@ def bump_layers(
     a layer whose versions differ is released. ``new_zips`` are the released versions' zips the consumers
     are tested against (without one, the version is fetched from the registry by ARN). ``github`` may be
     None only for a dry run, which tests and renders everything but commits, pushes and asks nothing.
+    ``on_outcome`` hears of each branch as soon as it is done, so a failure on a later branch (GitHub
+    refusing a request) does not hide what the earlier ones did.
     """
     options = options or BumpOptions()
     if github is None and not options.dry_run:
@@ -178,11 +190,12 @@ def bump_layers(
         manifests_before=manifests_before or {},
         manifests_after=manifests_after or {},
         say=say,
+        on_outcome=on_outcome,
     )
     start = run.calls
     groups = group_releases(find_releases(lock_before, lock_after, config), config.settings.pr_mode)
     for group in groups:
-        run.outcomes.append(_bump_group(run, group))
+        run.record(_bump_group(run, group))
     if not options.dry_run:
         _retire_stale(run, {group.branch for group in groups})
     return BumpOutcome(tuple(run.outcomes), run.calls - start)
@@ -201,6 +214,7 @@ def bump_after_publish(
     dry_run: bool = False,
     target_url: str | None = None,
     log: Log | None = None,
+    on_outcome: Callable[[PrOutcome], None] | None = None,
 ) -> BumpOutcome:
     """`layer-ci bump` on a checkout: the base's committed lock against the one `publish` just wrote.
 
@@ -216,6 +230,16 @@ def bump_after_publish(
     lock_before = parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
     lock_after = load_lock(config.root)
     releases = find_releases(lock_before, lock_after, config)
+    superseded = superseded_by_base(config, git, base_sha, prefix, [release.layer for release in releases])
+    if superseded:
+        # Two pushes in quick succession (no workflow `concurrency` queue): this run's content is no longer
+        # what the base holds, and the newer push's run bumps the pins to its own versions. Touching the
+        # bump branches here could drag them back to older content.
+        (log or (lambda _message: None))(
+            f"{base} has moved on to {base_sha[:12]}, a newer push that changes {', '.join(superseded)}; "
+            "its run bumps the pins, so this one leaves the pull requests alone"
+        )
+        return BumpOutcome()
     artifacts = collect_artifacts(
         releases,
         lock_before,
@@ -238,10 +262,38 @@ def bump_after_publish(
         manifests_after=artifacts.manifests_after,
         options=BumpOptions(base=base, repo_prefix=prefix, dry_run=dry_run, target_url=target_url),
         log=log,
+        on_outcome=on_outcome,
     )
 
 
 # ------------------------------------------------------------------------------------------- reading
+
+
+def superseded_by_base(
+    config: Config, git: GitRepo, base_sha: str, prefix: str, layers: Sequence[str]
+) -> tuple[str, ...]:
+    """Layers of ``layers`` whose inputs differ on ``base_sha``, a later commit of the checked-out one.
+
+    Empty when the checkout is the base tip, or not an ancestor of it (a local bump from a branch).
+    """
+    head = git.resolve("HEAD")
+    if not layers or head is None or head == base_sha or not git.is_ancestor(head, base_sha):
+        return ()
+    changed = git.changed_files(head, base_sha)
+    config_file = prefix + config.path.name
+    if config_file in changed:
+        return tuple(layers)
+    root = config.root.resolve()
+    found = []
+    for name in layers:
+        source = config.layer(name).source.resolve()
+        try:
+            folder = prefix + source.relative_to(root).as_posix() + "/"
+        except ValueError:  # a source outside the repository: its history is not git's to judge
+            continue
+        if any(path.startswith(folder) for path in changed):
+            found.append(name)
+    return tuple(found)
 
 
 def repository_of(root: Path) -> tuple[Path, str]:
@@ -347,7 +399,9 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
             for r in group.releases
         ),
         results=gate.results,
-        sizes=function_sizes(config, gate, run.manifests_after),
+        sizes=function_sizes(
+            config, gate, run.manifests_after, manifests_before=run.manifests_before, released=group.layers
+        ),
         changed_pins=len(edits.changed),
         changed_files=tuple(sorted(edits.files)),
         kept_pins=edits.kept,
@@ -362,6 +416,8 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
         body=body,
         files=tuple(sorted(files)),
         failed_functions=gate.failed,
+        checks=gate.checks,
+        kept_pins=edits.kept,
     )
     if options.dry_run or run.github is None:
         return outcome
@@ -389,6 +445,12 @@ def _publish_branch(
     try:
         if remote_tip is not None:
             git.fetch(branch)
+            newer_base = _newer_base(git, remote_tip, run.base_sha)
+            if newer_base is not None:
+                # A run for a later push bumped this branch meanwhile; our older content must not replace it.
+                reason = f"the branch already bumps from {newer_base[:12]}, newer than {run.base_sha[:12]}"
+                run.say(f"{branch}: not pushed: {reason}")
+                return _done(run, outcome, "skipped", start, reason=reason)
             if not git.changed_files(remote_tip, commit.sha) and git.is_ancestor(run.base_sha, remote_tip):
                 head, pushed = remote_tip, False  # same content on the same base: leave the branch alone
             else:
@@ -400,8 +462,6 @@ def _publish_branch(
         return _done(run, outcome, "skipped", start, reason=exc.one_line())
     run.say(f"{branch}: {'pushed' if pushed else 'unchanged at'} {head[:12]}")
 
-    if pushed:
-        set_pending(github, head, gate, subject=subject, target_url=options.target_url)
     existing = github.find_open_pr(branch, options.base) if remote_tip is not None else None
     pr: PullRequestInfo
     if existing is None:
@@ -410,26 +470,35 @@ def _publish_branch(
         pr, action = github.update_pr(existing.number, title=outcome.title, body=outcome.body), "updated"
     else:
         pr, action = existing, ("updated" if pushed else "unchanged")
+    run.say(f"{branch}: pull request #{pr.number} {action}")
 
     current = None if pushed else github.combined_status(head)
     statuses = report_statuses(
         github, head, gate, subject=subject, target_url=options.target_url, current=current
     )
+    run.say(
+        f"{branch}: statuses set on {head[:12]}: " + ", ".join(f"{s.context}={s.state}" for s in statuses)
+    )
     _label(github, pr, settings.labels, settings.failure_label, gate.passed)
 
     merged, reason = False, ""
     if settings.auto_merge and gate.passed and pr.state == "open":
-        result = github.merge_if_green(
-            pr.number,
-            required_contexts=gate.contexts,
-            merge_method=options.merge_method,
-            expected_head_sha=head,
-        )
-        merged = result == "merged"
-        reason = "" if merged else f"auto-merge not done: {result}"
+        others = _other_failing_contexts(current, gate)
+        if others:
+            reason = f"auto-merge not done: not-green ({', '.join(others)})"
+        else:
+            # Every status on ``head`` is known to be green: one request merges at exactly that commit,
+            # and GitHub refuses (405) if branch protection still wants a check, or (409) if it moved.
+            result = github.merge_at_sha(pr.number, head, merge_method=options.merge_method)
+            merged = result.merged
+            if not merged:
+                reason = f"auto-merge not done: {result.outcome}" + (
+                    f" ({result.message})" if result.message else ""
+                )
     elif settings.auto_merge and not gate.passed:
         reason = "not auto-merged: tests failed"
-    run.say(f"{branch}: pull request #{pr.number} {action}" + (" and merged" if merged else ""))
+    if merged:
+        run.say(f"{branch}: pull request #{pr.number} merged")
     return _done(
         run,
         outcome,
@@ -442,6 +511,30 @@ def _publish_branch(
         merged=merged,
         reason=reason,
     )
+
+
+def _other_failing_contexts(current: CombinedStatus | None, gate: GateResult) -> tuple[str, ...]:
+    """Contexts someone else set on the head that are not green (None: a new commit carries none)."""
+    if current is None:
+        return ()
+    ours = set(gate.contexts)
+    return tuple(
+        status.context
+        for status in current.statuses
+        if status.context not in ours and status.state != "success"
+    )
+
+
+def _newer_base(git: GitRepo, remote_tip: str, base_sha: str) -> str | None:
+    """The base the remote bot branch was built on, when that is a later commit than ``base_sha``.
+
+    A bot branch is one commit on top of the base branch's tip at the time; a parent that descends from
+    our base means a run for a newer push got there first.
+    """
+    parent = git.resolve(f"{remote_tip}^")
+    if parent is None or parent == base_sha or not git.is_ancestor(base_sha, parent):
+        return None
+    return parent
 
 
 def _label(
@@ -461,11 +554,23 @@ def _done(run: _Run, outcome: PrOutcome, action: PrAction, start: int, **changes
 
 
 def function_sizes(
-    config: Config, gate: GateResult, manifests_after: Mapping[str, Manifest]
+    config: Config,
+    gate: GateResult,
+    manifests_after: Mapping[str, Manifest],
+    *,
+    manifests_before: Mapping[str, Manifest] | None = None,
+    released: Collection[str] | None = None,
 ) -> tuple[FunctionSize, ...]:
-    """Each tested function's code plus every layer it uses (the released ones at their new size)."""
+    """Each tested function's code plus every layer it uses, at the size it will deploy with.
+
+    A released layer (``released``, by default every layer in ``manifests_after``) counts at its new size
+    for a function that passed, and at its old size for one that failed: that function's pins stay at the
+    old version. Other layers count as the tests measured them; a size nobody knows is listed unmeasured.
+    """
     from layer_ci.engine.preflight import function_code_bytes
 
+    before = manifests_before or {}
+    moving = set(manifests_after if released is None else released)
     sizes = []
     for check in gate.checks:
         spec = config.function(check.function)
@@ -474,12 +579,17 @@ def function_sizes(
         unmeasured = []
         for entry in spec.ordered_layers():
             name = entry.split(":")[6] if entry.count(":") >= 7 else entry
-            if name in manifests_after:
-                total += manifests_after[name].unzipped_bytes
-            elif name in measured:
-                total += measured[name]
+            if name in moving:
+                deployed = manifests_after.get(name) if check.passed else before.get(name)
+                size = deployed.unzipped_bytes if deployed is not None else None
+                if size is None and check.passed:
+                    size = measured.get(name)  # the new version is what the tests ran against
             else:
+                size = measured.get(name)
+            if size is None:
                 unmeasured.append(name)
+            else:
+                total += size
         sizes.append(FunctionSize(spec.name, total, tuple(unmeasured)))
     return tuple(sizes)
 
@@ -505,7 +615,7 @@ def _retire_stale(run: _Run, active: set[str]) -> None:
             reason = "nothing left to bump: the base branch's lock already records every published version"
         outcome = _retire(run, branch, (layer,) if branch != PER_PUSH_BRANCH else (), reason)
         if outcome is not None:
-            run.outcomes.append(outcome)
+            run.record(outcome)
 
 
 def _per_push_layers(run: _Run) -> tuple[str, ...]:

@@ -7,8 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from layer_ci.errors import UsageError
-
 HELP = "build layers into deterministic zips and manifests (DIR/<layer>.zip, DIR/<layer>.manifest.json)"
 DEFAULT_OUT = Path(".layer-ci") / "build"
 
@@ -36,16 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from layer_ci.inputs import input_key
 
     config = load_config(Path(args.config) if args.config else None)
-    known = [layer.name for layer in config.layers]
-    unknown = [name for name in args.layers if name not in known]
-    if unknown:
-        raise UsageError(
-            f"unknown layer {', '.join(repr(name) for name in unknown)}; "
-            f"{config.path.name} declares: {', '.join(known) or '(no layers)'}"
-        )
-    wanted = (
-        [config.layer(name) for name in dict.fromkeys(args.layers)] if args.layers else list(config.layers)
-    )
+    wanted = config.select_layers(args.layers)
     out_dir = Path(args.out) if args.out else config.root / DEFAULT_OUT
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
     for spec in wanted:

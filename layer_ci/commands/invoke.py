@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from layer_ci.commands.test import add_engine_arguments, engine_options
+from layer_ci.commands.test import add_engine_arguments, engine_options, positive_seconds
 
 HELP = "invoke a function's handler once, locally, with its layers (prints the handler's JSON result)"
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="the invocation's timeout (default: the function's configured timeout)",

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
+import re
 import sys
 from pathlib import Path
 
-from layer_ci.config_cache import load_config_cached
+from layer_ci.config_cache import DEFAULT_CONFIG, load_config_cached
+from layer_ci.inputs import GitIndexLookup, index_scopes
 from layer_ci.lockfile import load_lock
 from layer_ci.plan import ACTIONS_MATRIX_LIMIT, Plan, make_plan
 
 HELP = (
     "list layers whose inputs changed since layer-ci.lock, and the functions that consume them (no network)"
 )
+
+# `source: layers/x` lines of layer-ci.yml (layers' and functions'), read before the YAML is parsed.
+_SOURCE_LINE = re.compile(r"""^[ \t]+source:[ \t]*["']?([^"'#\s]+)""", re.MULTILINE)
 
 _MATRIX_HELP = (
     'print only a GitHub Actions matrix, one line: {"include": [{"layer": ..., "functions": [...], '
@@ -34,10 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # A no-op plan must stay well under a second on big repositories; validating a large layer-ci.yml
-    # alone can take longer, so an unchanged config comes from the cache (which falls back to load_config).
-    config = load_config_cached(Path(args.config) if args.config else None)
-    plan = make_plan(config, load_lock(config.root))
+    # A no-op plan must stay well under a second on big repositories, fresh clones included. git looks
+    # at its index on another thread while the config is parsed, and an unchanged config comes from the
+    # cache (which falls back to load_config).
+    config_path = Path(args.config) if args.config else None
+    early = early_index_lookup(config_path or DEFAULT_CONFIG)
+    config = load_config_cached(config_path)
+    plan = make_plan(config, load_lock(config.root), index=early)
     if args.matrix:
         matrix = plan.to_matrix()
         if len(matrix["include"]) > ACTIONS_MATRIX_LIMIT:
@@ -53,6 +62,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_text(plan))
     return 0
+
+
+def early_index_lookup(config_path: Path) -> GitIndexLookup | None:
+    """A git index lookup for the folders the config's ``source:`` lines name, started before parsing.
+
+    Only a head start: the lines are read without parsing the YAML, and a folder missed here (or named
+    differently) is looked up after the config is loaded, so a wrong guess costs time, never correctness.
+    """
+    try:
+        text = config_path.read_text(encoding="utf-8")
+        root = config_path.resolve().parent
+    except (OSError, UnicodeDecodeError):
+        return None  # the loader reports it properly
+    sources = {
+        root / written
+        for written in _SOURCE_LINE.findall(text)
+        if not posixpath.isabs(written) and ".." not in written.split("/")
+    }
+    scopes = index_scopes(root, sources)
+    return GitIndexLookup(root, scopes) if scopes else None
 
 
 def _short(key: str | None) -> str:

@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from layer_ci.errors import UsageError
-
 HELP = (
     "publish changed layers to their regions (identical versions are reused, never duplicated) "
     "and record them in layer-ci.lock"
@@ -46,37 +44,27 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `layer-ci plan` and `--help` never load boto3 or the builders.
     from layer_ci.build import build_layer
     from layer_ci.config import load_config
-    from layer_ci.limits import check_function_limits, raise_on_violations
+    from layer_ci.limits import raise_on_violations
     from layer_ci.lockfile import load_lock, save_lock
+    from layer_ci.pipeline import PushOptions, select_targets
     from layer_ci.plan import make_plan
+    from layer_ci.preflight import check_before_publish
     from layer_ci.publish import publish_layers
     from layer_ci.registry import registry_factory
 
     config = load_config(Path(args.config) if args.config else None)
-    known = [layer.name for layer in config.layers]
-    unknown = [name for name in args.layers if name not in known]
-    if unknown:
-        raise UsageError(
-            f"unknown layer {', '.join(repr(name) for name in unknown)}; "
-            f"{config.path.name} declares: {', '.join(known) or '(no layers)'}"
-        )
+    named = tuple(layer.name for layer in config.select_layers(args.layers)) if args.layers else ()
     lock = load_lock(config.root)
     plan = make_plan(config, lock)
-    named = set(args.layers)
-    if args.force:
-        targets = {
-            c.layer: config.layer(c.layer).regions for c in plan.changes if not named or c.layer in named
-        }
-        keys = {c.layer: c.input_key for c in plan.changes}
-    else:
-        targets = {c.layer: c.publish_regions for c in plan.changed if not named or c.layer in named}
-        keys = {c.layer: c.input_key for c in plan.changed}
+    # The same choice of layers and regions as `layer-ci run` makes.
+    targets = select_targets(config, plan, PushOptions(layers=named, force=args.force))
     if not targets:
         _say("nothing to publish: every layer is published at its current inputs (use --force to recheck)")
         if args.json:
             print("[]")
         return 0
 
+    keys = {change.layer: change.input_key for change in plan.changes}
     out_dir = Path(args.out) if args.out else config.root / DEFAULT_OUT
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
     built = []
@@ -85,15 +73,8 @@ def run(args: argparse.Namespace) -> int:
         assert key is not None  # configured layers always have an input key
         _say(f"building {name}")
         built.append(build_layer(config.layer(name), out_dir, input_key=key, cache_dir=cache_dir))
-
-    sizes = {layer.spec.name: layer.manifest.unzipped_bytes for layer in built}
-    problems = [
-        problem
-        for function in config.functions
-        if any(name in function.layers for name in sizes)
-        for problem in check_function_limits(config, function, sizes, 0)
-    ]
-    raise_on_violations(problems)
+    # Before the first PublishLayerVersion: every affected function with all of its layers counted.
+    raise_on_violations(check_before_publish(config, built, lock, warn=_say))
 
     _, published = publish_layers(
         config,

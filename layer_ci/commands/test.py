@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from layer_ci.fsutil import write_atomically
 
 if TYPE_CHECKING:
     from layer_ci.engine import EngineOptions, TestResult
@@ -21,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=600.0,
         metavar="SECONDS",
         help="kill the test command after this long (default: 600)",
@@ -31,6 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print the output's tail even when the tests pass"
     )
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
     )
     if args.junit_xml and result.junit_xml is not None:
-        _write_text(Path(args.junit_xml), result.junit_xml)
+        write_atomically(Path(args.junit_xml), result.junit_xml.encode("utf-8"))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -91,10 +105,9 @@ def run(args: argparse.Namespace) -> int:
 def render(result: TestResult, *, verbose: bool = False) -> None:
     """Human-readable result: context and warnings on stderr, the verdict on stdout."""
     err = sys.stderr
-    print(
-        f"layer-ci: function {result.function} ({result.runtime}, {result.architecture}, {result.region})",
-        file=err,
-    )
+    # The region is empty when nothing needed one (local zips, no pins): say nothing rather than ", )".
+    context = ", ".join(part for part in (result.runtime, result.architecture, result.region) if part)
+    print(f"layer-ci: function {result.function} ({context})", file=err)
     for layer in result.layers:
         print(
             f"  layer {layer.label}: sha256 {layer.sha256[:12]}, {layer.unzipped_bytes:,} bytes unzipped",
@@ -120,14 +133,3 @@ def render(result: TestResult, *, verbose: bool = False) -> None:
     if result.headline and not result.passed:
         line += f": {result.headline}"
     print(line, flush=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

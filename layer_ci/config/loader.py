@@ -101,12 +101,14 @@ class _Loader:
         self.data: Mapping[str, Any] = document.data
         self.path = config_path
         self.root = config_path.parent
+        self.account = Settings().account
 
     def error(self, path: FieldPath, problem: str, fix: str) -> ConfigError:
         return self.doc.error(path, problem, fix)
 
     def config(self) -> Config:
         settings = self.settings(self.data.get("settings") or {})
+        self.account = settings.account
         layers = self.layers()
         templates = tuple(self.data.get("templates") or ())
         functions = self.functions({layer.name: layer for layer in layers}, templates)
@@ -169,7 +171,7 @@ class _Loader:
         return specs
 
     def layer(self, name: str, raw: Mapping[str, Any], base: FieldPath) -> LayerSpec:
-        source = self.folder(raw["source"], (*base, "source"))
+        source = self.folder(raw["source"], (*base, "source"), below_root=True)
         build = self.build(raw["build"], source, (*base, "build"))
         sharing = raw.get("share_with") or {}
         return LayerSpec(
@@ -267,7 +269,14 @@ class _Loader:
             raise self.error(path, f"template '{template}' does not exist", self.relative_fix("a file"))
         display = os.path.normpath(os.path.join(os.path.dirname(self.doc.display), template))
         document = read_document(template_path, display, cfn=True, what="template")
-        return sam.read_template(document, template_path.parent, Path(template).as_posix(), layers.keys())
+        return sam.read_template(
+            document,
+            template_path.parent,
+            Path(template).as_posix(),
+            layers.keys(),
+            root=self.root,
+            account=self.account,
+        )
 
     def draft_from_template(self, function: sam.TemplateFunction) -> _Draft:
         draft = _Draft(function.name, function.document, function.path)
@@ -329,9 +338,12 @@ class _Loader:
 
     def config_layer_ref(self, entry: str, path: FieldPath, layers: Mapping[str, LayerSpec]) -> sam.LayerRef:
         if ":" in entry:  # a full ARN (the schema checked its shape); ours if its name is one of our layers
-            name = entry.split(":")[6]
+            parts = entry.split(":")
+            name = parts[6]
             if name in layers:
                 return sam.LayerRef(name, external=False, document=self.doc, path=path)
+            if parts[4] == self.account:
+                raise sam.undeclared_layer_error(self.doc, path, name, layers.keys(), self.account)
             return sam.LayerRef(entry, external=True, document=self.doc, path=path)
         if entry not in layers:
             close = difflib.get_close_matches(entry, list(layers), n=1)
@@ -400,9 +412,23 @@ class _Loader:
     def relative_fix(self, what: str) -> str:
         return f"create {what} there or fix the path (relative to {self.root})"
 
-    def folder(self, relative: str, path: FieldPath) -> Path:
+    def folder(self, relative: str, path: FieldPath, *, below_root: bool = False) -> Path:
+        """A source folder, which must lie inside the repository (strictly below its root: ``below_root``)."""
         # Lexical normalisation, not resolve(): realpath on every folder was a quarter of a large load.
-        folder = Path(os.path.normpath(self.root / relative))
+        folder = Path(os.path.normpath(os.path.join(self.root, relative)))
+        if not sam.is_inside(folder, self.root):
+            raise self.error(
+                path,
+                f"folder '{relative}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
+                "move it into the repository and give its path relative to the folder of layer-ci.yml",
+            )
+        if below_root and folder == self.root:
+            raise self.error(
+                path,
+                "a layer's source cannot be the repository root (every file of the repository would be "
+                "in the layer)",
+                "move the layer's files into a folder of their own, e.g. layers/NAME, and point source at it",
+            )
         if not folder.is_dir():
             problem = "is a file, not a folder" if folder.exists() else f"folder '{relative}' does not exist"
             raise self.error(path, problem, self.relative_fix("the folder"))

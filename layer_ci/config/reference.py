@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from layer_ci.fsutil import write_atomically
 
 REFERENCE_PATH = Path("docs") / "config-reference.md"
 MAX_INLINE_CHOICES = 4  # longer enums are listed under constraints, not in the type column
@@ -175,11 +175,7 @@ def write_reference(root: Path) -> bool:
     text = render_reference()
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, text.encode("utf-8"))
     return True
 
 

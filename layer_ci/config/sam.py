@@ -21,7 +21,9 @@ LAYER_TYPES = frozenset({"AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVer
 # arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION; the parts before NAME may still hold ${...}
 # placeholders when the ARN came from !Sub (pseudo parameters such as ${AWS::Region}).
 _PART = r"(?:\$\{[^}]*\}|[^:\s$])+"
-LAYER_ARN = re.compile(rf"^arn:{_PART}:lambda:{_PART}:{_PART}:layer:(?P<name>{_PART}):(?P<version>{_PART})$")
+LAYER_ARN = re.compile(
+    rf"^arn:{_PART}:lambda:{_PART}:(?P<account>{_PART}):layer:(?P<name>{_PART}):(?P<version>{_PART})$"
+)
 SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 LAYER_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -60,11 +62,22 @@ class TemplateFunction:
 class _Template:
     """One parsed template and the lookups its functions need (parameters, layer resources, globals)."""
 
-    def __init__(self, document: Document, folder: Path, relative: str, layer_names: Collection[str]) -> None:
+    def __init__(
+        self,
+        document: Document,
+        folder: Path,
+        relative: str,
+        layer_names: Collection[str],
+        *,
+        root: Path | None = None,
+        account: str | None = None,
+    ) -> None:
         self.document = document
         self.folder = folder
         self.relative = relative
         self.layer_names = layer_names
+        self.root = root
+        self.account = account
         data = document.data
         if not isinstance(data, dict):
             raise document.error(
@@ -138,6 +151,12 @@ class _Template:
                 )
             raise self.document.error(
                 runtime_path, "the runtime is missing or not a plain value", "give Runtime, e.g. python3.12"
+            )
+        if self.root is not None and not is_inside(source, self.root):
+            raise self.document.error(
+                code_path,
+                f"folder '{code_value}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
+                "keep the function's code inside the repository and point CodeUri/Code at it",
             )
         if not source.is_dir():
             raise self.document.error(
@@ -269,6 +288,8 @@ class _Template:
             )
         if name in self.layer_names:
             return LayerRef(name, external=False, document=self.document, path=path)
+        if self.account is not None and match["account"] == self.account:
+            raise undeclared_layer_error(self.document, path, name, self.layer_names, self.account)
         return LayerRef(arn, external=True, document=self.document, path=path)
 
     def from_ref(self, target: str, path: FieldPath) -> LayerRef:
@@ -322,7 +343,40 @@ class _Template:
 
 
 def read_template(
-    document: Document, folder: Path, relative: str, layer_names: Collection[str]
+    document: Document,
+    folder: Path,
+    relative: str,
+    layer_names: Collection[str],
+    *,
+    root: Path | None = None,
+    account: str | None = None,
 ) -> list[TemplateFunction]:
-    """Every zip-packaged function of a parsed template, with its layers resolved against ``layer_names``."""
-    return _Template(document, folder, relative, layer_names).functions()
+    """Every zip-packaged function of a parsed template, with its layers resolved against ``layer_names``.
+
+    With ``root``, code folders must lie inside it. With ``account`` (settings.account), an ARN of a
+    layer in that account must name a declared layer: layer-ci builds that account's layers, so an
+    unknown name there is a typo rather than a vendor's layer.
+    """
+    return _Template(document, folder, relative, layer_names, root=root, account=account).functions()
+
+
+def undeclared_layer_error(
+    document: Document, path: FieldPath, name: str, declared: Collection[str], account: str
+) -> ConfigError:
+    """An ARN in the repository's own account naming a layer layer-ci.yml does not declare."""
+    close = difflib.get_close_matches(name, list(declared), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else "declare it under layers:, or fix the name; "
+    return document.error(
+        path,
+        f"layer '{name}' is not declared in layer-ci.yml",
+        f"{hint}(layer ARNs in account {account}, settings.account, must name a layer layer-ci.yml declares)",
+    )
+
+
+def is_inside(folder: Path | str, root: Path | str) -> bool:
+    """Whether absolute ``folder`` is absolute ``root`` or lies below it, on the paths as written.
+
+    Lexical (``..`` folded, symlinks not followed) and cheap: the loader asks it for every source folder.
+    """
+    folder_text, root_text = os.path.normpath(folder), os.path.normpath(root)
+    return folder_text == root_text or folder_text.startswith(root_text.rstrip(os.sep) + os.sep)

@@ -135,7 +135,16 @@ def _quick_object(node: dict[str, Any], value: dict[str, Any], root: dict[str, A
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    except ValueError:  # an integer past Python's digit limit for str(), or nan/inf in a structure
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _clip(value: Any) -> str:
+    """``str(value)`` cut to 60 characters (a 4,000-digit number must not make a 4,000-character line)."""
+    text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -145,7 +154,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
-        return f"the number {value}"
+        return f"the number {_clip(value)}"
     if isinstance(value, str):
         return f"the text {_show(value)}"
     if isinstance(value, dict):
@@ -237,9 +246,9 @@ def _explain(error: Any) -> tuple[FieldPath, str, str]:
         expected = " or ".join(_TYPE_NAMES.get(name, name) for name in wanted)
         problem = f"expected {expected}, got {_kind(instance)}"
         if "string" in wanted and isinstance(instance, int | float) and not isinstance(instance, bool):
-            fix = f'put it in quotes, e.g. "{instance}"'
+            fix = f'put it in quotes, e.g. "{_clip(instance)}"'
         elif "array" in wanted and isinstance(instance, str | int | float):
-            fix = f"write it as a list, e.g. [{instance}]"
+            fix = f"write it as a list, e.g. [{_clip(instance)}]"
         elif instance is None:
             fix = f"fill in {expected}"
         else:
@@ -305,6 +314,6 @@ def _explain(error: Any) -> tuple[FieldPath, str, str]:
             if low is not None and high is not None
             else (f"at least {low}" if low is not None else f"at most {high}")
         )
-        return path, f"{instance} is out of range", f"use a value {bounds}"
+        return path, f"{_clip(instance)} is out of range", f"use a value {bounds}"
 
     return path, " ".join(str(error.message).split()), "see docs/config.md"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,10 @@ FieldPath = tuple[PathPart, ...]
 # A composed document can expand aliases into far more values than its text suggests ("billion
 # laughs"); a repository config never needs more than this many.
 MAX_VALUES = 1_000_000
+# Lists and mappings nested deeper than this are refused before building them would exhaust Python's
+# stack (a config nests about 5 levels; SAM templates about 10).
+MAX_DEPTH = 100
+_SHOWN_VALUE_CHARS = 60
 
 STR_TAG = "tag:yaml.org,2002:str"
 MAP_TAG = "tag:yaml.org,2002:map"
@@ -88,6 +93,46 @@ def _yaml(*, pure: bool) -> YAML:
     return yaml
 
 
+# libyaml's composer recurses in C once per nesting level and overflows the C stack (the process dies with
+# SIGSEGV) somewhere past ~30,000 levels, and both parsers take quadratic time in the nesting depth. A text
+# whose nesting bound passes this is refused before any parser sees it; below it, deeper than MAX_DEPTH
+# is refused by the builder (or by the pure-Python parser's RecursionError).
+_PARSER_SAFE_DEPTH = 1_000
+_NESTING_TOKENS = re.compile(
+    r"""
+    (?P<quoted>(?:(?<=[\[{,:\s-])|^)(?:"(?:\\.|[^"\\])*"?|'(?:''|[^'])*'?))  # a quoted scalar
+    |(?P<comment>(?:(?<=\s)|^)\#[^\n]*)
+    |(?P<open>[\[{])
+    |(?P<close>[\]}])
+    """,
+    re.MULTILINE | re.VERBOSE,
+)
+_BLOCK_INDENT = re.compile(r"^(?P<indent>[ \t]*)(?P<indicators>(?:[-?:][ \t]+)*)", re.MULTILINE)
+
+
+def nesting_bound(text: str) -> tuple[int, int]:
+    """An upper bound of how deep ``text`` nests (flow brackets plus block indentation), and its line.
+
+    Brackets inside quoted scalars and comments do not count; a block level needs at least one more
+    column of indentation or one more ``- `` indicator, so twice the widest indentation bounds it.
+    """
+    depth = deepest = deepest_at = 0
+    for match in _NESTING_TOKENS.finditer(text):
+        if match.lastgroup == "open":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_at = depth, match.start()
+        elif match.lastgroup == "close":
+            depth = max(depth - 1, 0)
+    block = block_at = 0
+    for match in _BLOCK_INDENT.finditer(text):
+        bound = 2 * len(match["indent"]) + match["indicators"].count(" ") + match["indicators"].count("\t")
+        if bound > block:
+            block, block_at = bound, match.start()
+    at = deepest_at if deepest >= block else block_at
+    return deepest + block, text.count("\n", 0, at) + 1
+
+
 def _compose(text: str) -> tuple[YAML, Node | None]:
     try:
         yaml = _yaml(pure=False)
@@ -150,13 +195,16 @@ class _Builder:
         self.values = 0
         self.done: dict[int, tuple[Any, int]] = {}
         self.active: set[int] = set()
+        self.depth = 0
+        # libyaml refuses lone surrogate escapes; only texts the pure-Python parser read can hold them.
+        self.pure = bool(getattr(yaml, "pure", False))
 
     def fail(self, node: Node, path: FieldPath, problem: str, fix: str) -> ConfigError:
         return ConfigError(Location(self.display, node.start_mark.line + 1), format_field(path), problem, fix)
 
     def build(self, node: Node, path: FieldPath) -> Any:
         tag = node.tag
-        if type(node) is ScalarNode and tag == STR_TAG:  # the common case, kept cheap: plan loads every run
+        if type(node) is ScalarNode and tag == STR_TAG and not self.pure:  # the common case, kept cheap
             self.values += 1
             return node.value
         known = self.done.get(id(node))
@@ -175,8 +223,13 @@ class _Builder:
             raise self.fail(
                 node, path, "an alias refers to the node that contains it", "remove the recursive alias"
             )
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(
+                node, path, f"lists and mappings nest more than {MAX_DEPTH} levels deep", "flatten the value"
+            )
         before = self.values
         self.active.add(id(node))
+        self.depth += 1
         try:
             if self.cfn and tag in CFN_TAGS:
                 value = self.intrinsic(node, tag, path)
@@ -188,6 +241,7 @@ class _Builder:
                 raise self.fail(node, path, f"unsupported YAML tag {_short(str(tag))}", "remove the tag")
         finally:
             self.active.discard(id(node))
+            self.depth -= 1
         self.done[id(node)] = (value, self.values - before + 1)
         return value
 
@@ -200,13 +254,30 @@ class _Builder:
 
     def scalar(self, node: ScalarNode, tag: str | None, path: FieldPath) -> Any:
         if tag == STR_TAG:
+            if self.pure and node.style == '"' and _SURROGATE.search(node.value):
+                return self.paired_surrogates(node, path)
             return node.value
         if tag not in SCALAR_TAGS:
             raise self.fail(node, path, f"unsupported YAML tag {_short(str(tag))}", "remove the tag")
         try:
             return self.scalars.construct_object(node, deep=True)
-        except YAMLError as exc:
-            raise self.fail(node, path, f"cannot read the value {node.value!r} ({exc})", "quote it") from exc
+        except (YAMLError, ValueError) as exc:  # ValueError: an integer past Python's 4,300-digit limit
+            shown = _shorten(str(node.value))
+            problem = f"cannot read the value {shown!r} ({' '.join(_shorten(str(exc), 200).split())})"
+            raise self.fail(node, path, problem, "quote it, or write a smaller number") from exc
+
+    def paired_surrogates(self, node: ScalarNode, path: FieldPath) -> str:
+        """JSON-style ``\\ud83d\\ude00`` escape pairs joined into their character; a lone one is refused.
+
+        A lone surrogate makes a string that no file, log or API request can encode as UTF-8.
+        """
+        value: str = node.value
+        joined = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if joined.count("\ufffd") != value.count("\ufffd"):
+            raise self.fail(
+                node, path, "the text holds a lone surrogate escape (\\ud800-\\udfff)", "remove the escape"
+            )
+        return joined
 
     def sequence(self, node: SequenceNode, path: FieldPath) -> YamlList:
         result = YamlList(node.start_mark.line + 1)
@@ -274,9 +345,19 @@ class _Builder:
         return result
 
 
+def _shorten(text: str, limit: int = _SHOWN_VALUE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _yaml_error(exc: YAMLError, display: str, text: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else 0
+    position = getattr(exc, "position", None)  # the reader's errors (NUL, control characters) carry no mark
+    if not line and isinstance(position, int) and 0 <= position <= len(text):
+        line = text.count("\n", 0, position) + 1
     problem = getattr(exc, "problem", None) if isinstance(exc, MarkedYAMLError) else None
     problem = " ".join(str(problem or exc).split())
     context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
@@ -293,13 +374,26 @@ def _yaml_error(exc: YAMLError, display: str, text: str) -> ConfigError:
 
 def parse_text(text: str, display: str, *, cfn: bool = False) -> Document:
     """Parse one YAML document; ``cfn`` turns CloudFormation short tags into their long forms."""
+    if len(text) > _PARSER_SAFE_DEPTH and nesting_bound(text)[0] > _PARSER_SAFE_DEPTH:
+        raise _too_deep(display, text)
     try:
         yaml, root = _compose(text)
     except YAMLError as exc:
         raise _yaml_error(exc, display, text) from exc
+    except RecursionError:
+        raise _too_deep(display, text) from None
     if root is None:
         return Document(display, None)
     return Document(display, _Builder(yaml, display, cfn).build(root, ()))
+
+
+def _too_deep(display: str, text: str) -> ConfigError:
+    return ConfigError(
+        Location(display, nesting_bound(text)[1]),
+        "syntax",
+        f"lists and mappings nest more than {MAX_DEPTH} levels deep",
+        "flatten the value",
+    )
 
 
 def _json_document(text: str, display: str) -> Document:
@@ -314,6 +408,8 @@ def _json_document(text: str, display: str) -> Document:
 
     try:
         return Document(display, json.loads(text, object_pairs_hook=pairs))
+    except RecursionError:
+        raise _too_deep(display, text) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(Location(display, exc.lineno), "syntax", exc.msg, "fix the JSON syntax") from exc
 

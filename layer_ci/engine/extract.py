@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from layer_ci.errors import LayerCiError
+from layer_ci.fsutil import write_atomically
 from layer_ci.model import MAX_UNZIPPED_BYTES
 
 CACHE_ENV = "LAYER_CI_CACHE"
@@ -130,7 +131,7 @@ def zip_sha256(zip_path: Path, cache_dir: Path | None = None) -> str:
     hex_digest = digest.hexdigest()
     if memo is not None and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_WINDOW_NS:
         with contextlib.suppress(OSError):
-            _write_atomically(memo, hex_digest.encode())
+            write_atomically(memo, hex_digest.encode())
     return hex_digest
 
 
@@ -454,7 +455,7 @@ def _read_only(mode: int) -> int:
 def _write_index(path: Path, digest: str, entries: tuple[TreeEntry, ...]) -> None:
     rows = [[e.path, e.kind, e.size, e.mode, e.mtime, e.binary, e.elf_machine, e.target] for e in entries]
     document = {"format": INDEX_FORMAT, "sha256": digest, "entries": rows}
-    _write_atomically(path, json.dumps(document, separators=(",", ":")).encode())
+    write_atomically(path, json.dumps(document, separators=(",", ":")).encode())
 
 
 def _read_index(path: Path, digest: str) -> tuple[TreeEntry, ...]:
@@ -510,16 +511,3 @@ def remove_tree(path: Path) -> None:
         path.unlink()
         return
     shutil.rmtree(path, onerror=_retry_writable)  # onexc only exists from 3.12
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import cast
 
+from layer_ci import fsutil
 from layer_ci.pins.arn import LAYER_VERSION_ARN_RE
 from layer_ci.pins.find import Pin
 
@@ -199,23 +198,8 @@ def rewrite_files(
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never half of one."""
-    try:
-        mode: int | None = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Replace a file whose pins were rewritten: all or nothing, mode kept, flushed to disk."""
+    fsutil.write_atomically(path, data, fsync=True)
 
 
 def _inside(root: Path, rel_path: str) -> Path:

@@ -38,7 +38,7 @@ def open_registry(config: Config, region: str) -> LayerRegistry:
         from layer_ci.adapters.aws import AwsAdapter, AwsOptions
         from layer_ci.registry.aws import AwsRegistry
 
-        adapter = AwsAdapter(region, AwsOptions(retry_mode=config.settings.retry_mode))
+        adapter = AwsAdapter(region, AwsOptions.from_env(config.settings.retry_mode))
         return AwsRegistry(adapter, artifact_bucket=config.settings.artifact_bucket)
     from layer_ci.registry.local import LocalRegistry
 

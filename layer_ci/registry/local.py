@@ -22,6 +22,7 @@ from typing import Any
 
 from layer_ci.errors import LayerCiError, UsageError
 from layer_ci.fetch import fetch_file, sha256_of
+from layer_ci.fsutil import write_atomically
 from layer_ci.model import LayerSpec
 from layer_ci.registry.base import (
     DeployedFunction,
@@ -273,13 +274,4 @@ def _stage_copy(source: Path, folder: Path) -> Path:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text.encode("utf-8"), fsync=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.adapters.git import GitIdentity, GitRepo, PushRejectedError
+from layer_ci.adapters.git import GitIdentity, GitRepo, IndexEntry, PushRejectedError
 from layer_ci.errors import ServiceError
 from tests.support.git_remote import GitHttpServer, GitRemote, make_git_remote, run_git
 
@@ -272,6 +272,66 @@ def test_fetch_returns_the_tip_or_none(git_remote: GitRemote, repo: GitRepo) -> 
 def test_missing_repository_is_a_clear_error(tmp_path: Path, hermetic_git: None) -> None:
     with pytest.raises(ServiceError, match="does not exist"):
         GitRepo(tmp_path / "nowhere").current_sha()
+
+
+# ---------------------------------------------------------------------------------- index lookups
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_clean_index_entries_lists_only_files_matching_the_index(git_remote: GitRemote) -> None:
+    clone = git_remote.clone
+    _write(clone, {"layer/a.txt": "a\n", "layer/b.txt": "b\n", "layer/c.txt": "c\n", "layer/tool": "t\n"})
+    (clone / "layer" / "tool").chmod(0o755)
+    (clone / "layer" / "link").symlink_to("a.txt")
+    _write(clone, {"other/x.txt": "outside the pathspec\n"})
+    run_git(["add", "--all"], clone)
+    run_git(["commit", "--quiet", "-m", "files"], clone)
+    repo = GitRepo(clone)
+    assert repo.clean_index_entries(["layer"]) == {
+        "layer/a.txt": IndexEntry("100644", "78981922613b2afb6025042ff6bd878ac1994e85"),
+        "layer/b.txt": IndexEntry("100644", "61780798228d17af2d34fce4cfbdf35556832472"),
+        "layer/c.txt": IndexEntry("100644", "f2ad6c76f0115a6ba5b00456a849810e7ec0af20"),
+        "layer/link": IndexEntry("120000", "8d14cbf983b3fad683171c9418998d9f68340823"),
+        "layer/tool": IndexEntry("100755", "718f4d2ff533cf8ead8d3556cf43912bd245fbc4"),
+    }
+
+    (clone / "layer" / "a.txt").write_text("edited\n")
+    (clone / "layer" / "b.txt").chmod(0o755)
+    (clone / "layer" / "c.txt").unlink()
+    (clone / "layer" / "new.txt").write_text("untracked\n")
+    assert set(repo.clean_index_entries(["layer"]) or {}) == {"layer/link", "layer/tool"}
+
+
+def test_clean_index_entries_counts_mode_changes_even_when_the_repository_ignores_them(
+    git_remote: GitRemote,
+) -> None:
+    clone = git_remote.clone
+    _write(clone, {"layer/tool": "t\n"})
+    run_git(["add", "--all"], clone)
+    run_git(["commit", "--quiet", "-m", "tool"], clone)
+    run_git(["config", "core.fileMode", "false"], clone)
+    (clone / "layer" / "tool").chmod(0o755)
+    assert GitRepo(clone).clean_index_entries(["layer"]) == {}
+
+
+def test_clean_index_entries_paths_are_literal_and_relative_to_the_folder(git_remote: GitRemote) -> None:
+    clone = git_remote.clone
+    _write(clone, {"sub/lib[1]/x.txt": "x\n", "sub/lib1/y.txt": "y\n"})
+    run_git(["add", "--all"], clone)
+    run_git(["commit", "--quiet", "-m", "glob-like names"], clone)
+    assert set(GitRepo(clone / "sub").clean_index_entries(["lib[1]"]) or {}) == {"lib[1]/x.txt"}
+
+
+def test_clean_index_entries_is_none_outside_a_work_tree(tmp_path: Path, hermetic_git: None) -> None:
+    (tmp_path / "plain").mkdir()
+    assert GitRepo(tmp_path / "plain").clean_index_entries(["."]) is None
+    assert GitRepo(tmp_path / "missing").clean_index_entries(["."]) is None
+    assert GitRepo(tmp_path / "plain").clean_index_entries([]) == {}
 
 
 # ------------------------------------------------------------------------------- tokens over HTTPS

@@ -291,6 +291,37 @@ def test_merge_only_when_green(standin: GitHubStandIn, client: GitHubClient) -> 
     assert client.get_pr(pr.number).merged
 
 
+def test_merge_at_sha_is_one_request_and_githubs_protection_answer_guards_it(
+    standin: GitHubStandIn, client: GitHubClient
+) -> None:
+    pr, _ = client.create_or_update_pr(HEAD, "main", "Bump", "body")
+    gate = "layer-ci/test-before-upgrade"
+    standin.repo().required_contexts = [gate]
+    standin.clear_requests()
+
+    refused = client.merge_at_sha(pr.number, pr.head_sha)
+    assert (refused.outcome, refused.merged) == ("not-mergeable", False)
+    assert refused.message == f'Required status check "{gate}" is expected.'
+    client.set_status(pr.head_sha, gate, "failure", "1 failed")
+    assert (
+        client.merge_at_sha(pr.number, pr.head_sha).message == f'Required status check "{gate}" is failing.'
+    )
+    client.set_status(pr.head_sha, gate, "success", "all passed")
+    moved = client.merge_at_sha(pr.number, "f" * 40)
+    assert moved.outcome == "head-moved" and "Head branch was modified" in moved.message
+    assert standin.open_pulls() != []
+
+    standin.clear_requests()
+    assert client.merge_at_sha(pr.number, pr.head_sha, merge_method="squash").outcome == "merged"
+    assert [r.key for r in standin.requests] == ["PUT /repos/{owner}/{repo}/pulls/{number}/merge"]
+    assert client.get_pr(pr.number).merged
+
+
+def test_merge_at_sha_reports_other_failures_as_errors(standin: GitHubStandIn, client: GitHubClient) -> None:
+    with pytest.raises(ServiceError, match="GitHub merge pull request failed: 404"):
+        client.merge_at_sha(999, "a" * 40)
+
+
 # --------------------------------------------------------------------------------- sticky comments
 
 

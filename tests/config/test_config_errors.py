@@ -178,6 +178,21 @@ CASES: list[tuple[str, str, int, str, str]] = [
     ("empty-file", "", 1, "(top level)", "the file is empty; start it with 'version: 1'"),
     ("comments-only", "# nothing yet\n", 1, "(top level)", "the file is empty"),
     ("list-top-level", "- version: 1\n", 1, "(top level)", "the top level must be a mapping"),
+    ("source-outside-repository", variant("source: layers/common", "source: ../elsewhere"), 4,
+     "layers.common.source", "folder '../elsewhere' is outside the repository"),
+    ("absolute-source-outside", variant("source: layers/common", "source: /usr/lib"), 4,
+     "layers.common.source", "folder '/usr/lib' is outside the repository"),
+    ("layer-source-is-the-root", variant("source: layers/common", "source: ."), 4, "layers.common.source",
+     "a layer's source cannot be the repository root"),
+    ("function-source-outside", variant("source: functions/orders", "source: ../functions/orders"), 15,
+     "functions.orders.source", "folder '../functions/orders' is outside the repository"),
+    ("own-account-arn-undeclared",
+     variant("[common, tools]", "[common, 'arn:aws:lambda:us-east-1:000000000000:layer:toolz:3']"), 18,
+     "functions.orders.layers[1]", "layer 'toolz' is not declared in layer-ci.yml; did you mean 'tools'?"),
+    ("configured-account-arn-undeclared",
+     variant("[common, tools]", "[common, 'arn:aws:lambda:eu-west-1:123456789012:layer:shared:3']")
+     + "settings:\n  account: '123456789012'\n", 18, "functions.orders.layers[1]",
+     "layer 'shared' is not declared in layer-ci.yml; declare it under layers:"),
 ]
 # fmt: on
 CASE_IDS = [case[0] for case in CASES]
@@ -242,6 +257,63 @@ def test_template_referencing_an_undeclared_layer_points_into_the_template(repo:
     )
 
 
+TEMPLATE_WITH_ARN = """\
+Resources:
+  Orders:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/orders
+      Runtime: python3.12
+      Handler: app.handler
+      Layers:
+        - arn:aws:lambda:us-east-1:ACCOUNT:layer:NAME:3
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings", "account", "name", "problem"),
+    [
+        ("", "000000000000", "toolz", "layer 'toolz' is not declared in layer-ci.yml; did you mean 'tools'?"),
+        ("settings:\n  account: '123456789012'\n", "123456789012", "toolz", "did you mean 'tools'?"),
+        ("settings:\n  account: '123456789012'\n", "000000000000", "toolz", None),  # another account's
+        ("", "464622532012", "Datadog-Extension", None),  # a vendor's layer
+        ("", "000000000000", "tools", None),  # declared: ours
+    ],
+    ids=["default-account-typo", "configured-account-typo", "other-account", "vendor", "declared"],
+)
+def test_template_arn_in_our_account_must_name_a_declared_layer(
+    repo: Path, settings: str, account: str, name: str, problem: str | None
+) -> None:
+    (repo / "template.yaml").write_text(TEMPLATE_WITH_ARN.replace("ACCOUNT", account).replace("NAME", name))
+    config = repo / "layer-ci.yml"
+    config.write_text(BASE.split("functions:")[0] + "templates: [template.yaml]\n" + settings)
+    if problem is None:
+        load_config(config)
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    message = caught.value.one_line()
+    assert message.startswith(f"{repo}/template.yaml:9: Resources.Orders.Properties.Layers[0]: "), message
+    assert problem in message
+
+
+def test_template_code_folder_outside_the_repository_is_refused(repo: Path) -> None:
+    outside = repo.parent
+    (repo / "template.yaml").write_text(
+        TEMPLATE_WITH_ARN.replace("CodeUri: functions/orders", f"CodeUri: {outside}")
+        .replace("ACCOUNT", "000000000000")
+        .replace("NAME", "tools")
+    )
+    config = repo / "layer-ci.yml"
+    config.write_text(BASE.split("functions:")[0] + "templates: [template.yaml]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert caught.value.one_line().startswith(
+        f"{repo}/template.yaml:5: Resources.Orders.Properties.CodeUri: folder '{outside}' is outside the "
+        "repository"
+    )
+
+
 def test_six_layers_from_template_and_vendor_arns_are_refused(repo: Path) -> None:
     layers = "".join(f"        - {ARN.format(i)}\n" for i in range(5))
     (repo / "template.yaml").write_text(
@@ -300,8 +372,8 @@ def test_cli_config_flag_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_cli_check_summarises_a_good_config(repo: Path) -> None:
-    (repo / "ci").mkdir()
-    (repo / "ci/layer-ci.yml").write_text(BASE.replace("source: ", "source: ../"))
+    make_repo(repo / "ci")  # the repository is the folder of the config given with --config
+    (repo / "ci/layer-ci.yml").write_text(BASE)
     completed = subprocess.run(
         [sys.executable, "-m", "layer_ci", "--config", "ci/layer-ci.yml", "schema", "--check"],
         cwd=repo,

@@ -152,9 +152,16 @@ def test_a_huge_body_is_cut_below_githubs_limit_with_fences_closed() -> None:
     body = bump_body(BumpReport((LAYER,), results=results))
     assert len(body) <= MAX_BODY_CHARS
     assert body.count("```") % 2 == 0
-    assert body.endswith(TRUNCATION_NOTE) or "line 59" not in body
+    # Dropping every output line was enough: nothing was cut, and each function keeps its headline.
+    assert not body.endswith(TRUNCATION_NOTE) and "x" * 200 not in body
+    assert all(f"**fn{n:03d}** failed: `AssertionError: {n}`" in body for n in range(80))
     small = bump_body(BumpReport((LAYER,), results=results[:2]))
     assert "line 59" in small and len(small) < MAX_BODY_CHARS
+    # So many failures that even their headlines overflow: cut at a line boundary, with the note.
+    many = tuple(outcome(f"fn{n:04d}", "failed", "AssertionError: " + "y" * 300, "") for n in range(400))
+    cut = bump_body(BumpReport((LAYER,), results=many))
+    assert len(cut) <= MAX_BODY_CHARS and cut.endswith(TRUNCATION_NOTE)
+    assert cut.count("```") % 2 == 0 and 0 < cut.count("AssertionError: ") < len(many)
 
 
 def test_commit_message_is_deterministic() -> None:

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -37,7 +37,11 @@ class FaultRule:
     """Answer the first ``times`` requests matching ``method`` and ``path`` (a regex searched in the path)
     with ``status``, ``body`` and ``headers`` instead of forwarding them; ``delay`` seconds first.
 
-    ``reset_connection`` drops the socket without an answer instead (a connection reset).
+    ``reset_connection`` drops the socket without an answer instead (a connection reset); with
+    ``forward_first`` the request takes effect upstream before the socket drops. ``slow_answer`` forwards
+    the request at once (it takes effect) and holds the real answer back that many seconds, as a server
+    that is slow to reply (past a client's read timeout) does. ``header`` = (name, regex) matches only
+    requests with such a header (e.g. the signing region in ``Authorization``).
     """
 
     method: str
@@ -50,10 +54,18 @@ class FaultRule:
     forward_after_delay: bool = False  # slow but real answer (for read-timeout faults)
     forward_first: bool = False  # the request reaches upstream and takes effect; its answer is replaced
     reset_connection: bool = False
+    slow_answer: float = 0.0
+    header: tuple[str, str] | None = None
     hits: int = 0
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.hits < self.times and method == self.method and re.search(self.path, path) is not None
+    def matches(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> bool:
+        if self.hits >= self.times or method != self.method or re.search(self.path, path) is None:
+            return False
+        if self.header is None:
+            return True
+        name, pattern = self.header
+        value = {key.lower(): val for key, val in (headers or {}).items()}.get(name.lower(), "")
+        return re.search(pattern, value) is not None
 
 
 def throttling_rule(method: str, path: str, times: int) -> FaultRule:
@@ -133,10 +145,10 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _claim(self, method: str, path: str) -> FaultRule | None:
+    def _claim(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> FaultRule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, path):
+                if rule.matches(method, path, headers):
                     rule.hits += 1
                     self.requests.append((method, path, rule))
                     return rule
@@ -176,22 +188,25 @@ class FaultProxy:
 
             def _serve(self) -> None:
                 body = self._body()
-                rule = proxy._claim(self.command, self.path)
+                rule = proxy._claim(self.command, self.path, dict(self.headers.items()))
                 if rule is not None:
                     if rule.delay:
                         time.sleep(rule.delay)
+                    if rule.slow_answer:
+                        self._forward(body, hold=rule.slow_answer)
+                        return
+                    if rule.forward_first:
+                        self._forward(body, reply=False)
                     if rule.reset_connection:
                         self.close_connection = True
                         self.connection.shutdown(2)
                         return
-                    if rule.forward_first:
-                        self._forward(body, reply=False)
                     if not rule.forward_after_delay:
                         self._answer(rule.status, rule.headers, rule.body)
                         return
                 self._forward(body)
 
-            def _forward(self, body: bytes, *, reply: bool = True) -> None:
+            def _forward(self, body: bytes, *, reply: bool = True, hold: float = 0.0) -> None:
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 if body or self.command in {"POST", "PUT", "PATCH"}:
@@ -200,6 +215,8 @@ class FaultProxy:
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     response = upstream.getresponse()
                     payload = response.read()
+                    if hold:
+                        time.sleep(hold)
                     if reply:
                         headers_back = {
                             k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP

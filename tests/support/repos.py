@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.inputs import input_keys
+from layer_ci.inputs import layer_inputs
 from layer_ci.lockfile import Lock, LockedLayer, PublishedRef, save_lock
 from layer_ci.model import Architecture, BuildMethod, BuildSpec, Config, FunctionSpec, LayerSpec
 
@@ -107,12 +107,12 @@ def record_lock(config: Config, *, zip_sha256: Mapping[str, str] | None = None) 
     Stands in for build + publish when a test only needs "the lock matches the tree". Without
     ``zip_sha256`` each layer gets a made-up (but well-formed) digest derived from its input key.
     """
-    keys = input_keys(config.layers, config.root, prune_cache=True)
+    inputs = layer_inputs(config.layers, config.root)
     lock = Lock()
     for layer in config.layers:
-        key = keys[layer.name]
+        key = inputs[layer.name].key
         digest = (zip_sha256 or {}).get(layer.name) or hashlib.sha256(key.encode()).hexdigest()
-        locked = LockedLayer(key, digest)
+        locked = LockedLayer(key, digest, input_parts=inputs[layer.name].parts)
         for region in layer.regions:
             arn = f"arn:aws:lambda:{region}:{config.settings.account}:layer:{layer.name}:1"
             locked = locked.with_published(region, PublishedRef(1, arn))

@@ -33,6 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench.docs_section import update_docs_section  # noqa: E402
 from layer_ci.engine.assemble import AssembledOpt, assemble_opt, verify_opt  # noqa: E402
 from layer_ci.engine.extract import LayerTree, extract_layer, remove_tree  # noqa: E402
 from layer_ci.engine.preflight import LayerUnderTest, preflight  # noqa: E402
@@ -41,7 +42,6 @@ from layer_ci.engine.sources import ResolvedLayer  # noqa: E402
 from layer_ci.model import BuildSpec, Config, FunctionSpec, LayerSpec  # noqa: E402
 
 WORK = Path("/tmp/layer-ci-bench/assemble")
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Warm layer assembly"
 WORDS = ["import", "def", "return", "class", "self", "lambda", "layer", "boto3", "handler", "json", "value"]
 # (name, share of the total bytes, number of files): a dependency layer of many small modules, an SDK
@@ -206,22 +206,8 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.update_docs:
-        _update_docs(report)
+        update_docs_section(SECTION, report)
     return 0
-
-
-def _update_docs(section: str) -> None:
-    """Replace only this benchmark's section of docs/benchmarks.md (other sections belong to others)."""
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end < 0 else text[end:])
-    tmp = DOCS.with_name(f".{DOCS.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, DOCS)
 
 
 if __name__ == "__main__":

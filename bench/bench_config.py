@@ -29,13 +29,13 @@ if str(PROJECT_ROOT) not in sys.path:
 from jsonschema import Draft202012Validator  # noqa: E402
 from ruamel.yaml import YAML  # noqa: E402
 
+from bench.docs_section import update_docs_section  # noqa: E402
 from layer_ci.config import load_config  # noqa: E402
 from layer_ci.config.schema_errors import schema, validate  # noqa: E402
 from layer_ci.config.yamldoc import parse_text  # noqa: E402
 from tests.support.repos import make_monorepo  # noqa: E402
 
 WORK = Path("/tmp/layer-ci-bench/config")
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Config loading"
 
 
@@ -100,22 +100,8 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.update_docs:
-        _update_docs(report)
+        update_docs_section(SECTION, report)
     return 0
-
-
-def _update_docs(section: str) -> None:
-    """Replace only this benchmark's section of docs/benchmarks.md (other sections belong to others)."""
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end < 0 else text[end:])
-    tmp = DOCS.with_name(f".{DOCS.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, DOCS)
 
 
 if __name__ == "__main__":

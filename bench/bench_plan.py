@@ -30,16 +30,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench.docs_section import update_docs_section  # noqa: E402
 from layer_ci.config import load_config  # noqa: E402
 from layer_ci.config_cache import load_config_cached  # noqa: E402
-from layer_ci.fsutil import write_atomically  # noqa: E402
 from layer_ci.inputs import INPUT_KEY_FORMAT, input_keys  # noqa: E402
 from layer_ci.lockfile import load_lock  # noqa: E402
 from layer_ci.plan import make_plan  # noqa: E402
 from tests.support.repos import commit_all, git_env, init_git_repo, make_monorepo, record_lock  # noqa: E402
 
 WORK = Path("/tmp/layer-ci-bench/plan")
-DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
 SECTION = "## No-op plan"
 
 
@@ -122,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, default=200)
     parser.add_argument("--functions", type=int, default=1000)
     parser.add_argument("--files", type=int, default=20000)
-    parser.add_argument("--update-docs", action="store_true", help=f"rewrite '{SECTION}' in {DOCS.name}")
+    parser.add_argument(
+        "--update-docs", action="store_true", help=f"rewrite '{SECTION}' in docs/benchmarks.md"
+    )
     args = parser.parse_args(argv)
 
     root = prepare(args.layers, args.functions, args.files)
@@ -223,20 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.update_docs:
-        _update_docs(report)
+        update_docs_section(SECTION, report)
     return 0
-
-
-def _update_docs(section: str) -> None:
-    """Replace only this benchmark's section of docs/benchmarks.md (other sections belong to others)."""
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end < 0 else text[end:])
-    write_atomically(DOCS, text.encode("utf-8"))
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ class _Progress:
 
 def run_push(config: Config, services: Services, options: PushOptions) -> PushOutcome:
     """Plan, build, publish, then move pins (working tree or PRs) behind the affected functions' tests."""
-    _check_layer_names(config, options.layers)
+    config.select_layers(options.layers)  # unknown names are a usage error before any work
     check_push_options(services, options)
     with services.phase("plan"):
         lock = load_lock(config.root)
@@ -357,16 +357,6 @@ def select_targets(config: Config, plan: Plan, options: PushOptions) -> dict[str
         if regions:
             chosen[change.layer] = tuple(regions)
     return chosen
-
-
-def _check_layer_names(config: Config, names: Sequence[str]) -> None:
-    known = [layer.name for layer in config.layers]
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise UsageError(
-            f"unknown layer {', '.join(repr(name) for name in unknown)}; "
-            f"{config.path.name} declares: {', '.join(known) or '(no layers)'}"
-        )
 
 
 def _build(

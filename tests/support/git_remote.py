@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.http_body import read_request_body
+
 TEST_IDENTITY = ("Test Author", "author@example.com")
 
 
@@ -211,16 +213,7 @@ def _make_git_http_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler
             self._serve()
 
         def _read_body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks: list[bytes] = []
-                while True:
-                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return read_request_body(self.rfile, self.headers)
 
         def _serve(self) -> None:
             received = self.headers.get_all("Authorization") or []

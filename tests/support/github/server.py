@@ -36,6 +36,7 @@ from tests.support.github.state import (
     Status,
     now_iso,
 )
+from tests.support.http_body import read_request_body
 
 DOCS = "https://docs.github.com/rest"
 MAX_PER_PAGE = 100
@@ -1354,16 +1355,7 @@ def make_handler(app: StandInApp, port: int) -> type[BaseHTTPRequestHandler]:
             return
 
         def _read_body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks: list[bytes] = []
-                while True:
-                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return read_request_body(self.rfile, self.headers)
 
         def _serve(self) -> None:
             body = self._read_body()

@@ -26,6 +26,7 @@ QUICK_ARGS: dict[str, tuple[str, ...]] = {
     "bump_api_calls": ("--max-functions", "2"),
     "config": ("--runs", "3", "--layers", "20", "--functions", "100"),
     "pins_find": ("--files", "2000", "--rounds", "3"),
+    "startup": ("--rounds", "1"),
     "plan": ("--runs", "3", "--layers", "20", "--functions", "50", "--files", "500"),
     "zip": ("--rounds", "1", "--megabytes", "20"),
 }

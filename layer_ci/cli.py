@@ -6,7 +6,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
 )
 
+NO_COMMAND = ""  # what _chosen_command answers when argv needs no command's module loaded
 BUG_REPORT_URL = "https://github.com/layer-ci/layer-ci/issues"
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program ended by SIGPIPE
 
@@ -78,13 +78,19 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
-    """The subcommand ``argv`` names, or None when there is none or help comes first."""
+    """The subcommand ``argv`` names, or None when there is none or help comes first.
+
+    ``--version`` before any command answers as "no command's module is needed" (an empty name):
+    argparse prints the version and exits before it would look at a command.
+    """
     args = list(argv)
     index = 0
     while index < len(args):
         arg = args[index]
         if arg in ("-h", "--help", "--"):
             return None
+        if arg == "--version":
+            return NO_COMMAND
         if arg == "--config":
             index += 2
         elif arg.startswith("-"):
@@ -131,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _internal_error(exc: BaseException) -> int:
     """A bug: say so in one line, keep the traceback for those who ask."""
     if os.environ.get("LAYER_CI_DEBUG"):
+        import traceback  # only a bug needs it: not worth loading on every start
+
         traceback.print_exception(exc)
     print(
         f"layer-ci: internal error (a bug, not your input): {type(exc).__name__}: {exc}; "

@@ -28,6 +28,19 @@ def test_python_dash_m_entry_point_runs() -> None:
     assert completed.stdout.strip() == f"layer-ci {__version__}"
 
 
+def test_version_loads_no_command_module() -> None:
+    # `--version` is the fixed cost floor: it must not pay for argparse trees of twelve commands.
+    probe = (
+        "import sys\n"
+        "from layer_ci import cli\n"
+        "try:\n    cli.main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('layer_ci.commands.', 'ruamel', 'boto'))))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert completed.stdout.splitlines()[-1] == "[]"
+    assert completed.stdout.splitlines()[0] == f"layer-ci {__version__}"
+
+
 def test_config_error_renders_as_one_line_with_file_line_field_and_fix() -> None:
     error = ConfigError(
         Location("layer-ci.yml", 7), "layers.x.source", "folder 'nope'\nis missing", "create it"
@@ -156,3 +169,20 @@ def test_dispatch_still_reaches_the_named_command(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         cli.main(["schema", "--help"])
     assert "usage: layer-ci schema" in capsys.readouterr().out
+
+
+def test_a_happy_build_of_a_layer_without_native_code_loads_neither_jsonschema_nor_pyelftools(
+    tiny_repo: Path,
+) -> None:
+    # Both are needed only when something is wrong (a config error to word) or compiled (an ELF file to
+    # check); paying for them on every build was most of the fixed cost (issue #17).
+    probe = (
+        "import sys\n"
+        "from layer_ci import cli\n"
+        "code = cli.main(['build', 'tools', '--out', 'dist'])\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'jsonschema', 'elftools'}))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tiny_repo, capture_output=True, text=True, check=False
+    )
+    assert completed.stdout.splitlines()[-1] == "0 []", completed.stderr

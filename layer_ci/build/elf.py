@@ -16,9 +16,6 @@ ARCHITECTURE_OF_MACHINE = {machine: arch for arch, machine in MACHINE_OF_ARCHITE
 
 def elf_machines(root: Path) -> dict[str, str]:
     """``{relative path: e_machine}`` for every ELF file under ``root`` (symlinks not followed)."""
-    from elftools.common.exceptions import ELFError  # parsed only when a layer holds compiled files
-    from elftools.elf.elffile import ELFFile
-
     machines: dict[str, str] = {}
     for folder, _dirnames, filenames in os.walk(root):
         for filename in filenames:
@@ -29,6 +26,11 @@ def elf_machines(root: Path) -> dict[str, str]:
                 if handle.read(4) != ELF_MAGIC:
                     continue
                 handle.seek(0)
+                # Imported here, at the first compiled file: pyelftools costs ~50 modules to load, and
+                # most layers (pure Python, scripts) never need it.
+                from elftools.common.exceptions import ELFError
+                from elftools.elf.elffile import ELFFile
+
                 try:
                     machine = str(ELFFile(handle).header["e_machine"])
                 except ELFError:

@@ -48,7 +48,7 @@ _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description", "x-
 _UNDERSTOOD = _ANNOTATIONS | {
     "$ref", "type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum", "items",
     "minItems", "maxItems", "uniqueItems", "properties", "required", "additionalProperties",
-    "propertyNames", "minProperties",
+    "propertyNames", "minProperties", "oneOf",
 }  # fmt: skip
 _TYPES: dict[str, Any] = {
     "object": lambda v: isinstance(v, dict),
@@ -79,11 +79,10 @@ def quick_accepts(node: dict[str, Any], value: Any, root: dict[str, Any] | None 
         ref = node["$ref"]
         if not ref.startswith("#/$defs/") or not quick_accepts(root["$defs"][ref[8:]], value, root):
             return False
-    kind = node.get("type")
-    if kind is not None:
-        kinds = [kind] if isinstance(kind, str) else kind
-        if not any(_TYPES[name](value) for name in kinds):
-            return False
+    if not _type_matches(node, value):
+        return False
+    if "oneOf" in node and not _quick_one_of(node["oneOf"], value, root):
+        return False
     if "enum" in node and not any(_same(value, option) for option in node["enum"]):
         return False
     if "const" in node and not _same(value, node["const"]):
@@ -103,15 +102,51 @@ def quick_accepts(node: dict[str, Any], value: Any, root: dict[str, Any] | None 
     return True
 
 
+def _type_matches(node: dict[str, Any], value: Any) -> bool:
+    kind = node.get("type")
+    if kind is None:
+        return True
+    kinds = [kind] if isinstance(kind, str) else kind
+    return any(_TYPES[name](value) for name in kinds)
+
+
+def _quick_one_of(branches: list[dict[str, Any]], value: Any, root: dict[str, Any]) -> bool:
+    # A False from quick_accepts may only mean "unsure", which cannot prove the other branches fail;
+    # a type mismatch can. The schema's unions (a string or an object, a string or a list) are all
+    # told apart by type, so this decides them without jsonschema.
+    candidates = [branch for branch in branches if _type_matches(branch, value)]
+    return len(candidates) == 1 and quick_accepts(candidates[0], value, root)
+
+
 def _quick_list(node: dict[str, Any], value: list[Any], root: dict[str, Any]) -> bool:
     if not node.get("minItems", 0) <= len(value) <= node.get("maxItems", len(value)):
         return False
-    if node.get("uniqueItems") and (
-        not all(isinstance(item, str) for item in value) or len(set(value)) != len(value)
-    ):
-        return False
+    if node.get("uniqueItems"):
+        keys = [_text_only_key(item) for item in value]
+        if None in keys or len(set(keys)) != len(keys):
+            return False
     items = node.get("items")
     return items is None or all(quick_accepts(items, item, root) for item in value)
+
+
+def _text_only_key(value: Any) -> str | None:
+    """A key equal for equal values, for values made of strings, lists and mappings only.
+
+    Numbers and booleans are left to jsonschema, whose equality (1 == 1.0, True != 1) this does not copy.
+    """
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        items = [_text_only_key(item) for item in value]
+        if any(item is None for item in items):
+            return None
+        return "[" + ",".join(str(item) for item in items) + "]"
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        fields = [(json.dumps(key), _text_only_key(item)) for key, item in sorted(value.items())]
+        if any(item is None for _, item in fields):
+            return None
+        return "{" + ",".join(f"{key}:{item}" for key, item in fields) + "}"
+    return None
 
 
 def _quick_object(node: dict[str, Any], value: dict[str, Any], root: dict[str, Any]) -> bool:

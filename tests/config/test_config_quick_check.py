@@ -29,7 +29,16 @@ CASES = _load_error_cases()
 VALIDATOR = Draft202012Validator(schema())
 GOOD: dict[str, Any] = {
     "version": 1,
-    "settings": {"account": "000000000000", "labels": ["a", "b"], "prune": {"keep": 3, "grace_days": 1}},
+    "settings": {
+        "account": "000000000000",
+        "labels": ["a", "b"],
+        "prune": {"keep": 3, "grace_days": 1},
+        "pin_patterns": [
+            r"layer/(?P<layer>[a-z]+)@(?P<version>\d+)",
+            {"regex": r"v(?P<version>\d+)", "layer": "common", "files": "deploy/*.yml"},
+            {"regex": r"w(?P<version>\d+)", "layer": "common", "files": ["a.yml", "b.yml"]},
+        ],
+    },
     "templates": ["template.yaml"],
     "layers": {
         "common": {
@@ -51,6 +60,7 @@ GOOD: dict[str, Any] = {
             "memory": 256,
             "timeout": 3,
             "environment": {"A": "1", "B": 2, "C": True},
+            "pins": ["template.yaml", {"regex": r"x(?P<version>\d+)", "layer": "common", "files": "x"}],
         }
     },
 }
@@ -117,6 +127,17 @@ def test_quick_check_never_accepts_what_jsonschema_rejects(
         parent[extra_key] = replacement
     if quick_accepts(schema(), document):
         assert VALIDATOR.is_valid(document), (target, replacement, extra_key)
+
+
+def test_one_of_is_decided_by_type_without_jsonschema() -> None:
+    union = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}}]}
+    assert quick_accepts(union, "x")
+    assert quick_accepts(union, ["x"])
+    assert not quick_accepts(union, "")
+    assert not quick_accepts(union, [1])
+    assert not quick_accepts(union, 3)
+    # Two branches of one type cannot be told apart by type: jsonschema decides.
+    assert not quick_accepts({"oneOf": [{"type": "string"}, {"type": "string", "minLength": 2}]}, "x")
 
 
 def test_unknown_keywords_defer_to_jsonschema() -> None:

@@ -1,0 +1,163 @@
+"""Benchmark: the fixed cost every command pays (start-up, imports, config), side by side with its floor.
+
+Run: ``.venv/bin/python bench/bench_startup.py [--rounds 9] [--update-docs]``. On a copy of
+examples/monorepo (a git checkout, as in CI), in fresh processes, alternating the order each round:
+
+- ``layer-ci --version`` against ``python -c pass`` (the interpreter's own start-up);
+- ``layer-ci plan`` (nothing to build: config, templates, input keys, lock);
+- ``layer-ci build common-deps`` against the floor for the same layer: ``uv pip install --target ...
+  --require-hashes`` with the same target flags, then ``zip -qrX``; uv's cache is warm for both.
+
+Bytecode is compiled first (``compileall``) for layer_ci and its dependencies, as an installed package
+has it: this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise make every run re-compile every
+module and measure the compiler. Medians are reported; the targets are issue #17's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.docs_section import update_docs_section  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "monorepo"
+SECTION = "## Fixed cost of a command"
+TARGETS = {"version": 0.060, "plan": 0.150, "build_ratio": 1.5}
+
+
+def layer_ci_argv() -> list[str]:
+    script = Path(sys.executable).with_name("layer-ci")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "layer_ci"]
+
+
+def timed(argv: Sequence[str], cwd: Path, before: Callable[[], None] | None = None) -> float:
+    if before is not None:
+        before()
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def prepare(work: Path) -> Path:
+    repo = work / "repo"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".layer-ci"))
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "example"], cwd=repo, check=True)
+    return repo
+
+
+def compile_bytecode() -> None:
+    import layer_ci
+
+    for folder in {Path(layer_ci.__file__).parent, Path(os.__file__).parent / "site-packages"}:
+        compileall.compile_dir(str(folder), quiet=2, workers=2)
+    site_packages = next(Path(sys.prefix, "lib").glob("python3*/site-packages"), None)
+    if site_packages is not None:
+        compileall.compile_dir(str(site_packages), quiet=2, workers=2)
+
+
+def floor_argv(repo: Path, target: Path) -> list[str]:
+    from uv import find_uv_bin
+
+    requirements = repo / "layers" / "common-deps" / "requirements.txt"
+    return [
+        find_uv_bin(), "pip", "install", "--quiet",
+        "--target", str(target / "python"),
+        "--python", sys.executable,
+        "--python-version", "3.11",
+        "--python-platform", "x86_64-manylinux2014",
+        "--no-compile-bytecode", "--link-mode", "hardlink", "--only-binary", ":all:",
+        "--require-hashes", "-r", str(requirements),
+    ]  # fmt: skip
+
+
+def floor_build(repo: Path, work: Path) -> float:
+    target = work / "floor"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    start = time.perf_counter()
+    subprocess.run(floor_argv(repo, target), check=True)
+    subprocess.run(["zip", "-qrX", str(work / "floor.zip"), "python"], cwd=target, check=True)
+    elapsed = time.perf_counter() - start
+    (work / "floor.zip").unlink()
+    return elapsed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--update-docs", action="store_true", help=f"rewrite '{SECTION}' in docs/benchmarks.md"
+    )
+    args = parser.parse_args(argv)
+
+    compile_bytecode()
+    layer_ci = layer_ci_argv()
+    samples: dict[str, list[float]] = {name: [] for name in ("pass", "version", "plan", "build", "floor")}
+    with tempfile.TemporaryDirectory(prefix="layer-ci-bench-startup-") as tmp:
+        work = Path(tmp)
+        repo = prepare(work)
+        build = [*layer_ci, "build", "common-deps", "--out", str(work / "out")]
+        subprocess.run(build, cwd=repo, check=True, capture_output=True)  # fills uv's cache
+        floor_build(repo, work)
+        load_before = os.getloadavg()[0]
+        for index in range(args.rounds):
+            steps: list[tuple[str, Callable[[], float]]] = [
+                ("pass", lambda: timed([sys.executable, "-c", "pass"], repo)),
+                ("version", lambda: timed([*layer_ci, "--version"], repo)),
+                ("plan", lambda: timed([*layer_ci, "plan"], repo)),
+                ("build", lambda: timed(build, repo)),
+                ("floor", lambda: floor_build(repo, work)),
+            ]
+            for name, step in steps if index % 2 == 0 else reversed(steps):
+                samples[name].append(step())
+        load_after = os.getloadavg()[0]
+        with zipfile.ZipFile(work / "out" / "common-deps.zip") as built:
+            files = len(built.namelist())
+
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    ratios = [ours / floor for ours, floor in zip(samples["build"], samples["floor"], strict=True)]
+    build_ratio = statistics.median(ratios)
+    rows = [
+        ("`layer-ci --version`", median["version"], f"≤ {TARGETS['version'] * 1000:.0f} ms"),
+        ("baseline: `python -c pass`", median["pass"], ""),
+        ("`layer-ci plan` (example, nothing changed)", median["plan"], f"≤ {TARGETS['plan'] * 1000:.0f} ms"),
+        ("`layer-ci build common-deps`", median["build"], f"≤ {TARGETS['build_ratio']}x the floor"),
+        ("floor: `uv pip install --target --require-hashes` + `zip -qrX`", median["floor"], ""),
+    ]
+    table = "\n".join(f"| {what} | {seconds * 1000:.0f} ms | {target} |" for what, seconds, target in rows)
+    section = (
+        f"{SECTION}\n\n"
+        f"`.venv/bin/python bench/bench_startup.py --rounds {args.rounds}` — examples/monorepo as a git "
+        f"checkout; each command a fresh process, {args.rounds} alternating rounds, medians; bytecode "
+        f"compiled as an installed package has it; uv's cache warm for both builds ({files} zip entries).\n\n"
+        "| command | median wall | target |\n|---|---|---|\n"
+        f"{table}\n\n"
+        f"Median ratio build / floor (paired per round): **{build_ratio:.2f}**. Machine: {os.cpu_count()} "
+        f"CPUs, Python {sys.version.split()[0]}, 1-minute load average {load_before:.1f} at the start and "
+        f"{load_after:.1f} at the end.\n"
+    )
+    print(section)
+    if args.update_docs:
+        update_docs_section(SECTION, section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""A memo of ``load_config`` for ``layer-ci plan``: the validated Config, reused until its inputs change."""
+"""A memo of ``load_config`` for every command: the validated Config, reused until its inputs change."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import layer_ci
-from layer_ci.fsutil import write_atomically
+from layer_ci.fsutil import user_cache_dir, write_atomically
 from layer_ci.model import Config
 
 CONFIG_CACHE_PATH = Path(".layer-ci") / "cache" / "config.json"
 CACHE_FORMAT = 1
+MACHINE_KEY_FILE = "config-cache.key"
 # Same default as layer_ci.config.loader; repeated here because importing the loader is the cost
 # (YAML parser, JSON Schema validator) a cache hit exists to avoid.
 DEFAULT_CONFIG = Path("layer-ci.yml")
@@ -30,6 +31,9 @@ DEFAULT_CONFIG = Path("layer-ci.yml")
 # no-op plan. A hit needs: the same layer-ci code and Python, the same config path, byte-identical
 # config file and templates, and every folder/file the Config names still of the same kind (the
 # loader's existence checks). Anything else, or any doubt, falls back to load_config.
+# The memo lives in the repository's .layer-ci/, which a commit (a fork's pull request) can fill: a
+# planted memo could hand over a Config the loader would have refused (paths outside the checkout).
+# So every fingerprint includes a random key kept in this user's cache folder, never in the repository.
 
 
 def load_config_cached(path: Path | None = None) -> Config:
@@ -41,7 +45,10 @@ def load_config_cached(path: Path | None = None) -> Config:
     except OSError:
         return _load_fresh(path)  # the loader owns the "missing config" message
     cache_file = resolved.parent / CONFIG_CACHE_PATH
-    fingerprint = _fingerprint(config_path, resolved, raw)
+    key = _machine_key()
+    if key is None:
+        return _load_fresh(path)
+    fingerprint = _fingerprint(key, config_path, resolved, raw)
     hit = _lookup(cache_file, fingerprint, resolved.parent)
     if hit is not None:
         return hit
@@ -77,8 +84,28 @@ def _code_signature() -> str:
     return digest.hexdigest()
 
 
-def _fingerprint(config_path: Path, resolved: Path, raw: bytes) -> str:
-    parts = [str(CACHE_FORMAT), _code_signature(), str(config_path), str(resolved), _sha256(raw)]
+@cache
+def _machine_key() -> str | None:
+    """This user's secret for memo fingerprints, created on first use; None when it cannot be kept."""
+    path = user_cache_dir() / MACHINE_KEY_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(32).hex())
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    # A half-written key (another process between create and write) is no key: skip the memo this time.
+    return key if len(key) == 64 else None
+
+
+def _fingerprint(key: str, config_path: Path, resolved: Path, raw: bytes) -> str:
+    parts = [str(CACHE_FORMAT), key, _code_signature(), str(config_path), str(resolved), _sha256(raw)]
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 

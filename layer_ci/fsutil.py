@@ -8,6 +8,7 @@ from pathlib import Path
 
 _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file a program creates
 _ATTEMPTS = 100
+CACHE_ENV = "LAYER_CI_CACHE"
 
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None, *, fsync: bool = False) -> None:
@@ -38,6 +39,17 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None, *, fsync:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def user_cache_dir() -> Path:
+    """``$LAYER_CI_CACHE``, else ``$XDG_CACHE_HOME/layer-ci``, else ``~/.cache/layer-ci``: this user's, not
+    the repository's, so nothing a commit brings can be taken for something this machine wrote."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return (base / "layer-ci").absolute()
 
 
 def _create_beside(path: Path) -> tuple[int, str]:

@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,14 @@ class FreshLoads:
             return real(path)
 
         monkeypatch.setattr(config_cache, "_load_fresh", counting)
+
+
+@pytest.fixture(autouse=True)
+def forget_machine_key() -> Iterator[None]:
+    """Each test reads the machine key again, from wherever its LAYER_CI_CACHE points."""
+    config_cache._machine_key.cache_clear()
+    yield
+    config_cache._machine_key.cache_clear()
 
 
 @pytest.fixture
@@ -217,3 +225,37 @@ def test_plan_on_a_hit_imports_neither_yaml_nor_json_schema(example_repo: Path) 
 
 def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
+
+
+def test_a_memo_written_elsewhere_is_never_a_hit(
+    example_repo: Path, fresh_loads: FreshLoads, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A fork can commit .layer-ci/cache/config.json made on its own machine with the same layer-ci code;
+    # taken as a hit, it would hand over a Config the loader never checked (a source outside the repo).
+    path = example_repo / "layer-ci.yml"
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "attacker-machine"))
+    load_config_cached(path)
+    cache_file = example_repo / CONFIG_CACHE_PATH
+    planted = json.loads(cache_file.read_text())
+    planted["config"]["layers"][0]["source"] = "/etc"
+    cache_file.write_text(json.dumps(planted))
+
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "this-machine"))
+    config_cache._machine_key.cache_clear()
+    loaded = load_config_cached(path)
+    assert fresh_loads.count == 2
+    assert loaded == load_config(path)
+    assert all(layer.source.is_relative_to(example_repo) for layer in loaded.layers)
+    assert (tmp_path / "this-machine" / config_cache.MACHINE_KEY_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_without_a_place_for_its_key_the_memo_is_skipped(
+    example_repo: Path, fresh_loads: FreshLoads, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    monkeypatch.setenv("LAYER_CI_CACHE", str(blocker / "cache"))
+    path = example_repo / "layer-ci.yml"
+    assert load_config_cached(path) == load_config_cached(path) == load_config(path)
+    assert fresh_loads.count == 2
+    assert not (example_repo / CONFIG_CACHE_PATH).exists()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, Literal
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from layer_ci.build.zipper import ZipEntry
@@ -21,6 +20,16 @@ from layer_ci.model import Manifest, PackageInfo
 MANIFEST_FORMAT = 1
 MANIFEST_SUFFIX = ".manifest.json"
 ChangeKind = Literal["major", "minor", "patch", "other"]
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonicalize_name(name: str) -> str:
+    """A distribution name as PEP 503 normalises it (``Foo_Bar`` and ``foo.bar`` are one package).
+
+    packaging.utils.canonicalize_name does exactly this, but importing packaging.utils loads
+    packaging.tags, platform, logging and sysconfig: most of a build's fixed cost for one regex.
+    """
+    return _NAME_SEPARATORS.sub("-", name).lower()
 
 
 def manifest_path(out_dir: Path, layer: str) -> Path:
@@ -45,6 +54,8 @@ def is_package_metadata(name: str) -> bool:
 def package_of(name: str, content: bytes) -> PackageInfo | None:
     """The package a metadata file (see :func:`is_package_metadata`) describes, if it names one."""
     if name.endswith("/METADATA"):
+        from email.parser import BytesHeaderParser  # a dozen modules that files-only layers never need
+
         headers = BytesHeaderParser().parsebytes(content)
         dist_name, version = headers.get("Name"), headers.get("Version")
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import configparser
 import csv
 import hashlib
 import io
@@ -118,6 +117,8 @@ def _regenerate_scripts(dist_info: Path, installed: set[Path]) -> set[Path]:
     entry_points = dist_info / "entry_points.txt"
     if not entry_points.is_file():
         return set()
+    import configparser  # only packages with console scripts need it
+
     parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # script names are case-sensitive
     try:

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import re
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import Version
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_tail, run_tool
 from layer_ci.build.elf import require_architecture
@@ -62,7 +58,7 @@ class PythonTarget:
 
     @property
     def glibc(self) -> tuple[int, int]:
-        return _GLIBC_AL2023 if Version(self.version).release[:2] >= _AL2023_FROM else _GLIBC_AL2
+        return _GLIBC_AL2023 if _major_minor(self.version) >= _AL2023_FROM else _GLIBC_AL2
 
     @property
     def uv_platform(self) -> str:
@@ -94,6 +90,12 @@ class PythonTarget:
         return f"python{self.version} on {self.architecture}"
 
 
+def _major_minor(version: str) -> tuple[int, int]:
+    """``(3, 12)`` for ``"3.12"``: the versions here come from runtime names, always two numbers."""
+    major, minor = version.split(".")
+    return int(major), int(minor)
+
+
 def python_versions(spec: LayerSpec) -> tuple[str, ...]:
     """The distinct ``X.Y`` versions of the layer's python runtimes, oldest first."""
     versions = {f"{m.group(1)}.{m.group(2)}" for r in spec.compatible_runtimes if (m := _RUNTIME.match(r))}
@@ -102,7 +104,7 @@ def python_versions(spec: LayerSpec) -> tuple[str, ...]:
             f"{spec.location}: layers.{spec.name}.compatible_runtimes: no python runtime listed "
             f"({', '.join(spec.compatible_runtimes) or 'none'}); add the runtimes it serves, e.g. python3.12"
         )
-    return tuple(sorted(versions, key=Version))
+    return tuple(sorted(versions, key=_major_minor))
 
 
 def choose_installer() -> Installer:
@@ -275,7 +277,7 @@ def _pip_argv(
 
 def _is_host(target: PythonTarget) -> bool:
     host_version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    host_machine = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
+    host_machine = os.uname().machine.lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
     return (
         sys.platform == "linux"
         and host_version == target.version
@@ -289,6 +291,9 @@ def missing_wheel(output: str, installer: Installer) -> str | None:
         match = _PIP_NO_WHEEL.search(output)
         if not match:
             return None
+        # Imported on this error path only: packaging.requirements pulls in markers, tags and platform.
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             return Requirement(match.group(1)).name
         except InvalidRequirement:

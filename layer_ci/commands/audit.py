@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layer_ci.audit import audit
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.pins import find_pins
     from layer_ci.registry import registry_factory
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     pins = find_pins(config.root, config)
     report = audit(config, pins, registry_factory(config), check_drift=not args.no_drift)
     if args.json:

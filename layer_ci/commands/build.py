@@ -30,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here: `layer-ci --help` and other subcommands need neither the config parser nor builders.
     from layer_ci.build import build_layer
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.inputs import input_key
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     wanted = config.select_layers(args.layers)
     out_dir = Path(args.out) if args.out else config.root / DEFAULT_OUT
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None

@@ -56,11 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from layer_ci.adapters.git import GitRepo
     from layer_ci.bump.pipeline import bump_after_publish, repository_of
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.engine import EngineOptions, default_cache_dir
     from layer_ci.gate import actions_run_url, engine_runner
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     toplevel, _prefix = repository_of(config.root)
     git = GitRepo(toplevel, remote=args.remote, token=os.environ.get("GITHUB_TOKEN") or None)
     base = args.base or _default_base()

@@ -43,10 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.lockfile import load_lock
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     lock = load_lock(config.root)
     published: dict[str, dict[str, tuple[int, str]]] = {
         name: {region: (ref.version, ref.arn) for region, ref in locked.published.items()}

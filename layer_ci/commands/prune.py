@@ -35,13 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.lockfile import load_lock
     from layer_ci.pins import find_pins
     from layer_ci.prune import DEFAULT_KEEP, apply_prune, plan_prune, render_table
     from layer_ci.registry import registry_factory
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     settings = config.settings
     keep = (
         args.keep

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here so `layer-ci plan` and `--help` never load boto3 or the builders.
     from layer_ci.build import build_layer
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.limits import raise_on_violations
     from layer_ci.lockfile import load_lock, save_lock
     from layer_ci.pipeline import PushOptions, select_targets
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from layer_ci.publish import publish_layers
     from layer_ci.registry import registry_factory
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     named = tuple(layer.name for layer in config.select_layers(args.layers)) if args.layers else ()
     lock = load_lock(config.root)
     plan = make_plan(config, lock)

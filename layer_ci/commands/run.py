@@ -39,11 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.pipeline import PushOptions, Services, run_push
     from layer_ci.registry import registry_factory
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     services = Services(registry_factory=None if args.dry_run else registry_factory(config))
     options = PushOptions(
         dry_run=args.dry_run,

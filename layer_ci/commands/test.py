@@ -82,10 +82,10 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.engine import parse_layer_options, run_function_tests
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     result = run_function_tests(
         config,
         args.function,

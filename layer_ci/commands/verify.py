@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from layer_ci.adapters.git import GitRepo
     from layer_ci.bump.pipeline import repository_of
-    from layer_ci.config import load_config
+    from layer_ci.config_cache import load_config_cached
     from layer_ci.engine import EngineOptions, default_cache_dir
     from layer_ci.gate import actions_run_url, engine_runner
     from layer_ci.lockfile import load_lock
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from layer_ci.report import verify_comment
     from layer_ci.verify import verify_change
 
-    config = load_config(Path(args.config) if args.config else None)
+    config = load_config_cached(Path(args.config) if args.config else None)
     toplevel, prefix = repository_of(config.root)
     git = GitRepo(toplevel, remote=args.remote, token=os.environ.get("GITHUB_TOKEN") or None)
     event = _event(os.environ)

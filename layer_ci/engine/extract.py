@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from layer_ci.errors import LayerCiError
-from layer_ci.fsutil import write_atomically
+from layer_ci.fsutil import user_cache_dir, write_atomically
 from layer_ci.model import MAX_UNZIPPED_BYTES
 
-CACHE_ENV = "LAYER_CI_CACHE"
 INDEX_FORMAT = 1
 _CHUNK = 1 << 20
 # A zip's "unix mode" lives in the high 16 bits of external_attr only when it was written on Unix.
@@ -98,12 +97,7 @@ class LayerTree:
 
 def default_cache_dir() -> Path:
     """``$LAYER_CI_CACHE``, else ``$XDG_CACHE_HOME/layer-ci``, else ``~/.cache/layer-ci``."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit).expanduser().absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return (base / "layer-ci").absolute()
+    return user_cache_dir()
 
 
 def zip_sha256(zip_path: Path, cache_dir: Path | None = None) -> str:

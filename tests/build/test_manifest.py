@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from layer_ci.build.manifest import (
     PackageChange,
+    canonicalize_name,
     classify_change,
     diff_manifests,
     manifest_from_zip,
@@ -162,3 +165,11 @@ def test_diff_of_a_name_at_several_versions_compares_the_highest() -> None:
     assert change == PackageChange("is-number", "6.0.0", "6.0.0, 7.0.0", "major")
     assert not change.is_downgrade
     assert PackageChange("x", "2.0", "1.9", "major").is_downgrade
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aAzZ09-_.~ ", max_size=12))
+def test_canonical_names_match_packaging(name: str) -> None:
+    from packaging.utils import canonicalize_name as packaging_canonicalize_name
+
+    assert canonicalize_name(name) == packaging_canonicalize_name(name)

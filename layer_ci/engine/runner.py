@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from layer_ci.engine.assemble import LayerConflictError
+from layer_ci.engine.custom_runtime import default_test_command as custom_runtime_test_command
+from layer_ci.engine.custom_runtime import is_custom_runtime, test_runtime
 from layer_ci.engine.extract import UnsafeZipError
 from layer_ci.engine.prepare import (
     EngineOptions,
@@ -24,6 +26,7 @@ from layer_ci.engine.prepare import (
     lookup_function,
     prepare_function,
 )
+from layer_ci.engine.spawn import kill_group, spawn
 from layer_ci.errors import UsageError
 from layer_ci.model import Config, FunctionSpec
 
@@ -165,11 +168,12 @@ def run_function_tests(
     if not prepared.report.ok:
         return refused
     argv = tuple(command) if command else default_test_command(spec, prepared)
-    with function_process(prepared, options) as setup:
+    with function_process(prepared, options) as setup, test_runtime(config, prepared, setup) as runtime:
         junit_path = _junit_target(argv, setup.scratch, prepared.task_root)
         run_argv = (*argv, f"--junitxml={junit_path}") if junit_path and not _has_junit_flag(argv) else argv
         output_path = setup.scratch / "output.log"
-        outcome = _run(run_argv, setup.env, prepared.task_root, timeout_s, output_path)
+        outcome = _run(run_argv, {**setup.env, **runtime.env}, prepared.task_root, timeout_s, output_path)
+        runtime.append_logs(output_path)
         tail, headline = summarize_output(output_path)
         junit, junit_xml = read_junit(junit_path) if junit_path and junit_path.is_file() else (None, None)
     status = _status(outcome, argv, junit)
@@ -204,6 +208,8 @@ def default_test_command(function: FunctionSpec, prepared: PreparedFunction) -> 
     """The function's configured command, else the usual runner of its runtime."""
     if function.test_command:
         return tuple(function.test_command)
+    if is_custom_runtime(function.runtime):
+        return custom_runtime_test_command(function)
     if prepared.runtime.family == "nodejs":
         return ("node", "--test")
     if prepared.runtime.family == "python":
@@ -230,15 +236,7 @@ def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: floa
     started = time.monotonic()
     with open(output, "wb") as sink:
         try:
-            process = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # one process group: a timeout kills the command's children too
-            )
+            process = spawn(argv, env=env, cwd=cwd, stdout=sink)
         except OSError as exc:
             return _Outcome(
                 None,
@@ -264,8 +262,7 @@ def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: floa
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+    kill_group(process, sig)
 
 
 def _status(outcome: _Outcome, argv: Sequence[str], junit: JUnitSummary | None) -> Status:

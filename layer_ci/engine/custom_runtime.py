@@ -149,7 +149,7 @@ class ExecutionEnvironment:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.api = RuntimeApi()
+        self.api = RuntimeApi(on_unknown_path=self._log)
         self._env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ class TestRuntime:
 
 
 @contextlib.contextmanager
-def test_runtime(
+def runtime_api_for_tests(
     config: Config, prepared: PreparedFunction, setup: ProcessSetup, *, timeout_s: float | None = None
 ) -> Iterator[TestRuntime]:
     """For a custom-runtime function: its execution environment and an Invoke endpoint at

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from layer_ci.engine.assemble import LayerConflictError
 from layer_ci.engine.custom_runtime import default_test_command as custom_runtime_test_command
-from layer_ci.engine.custom_runtime import is_custom_runtime, test_runtime
+from layer_ci.engine.custom_runtime import is_custom_runtime
+from layer_ci.engine.custom_runtime import runtime_api_for_tests as runtime_api
 from layer_ci.engine.extract import UnsafeZipError
 from layer_ci.engine.prepare import (
     EngineOptions,
@@ -168,7 +169,7 @@ def run_function_tests(
     if not prepared.report.ok:
         return refused
     argv = tuple(command) if command else default_test_command(spec, prepared)
-    with function_process(prepared, options) as setup, test_runtime(config, prepared, setup) as runtime:
+    with function_process(prepared, options) as setup, runtime_api(config, prepared, setup) as runtime:
         junit_path = _junit_target(argv, setup.scratch, prepared.task_root)
         run_argv = (*argv, f"--junitxml={junit_path}") if junit_path and not _has_junit_flag(argv) else argv
         output_path = setup.scratch / "output.log"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ _INIT_ERROR = f"/{API_VERSION}/runtime/init/error"
 _REPLY = re.compile(rf"^/{API_VERSION}/runtime/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 _INVOKE = re.compile(rf"^/{INVOKE_API_VERSION}/functions/(?P<name>[^/]+)/invocations$")
 _LOG_TAIL_BYTES = 4096
+_DRAIN_BYTES = 64 * 1024 * 1024  # past this an oversized body is not read: the connection closes
 
 # The runtime's states, named as Lambda names them in its InvalidStateTransition messages.
 STARTED, READY, RUNNING, RESPONSE_SENT, INIT_ERROR = (
@@ -79,7 +81,8 @@ class RuntimeApi:
     once the runtime waits in ``next``, and waits for the reply. ``runtime_exited`` wakes every waiter.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_unknown_path: Callable[[str], None] | None = None) -> None:
+        self._on_unknown_path = on_unknown_path
         self._cond = threading.Condition()
         self._state = STARTED
         self._generation = 0
@@ -193,6 +196,13 @@ class RuntimeApi:
             self._reply = None
             return 200, invocation
 
+    def _unknown_path(self, method: str, path: str) -> None:
+        if self._on_unknown_path is not None:
+            self._on_unknown_path(
+                f"layer-ci: the runtime called {method} {path}, which is not part of the Lambda Runtime API "
+                f"(answered 404; see https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html)"
+            )
+
     def _check_reply(self, request_id: str, kind: str) -> tuple[int, dict[str, Any]] | None:
         target = "InvocationResponse" if kind == "response" else "InvocationErrorResponse"
         with self._cond:
@@ -257,34 +267,51 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(status, document, {**(headers or {}), "Connection": "close"})
 
     def read_body(self, limit: int = MAX_PAYLOAD_BYTES) -> bytes | None:
-        """The request's body (Content-Length or chunked), or None when it is over ``limit``."""
+        """The request's body (Content-Length or chunked), or None when it is over ``limit``.
+
+        An oversized body is still read (and dropped, up to ``_DRAIN_BYTES``) so the client gets the
+        413 instead of a broken pipe halfway through sending it.
+        """
+        kept: list[bytes] = []
+        total = 0
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            total = 0
             while True:
                 line = self.rfile.readline(1024)
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
-                    return b"".join(chunks)
-                total += size
-                if total > limit:
+                    break
+                if total + size > _DRAIN_BYTES:
                     self.close_connection = True
                     return None
-                chunks.append(self.rfile.read(size))
+                data = self.rfile.read(size)
+                total += len(data)
+                if total <= limit:
+                    kept.append(data)
                 self.rfile.readline(1024)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            self.close_connection = True
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > _DRAIN_BYTES:
+                self.close_connection = True
+                return None
+            while total < length:
+                data = self.rfile.read(min(1 << 16, length - total))
+                if not data:
+                    break
+                total += len(data)
+                if total <= limit:
+                    kept.append(data)
+        if total > limit:
             return None
-        return self.rfile.read(length)
+        return b"".join(kept)
 
 
 def _runtime_handler(api: RuntimeApi) -> type[_Handler]:
     class RuntimeHandler(_Handler):
         def do_GET(self) -> None:
             if urlsplit(self.path).path != _NEXT:
+                api._unknown_path("GET", self.path)
                 self.refuse(404, {"errorMessage": f"no such path: {self.path}", "errorType": "NotFound"})
                 return
             status, answer = api._next()
@@ -313,6 +340,7 @@ def _runtime_handler(api: RuntimeApi) -> type[_Handler]:
                 return
             match = _REPLY.match(path)
             if match is None:
+                api._unknown_path("POST", self.path)
                 self.refuse(404, {"errorMessage": f"no such path: {self.path}", "errorType": "NotFound"})
                 return
             request_id, kind = unquote(match["id"]), match["kind"]
@@ -463,8 +491,15 @@ def _invoke_handler(endpoint: InvokeApi) -> type[_Handler]:
     return InvokeHandler
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-answer (a bootstrap killed while waiting in ``next``) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _serve(handler: type[_Handler]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True  # a `next` still waiting when we stop must not hold the process
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     return server

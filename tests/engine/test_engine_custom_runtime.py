@@ -91,6 +91,8 @@ def test_a_python_bootstrap_from_a_layer_gets_lambdas_headers_and_environment(
     assert env["LAYER_CI_INVOKE_URL"] is None  # the test's endpoint, not the runtime's
     assert result.bootstrap is not None and result.bootstrap.startswith("/opt/bootstrap (layer runtime")
     assert result.function_error is None and result.error_type is None
+    # A runtime layer holds `bootstrap` at its root, which is right for provided.* functions.
+    assert not any("has nothing under" in warning for warning in result.warnings)
     assert result.init_duration_ms is not None
     assert "runtime ready" in result.logs
     assert f"START RequestId: {result.request_id} Version: $LATEST" in result.logs

@@ -214,7 +214,7 @@ class ExecutionEnvironment:
             return state, _Failure(reply.error_type or "Runtime.Unknown", "", reply.body)
         if state == "exited":
             failure = _exit_failure(self.api.exit_code)
-            self._process = None
+            self._stop()  # what it left running in its process group goes too
             return state, failure
         self._stop()
         return state, None
@@ -237,7 +237,15 @@ class ExecutionEnvironment:
         init_ms: float | None = None
         failure: _Failure | None = None
         invoke_start = started
-        if self._process is None:
+        if self._process is not None:
+            # Lambda hands an event only to a runtime waiting in `next`: one still busy after its last
+            # response is waited for (its time counts), one that exited meanwhile is replaced.
+            waited = self.api.wait_ready(started + self.timeout_s)
+            if waited != "ready":
+                self._stop()
+                if waited == "timeout":
+                    failure = self._timeout_failure()
+        if self._process is None and failure is None:
             self._log(f"INIT_START Runtime Version: {self.function.runtime}")
             state, failure = self._init(started + self.init_timeout_s)
             init_ms = (time.monotonic() - started) * 1000
@@ -248,7 +256,7 @@ class ExecutionEnvironment:
                 invoke_start = time.monotonic()
                 state, failure = self._init(invoke_start + self.timeout_s)
                 if state == "timeout":
-                    failure = self._timeout_failure(request_id)
+                    failure = self._timeout_failure()
             else:
                 invoke_start = time.monotonic()
             if failure is not None and state != "timeout":
@@ -267,9 +275,9 @@ class ExecutionEnvironment:
             reply = self.api.wait_reply(request_id, deadline)
             if reply == "exited":
                 failure = _exit_failure(self.api.exit_code)
-                self._process = None
+                self._stop()
             elif reply == "timeout":
-                failure = self._timeout_failure(request_id)
+                failure = self._timeout_failure()
                 self._stop()
         if failure is not None:
             message = f"RequestId: {request_id} Error: {failure.message}" if failure.message else ""
@@ -298,7 +306,7 @@ class ExecutionEnvironment:
         ok = reply.kind == "response"
         return _Outcome(ok, reply.body, request_id, duration, logs, reply.error_type, init_ms)
 
-    def _timeout_failure(self, request_id: str) -> _Failure:
+    def _timeout_failure(self) -> _Failure:
         return _Failure("Sandbox.Timedout", f"Task timed out after {self.timeout_s:.2f} seconds")
 
     def _log(self, line: str) -> None:

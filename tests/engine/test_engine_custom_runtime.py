@@ -288,3 +288,24 @@ def test_a_stream_of_events_shares_one_warm_environment(tmp_path: Path, shared_c
     inits = [result.init_duration_ms for result in results if isinstance(result, CustomInvokeResult)]
     assert inits[0] is not None and inits[1:] == [None, None]
     assert json.loads(results[2].payload)["echo"] == {"n": 2}
+
+
+def test_a_runtime_that_exits_after_answering_gets_a_fresh_environment_next_time(
+    tmp_path: Path, shared_cache: Path
+) -> None:
+    # A one-shot runtime: answers one event, then exits (as some shell runtimes do).
+    one_shot = PYTHON_BOOTSTRAP.replace(
+        '    post(f"/invocation/{request_id}/response", result)',
+        '    post(f"/invocation/{request_id}/response", result)\n    sys.exit(0)',
+    )
+    zip_path = runtime_zip(tmp_path / "runtime.zip", one_shot)
+    config = custom_config(tmp_path, custom_function(tmp_path, "orders", {"app.py": PYTHON_HANDLER}))
+    first, second = invoke_events(
+        config,
+        "orders",
+        [{"n": 1}, {"n": 2}],
+        {"runtime": str(zip_path)},
+        options=EngineOptions(cache_dir=shared_cache),
+    )
+    assert first.ok and second.ok, (first.payload, second.payload)
+    assert first.document()["pid"] != second.document()["pid"]

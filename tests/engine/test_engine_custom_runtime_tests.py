@@ -123,6 +123,14 @@ def test_boto3_can_invoke_through_the_endpoint(tmp_path: Path, shared_cache: Pat
         assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
 
         assert client.invoke(FunctionName="orders", InvocationType="DryRun")["StatusCode"] == 204
+        assert (
+            client.invoke(FunctionName="orders", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+        )
+        # Calls are serialised through the one environment: this one waits for the background one.
+        after = client.invoke(FunctionName="function", Payload=b'{"n": 2}')
+        assert json.loads(after["Payload"].read())["echo"] == {"n": 2}
+        with pytest.raises(client.exceptions.InvalidRequestContentException):
+            client.invoke(FunctionName="orders", Payload=b"not json")
         with pytest.raises(client.exceptions.ResourceNotFoundException):
             client.invoke(FunctionName="someone-else", Payload=b"{}")
 

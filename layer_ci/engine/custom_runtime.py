@@ -5,6 +5,7 @@ endpoint the function's tests call."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import math
@@ -39,7 +40,6 @@ from layer_ci.engine.runtime_api import (
     RuntimeApi,
     RuntimeReply,
 )
-from layer_ci.engine.spawn import kill_group, spawn
 from layer_ci.errors import UsageError
 from layer_ci.model import Config, FunctionSpec
 
@@ -129,7 +129,7 @@ class ExecutionEnvironment:
     def __init__(
         self,
         prepared: PreparedFunction,
-        env: Mapping[str, str],
+        setup: ProcessSetup,
         *,
         account: str,
         timeout_s: float,
@@ -143,7 +143,8 @@ class ExecutionEnvironment:
         self.arn = f"arn:aws:lambda:{prepared.region}:{account}:function:{self.function.name}"
         self.log_path = log_path
         self.bootstrap = find_bootstrap(prepared)
-        self._env = dict(env)
+        self.setup = setup  # the sandbox's settings travel with it, for the bootstrap's spawn
+        self._env = dict(setup.env)
         # OS-only runtimes have no AWS_EXECUTION_ENV (Lambda's "Defined runtime environment variables").
         self._env.pop("AWS_EXECUTION_ENV", None)
         self._lock = threading.Lock()
@@ -175,13 +176,7 @@ class ExecutionEnvironment:
                 f"Couldn't find valid bootstrap(s): [{' '.join(BOOTSTRAP_PATHS)}]",
             )
         try:
-            process = spawn(
-                [str(bootstrap.path)],
-                env=self._env,
-                cwd=self.prepared.task_root,
-                stdout=self._log_fd,
-                stderr=self._log_fd,
-            )
+            process = self._spawn(bootstrap)
         except OSError as exc:
             reason = "exec format error" if exc.errno == errno.ENOEXEC else (exc.strerror or str(exc)).lower()
             return _Failure("Runtime.InvalidEntrypoint", f"fork/exec {bootstrap.lambda_path}: {reason}")
@@ -193,10 +188,28 @@ class ExecutionEnvironment:
         threading.Thread(target=watch, daemon=True).start()
         return None
 
+    def _spawn(self, bootstrap: Bootstrap) -> subprocess.Popen[bytes]:
+        """Start the bootstrap as the engine starts every process of the function's code: exactly the
+        scrubbed environment, no stdin, its own process group (a kill takes its children along).
+
+        The one place a bootstrap is started, so the engine's isolation of test commands and handlers
+        (``self.setup``) is applied here the same way.
+        """
+        return subprocess.Popen(
+            [str(bootstrap.path)],
+            cwd=self.prepared.task_root,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_fd,
+            stderr=self._log_fd,
+            start_new_session=True,
+        )
+
     def _stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            kill_group(process, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
     def _init(self, deadline: float) -> tuple[str, _Failure | None]:
@@ -394,7 +407,7 @@ def invoke_prepared(
     with function_process(prepared, options) as setup:
         environment = ExecutionEnvironment(
             prepared,
-            setup.env,
+            setup,
             account=config.settings.account,
             timeout_s=limit,
             log_path=setup.scratch / "function.log",
@@ -453,17 +466,18 @@ class TestRuntime:
 @contextlib.contextmanager
 def runtime_api_for_tests(
     config: Config, prepared: PreparedFunction, setup: ProcessSetup, *, timeout_s: float | None = None
-) -> Iterator[TestRuntime]:
+) -> Iterator[tuple[ProcessSetup, TestRuntime]]:
     """For a custom-runtime function: its execution environment and an Invoke endpoint at
-    ``$LAYER_CI_INVOKE_URL`` for the duration of the test command; for other runtimes, nothing."""
+    ``$LAYER_CI_INVOKE_URL`` for the duration of the test command, and ``setup`` with that variable
+    added; for other runtimes, ``setup`` as it is."""
     if not is_custom_runtime(prepared.function.runtime):
-        yield TestRuntime()
+        yield setup, TestRuntime()
         return
     spec = prepared.function
     log_path = setup.scratch / "function.log"
     environment = ExecutionEnvironment(
         prepared,
-        setup.env,
+        setup,
         account=config.settings.account,
         timeout_s=float(timeout_s if timeout_s is not None else spec.timeout_s),
         log_path=log_path,
@@ -472,11 +486,12 @@ def runtime_api_for_tests(
     names = frozenset({spec.name, "function", environment.arn, f"{environment.arn}:$LATEST"})
     endpoint = InvokeApi(names, environment.invoke_reply, not_found_arn=arn_prefix)
     try:
-        yield TestRuntime(
+        runtime = TestRuntime(
             {INVOKE_URL_ENV: endpoint.url},
             log_path,
             environment.bootstrap.describe() if environment.bootstrap else None,
         )
+        yield dataclasses.replace(setup, env={**setup.env, **runtime.env}), runtime
     finally:
         endpoint.close()
         environment.close()

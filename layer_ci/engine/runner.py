@@ -27,7 +27,6 @@ from layer_ci.engine.prepare import (
     lookup_function,
     prepare_function,
 )
-from layer_ci.engine.spawn import kill_group, spawn
 from layer_ci.errors import UsageError
 from layer_ci.model import Config, FunctionSpec
 
@@ -169,12 +168,12 @@ def run_function_tests(
     if not prepared.report.ok:
         return refused
     argv = tuple(command) if command else default_test_command(spec, prepared)
-    with function_process(prepared, options) as setup, runtime_api(config, prepared, setup) as runtime:
+    with function_process(prepared, options) as base, runtime_api(config, prepared, base) as (setup, runtime):
         junit_path = _junit_target(argv, setup.scratch, prepared.task_root)
         run_argv = (*argv, f"--junitxml={junit_path}") if junit_path and not _has_junit_flag(argv) else argv
         output_path = setup.scratch / "output.log"
-        outcome = _run(run_argv, {**setup.env, **runtime.env}, prepared.task_root, timeout_s, output_path)
-        runtime.append_logs(output_path)
+        outcome = _run(run_argv, setup.env, prepared.task_root, timeout_s, output_path)
+        runtime.append_logs(output_path)  # the bootstrap's log, for the tail and the headline
         tail, headline = summarize_output(output_path)
         junit, junit_xml = read_junit(junit_path) if junit_path and junit_path.is_file() else (None, None)
     status = _status(outcome, argv, junit)
@@ -237,7 +236,15 @@ def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: floa
     started = time.monotonic()
     with open(output, "wb") as sink:
         try:
-            process = spawn(argv, env=env, cwd=cwd, stdout=sink)
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # one process group: a timeout kills the command's children too
+            )
         except OSError as exc:
             return _Outcome(
                 None,
@@ -263,7 +270,8 @@ def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: floa
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    kill_group(process, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
 
 
 def _status(outcome: _Outcome, argv: Sequence[str], junit: JUnitSummary | None) -> Status:

@@ -251,7 +251,7 @@ def test_a_bootstrap_that_never_calls_next_is_killed_after_init_and_the_timeout(
     with function_process(prepared, options) as setup:
         environment = ExecutionEnvironment(
             prepared,
-            setup.env,
+            setup,
             account="123456789012",
             timeout_s=1,
             log_path=setup.scratch / "log",

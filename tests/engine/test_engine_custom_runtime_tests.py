@@ -93,9 +93,10 @@ def test_boto3_can_invoke_through_the_endpoint(tmp_path: Path, shared_cache: Pat
     options = EngineOptions(cache_dir=shared_cache)
     prepared = prepare_function(config, function, {"runtime": str(zip_path)}, options, with_test_tools=True)
     with (
-        function_process(prepared, options) as setup,
-        runtime_api_for_tests(config, prepared, setup) as runtime,
+        function_process(prepared, options) as base,
+        runtime_api_for_tests(config, prepared, base) as (setup, runtime),
     ):
+        assert setup.env[INVOKE_URL_ENV] == runtime.env[INVOKE_URL_ENV]
         client = boto3.client(
             "lambda",
             endpoint_url=runtime.env[INVOKE_URL_ENV],

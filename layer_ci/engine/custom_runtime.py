@@ -149,6 +149,7 @@ class ExecutionEnvironment:
         self._env.pop("AWS_EXECUTION_ENV", None)
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._closed = False
         self._log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.api = RuntimeApi(on_unknown_path=self._log)
         self._env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
@@ -157,6 +158,9 @@ class ExecutionEnvironment:
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             self._stop()
         self.api.close()
         os.close(self._log_fd)
@@ -236,6 +240,9 @@ class ExecutionEnvironment:
 
     def invoke(self, payload: bytes, client_context: str | None = None) -> _Outcome:
         with self._lock:
+            if self._closed:  # an `Event` invocation still queued when the test command ended
+                failure = _Failure("Runtime.Unknown", "the execution environment was shut down")
+                return _Outcome(False, failure.document(), "", 0.0, "", failure.error_type)
             return self._invoke(payload, client_context)
 
     def invoke_reply(self, payload: bytes, client_context: str | None = None) -> InvokeReply:

@@ -309,3 +309,24 @@ def test_a_runtime_that_exits_after_answering_gets_a_fresh_environment_next_time
     )
     assert first.ok and second.ok, (first.payload, second.payload)
     assert first.document()["pid"] != second.document()["pid"]
+
+
+def test_an_invocation_queued_after_shutdown_fails_without_starting_anything(
+    tmp_path: Path, shared_cache: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    zip_path = runtime_zip(tmp_path / "runtime.zip", f"#!/bin/sh\necho $$ >> {pidfile}\nexec sleep 300\n")
+    function = custom_function(tmp_path, "late", {"app.py": ""})
+    config = custom_config(tmp_path, function)
+    options = EngineOptions(cache_dir=shared_cache)
+    prepared = prepare_function(config, function, {"runtime": str(zip_path)}, options, with_test_tools=False)
+    with function_process(prepared, options) as setup:
+        environment = ExecutionEnvironment(
+            prepared, setup, account="1", timeout_s=1, log_path=setup.scratch / "log"
+        )
+        environment.close()
+        outcome = environment.invoke(b"{}")
+        environment.close()  # twice is harmless
+    assert not outcome.ok
+    assert json.loads(outcome.payload)["errorMessage"] == "the execution environment was shut down"
+    assert not pidfile.exists()

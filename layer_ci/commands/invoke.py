@@ -13,7 +13,13 @@ HELP = "invoke a function's handler once, locally, with its layers (prints the h
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("function", metavar="FUNCTION", help="the function to invoke")
-    parser.add_argument("--event", metavar="FILE", help="JSON event file ('-' reads stdin; default: {})")
+    parser.add_argument(
+        "--event",
+        action="append",
+        metavar="FILE",
+        help="JSON event file ('-' reads stdin; default: {}); repeat it to send several events in turn "
+        "(a custom runtime serves them from one warm environment), one result per line",
+    )
     add_engine_arguments(parser)
     parser.add_argument(
         "--timeout",
@@ -26,25 +32,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layer_ci.config_cache import load_config_cached
-    from layer_ci.engine import invoke_function, parse_layer_options
+    from layer_ci.engine import parse_layer_options
+    from layer_ci.engine.custom_runtime import CustomInvokeResult, invoke_events
     from layer_ci.engine.invoke import read_event
 
     config = load_config_cached(Path(args.config) if args.config else None)
-    event = read_event(args.event)
-    result = invoke_function(
+    events = [read_event(path) for path in args.event or [None]]
+    results = invoke_events(
         config,
         args.function,
-        event,
+        events,
         parse_layer_options(args.layer),
         options=engine_options(args),
         timeout_s=args.timeout,
     )
-    for warning in result.warnings:
+    for warning in dict.fromkeys(warning for result in results for warning in result.warnings):
         print(f"layer-ci: warning: {warning}", file=sys.stderr)
-    if result.interpreter_mismatch:
-        print(f"layer-ci: warning: ran on {result.interpreter}, not the runtime's version", file=sys.stderr)
-    if result.logs:
-        sys.stderr.write(result.logs if result.logs.endswith("\n") else result.logs + "\n")
-    sys.stderr.flush()
-    print(result.payload, flush=True)
-    return 0 if result.ok else 1
+    for result in results:
+        if result.interpreter_mismatch:
+            note = f"layer-ci: warning: ran on {result.interpreter}, not the runtime's version"
+            print(note, file=sys.stderr)
+        if result.logs:
+            sys.stderr.write(result.logs if result.logs.endswith("\n") else result.logs + "\n")
+        if isinstance(result, CustomInvokeResult) and not result.ok:
+            print(
+                f"layer-ci: {result.function} failed ({result.function_error}, error type "
+                f"{result.error_type}; bootstrap {result.bootstrap or 'not found'})",
+                file=sys.stderr,
+            )
+        sys.stderr.flush()
+        print(result.payload, flush=True)
+    return 0 if all(result.ok for result in results) else 1

@@ -30,7 +30,7 @@ _MAX_LOG_CHARS = 200_000
 
 
 class InvokeUnsupportedError(LayerCiError):
-    """The runtime has no local bootstrap (only Python and Node.js runtimes can be invoked)."""
+    """The runtime cannot be invoked here (Python, Node.js and custom runtimes can)."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,16 @@ def invoke_function(
     prepared = prepare_function(config, spec, layer_sources, options, with_test_tools=False)
     if not prepared.report.ok:
         raise PreflightError(prepared.report.errors)
+    from layer_ci.engine.custom_runtime import invoke_prepared, is_custom_runtime
+
+    if is_custom_runtime(spec.runtime):
+        return invoke_prepared(config, prepared, [event], options, timeout_s)[0]
     interpreter = prepared.interpreter
     if interpreter is None or prepared.home is None or prepared.runtime_dir is None:
         raise InvokeUnsupportedError(
-            f"function {spec.name}: `layer-ci invoke` runs Python and Node.js handlers; {spec.runtime} is "
-            "not supported locally (use `layer-ci test` with the function's own test command)"
+            f"function {spec.name}: `layer-ci invoke` runs Python, Node.js and custom-runtime (provided.*) "
+            f"functions; {spec.runtime} is not supported locally (use `layer-ci test` with the function's "
+            "own test command)"
         )
     limit = float(timeout_s if timeout_s is not None else spec.timeout_s)
     with function_process(prepared, options) as setup:

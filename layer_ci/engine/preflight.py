@@ -207,6 +207,8 @@ def _layout(function: FunctionSpec, runtime: Runtime, layer: LayerUnderTest) -> 
                 f"function {function.name}: layer {layer.resolved.label} installs packages under "
                 f"python/lib/python{other_versions[0]}/site-packages, which {runtime.name} never searches"
             )
+    if "bootstrap" in tops and (runtime.name == "provided" or runtime.name.startswith("provided.")):
+        return warnings  # a custom runtime's layer: /opt/bootstrap finds its own files, wherever they are
     strays = sorted(tops - known)
     if strays and not tops & {"python", "nodejs", "bin", "lib", "java", "ruby"}:
         shown = ", ".join(strays[:5])

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from layer_ci.engine.assemble import LayerConflictError
+from layer_ci.engine.custom_runtime import default_test_command as custom_runtime_test_command
+from layer_ci.engine.custom_runtime import is_custom_runtime
+from layer_ci.engine.custom_runtime import runtime_api_for_tests as runtime_api
 from layer_ci.engine.extract import UnsafeZipError
 from layer_ci.engine.prepare import (
     EngineOptions,
@@ -165,11 +168,12 @@ def run_function_tests(
     if not prepared.report.ok:
         return refused
     argv = tuple(command) if command else default_test_command(spec, prepared)
-    with function_process(prepared, options) as setup:
+    with function_process(prepared, options) as base, runtime_api(config, prepared, base) as (setup, runtime):
         junit_path = _junit_target(argv, setup.scratch, prepared.task_root)
         run_argv = (*argv, f"--junitxml={junit_path}") if junit_path and not _has_junit_flag(argv) else argv
         output_path = setup.scratch / "output.log"
         outcome = _run(run_argv, setup.env, prepared.task_root, timeout_s, output_path)
+        runtime.append_logs(output_path)  # the bootstrap's log, for the tail and the headline
         tail, headline = summarize_output(output_path)
         junit, junit_xml = read_junit(junit_path) if junit_path and junit_path.is_file() else (None, None)
     status = _status(outcome, argv, junit)
@@ -204,6 +208,8 @@ def default_test_command(function: FunctionSpec, prepared: PreparedFunction) -> 
     """The function's configured command, else the usual runner of its runtime."""
     if function.test_command:
         return tuple(function.test_command)
+    if is_custom_runtime(function.runtime):
+        return custom_runtime_test_command(function)
     if prepared.runtime.family == "nodejs":
         return ("node", "--test")
     if prepared.runtime.family == "python":

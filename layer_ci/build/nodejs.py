@@ -7,6 +7,7 @@ from pathlib import Path
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head, run_tool
 from layer_ci.build.normalise import normalise_tree
+from layer_ci.build.source_files import copy_own_files, nodejs_own_files
 from layer_ci.build.zipper import tree_digest
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
@@ -76,3 +77,5 @@ def build_nodejs(
             "packages), and one zip cannot hold both; split it into one layer per architecture"
         )
     shutil.move(builds[spec.compatible_architectures[0]], staging / "nodejs")
+    # The folder's own files (what `npm pack` would ship) sit beside package.json, as `sam build` puts them.
+    copy_own_files(spec, nodejs_own_files(spec, work, timeout_s=timeout_s), staging / "nodejs")

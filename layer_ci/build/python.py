@@ -27,6 +27,7 @@ from packaging.version import Version
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_tail, run_tool
 from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
+from layer_ci.build.source_files import copy_own_files, python_own_files
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
@@ -173,11 +174,15 @@ def build_python(
     digests = {tree_digest(folder) for folder in per_version.values()}
     if len(digests) == 1:
         shutil.move(per_version[versions[0]], staging / "python")
-        return
-    for version, folder in per_version.items():
-        site_packages = staging / "python" / "lib" / f"python{version}" / "site-packages"
-        site_packages.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(folder, site_packages)
+    else:
+        for version, folder in per_version.items():
+            site_packages = staging / "python" / "lib" / f"python{version}" / "site-packages"
+            site_packages.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(folder, site_packages)
+    # The folder's own modules go beside the installs, into python/ (on sys.path for every version), as
+    # `sam build` puts them; see source_files.py for what is left out.
+    (staging / "python").mkdir(exist_ok=True)
+    copy_own_files(spec, python_own_files(spec, requirements), staging / "python")
 
 
 def _install(

@@ -51,7 +51,9 @@ def python_own_files(spec: LayerSpec, requirements: Path) -> list[str]:
             if _excluded(name, patterns):
                 continue
             if os.path.islink(os.path.join(folder, name)):
-                filenames.append(name)  # a link to a folder is shipped as a link; the zipper checks its target
+                filenames.append(
+                    name
+                )  # a link to a folder is shipped as a link; the zipper checks its target
             else:
                 kept.append(name)
         dirnames[:] = kept
@@ -86,7 +88,15 @@ def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_
     data.setdefault("name", "layer-ci-probe")
     data.setdefault("version", "0.0.0")
     manifest.write_text(json.dumps(data), "utf-8")
-    argv = [npm, "pack", "--dry-run", "--json", "--ignore-scripts", "--no-update-notifier", "--loglevel=error"]
+    argv = [
+        npm,
+        "pack",
+        "--dry-run",
+        "--json",
+        "--ignore-scripts",
+        "--no-update-notifier",
+        "--loglevel=error",
+    ]
     what = f"layer {spec.name}: npm pack --dry-run"
     completed = run_tool(argv, cwd=probe, env=None, timeout_s=timeout_s, what=what)
     if completed.returncode != 0:

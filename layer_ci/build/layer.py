@@ -13,6 +13,7 @@ from layer_ci.build.native import require_loadable
 from layer_ci.build.nodejs import build_nodejs
 from layer_ci.build.normalise import normalise_tree, require_no_build_paths
 from layer_ci.build.python import build_python
+from layer_ci.build.rules import require_buildable
 from layer_ci.build.zipper import list_entries, write_entries
 from layer_ci.errors import BuildError
 from layer_ci.model import BuiltLayer, LayerSpec
@@ -36,10 +37,7 @@ def build_layer(
         raise BuildError(
             f"{spec.location}: layers.{spec.name}.source: {spec.source} is not a folder; create it"
         )
-    if not spec.compatible_architectures:
-        raise BuildError(
-            f"{spec.location}: layers.{spec.name}.compatible_architectures: empty; list x86_64, arm64 or both"
-        )
+    require_buildable(spec)  # what `layer-ci schema --check` finds from the config, in the same words
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temporary:
         temp_root = Path(temporary)

@@ -111,6 +111,7 @@ class _Loader:
         # an omitted list follows the template (see follow_templates).
         self.unset: dict[str, set[str]] = {"compatible_architectures": set(), "compatible_runtimes": set()}
         self.template_layers: dict[str, sam.TemplateLayer] = {}
+        self.from_template: dict[tuple[str, str], sam.TemplateLayer] = {}
 
     def error(self, path: FieldPath, problem: str, fix: str) -> ConfigError:
         return self.doc.error(path, problem, fix)
@@ -313,6 +314,7 @@ class _Loader:
                 if listed is not None:
                     self.check_template_list(resource, "CompatibleArchitectures", listed, ARCHITECTURES)
                     changes["compatible_architectures"] = listed
+                    self.from_template[(name, "compatible_architectures")] = resource
                 else:
                     used = {draft.get("architecture", "x86_64") for draft in drafts if _uses(draft, name)}
                     if used:
@@ -320,6 +322,7 @@ class _Loader:
             if name in self.unset["compatible_runtimes"] and resource.runtimes:
                 self.check_template_list(resource, "CompatibleRuntimes", resource.runtimes, LAMBDA_RUNTIMES)
                 changes["compatible_runtimes"] = resource.runtimes
+                self.from_template[(name, "compatible_runtimes")] = resource
             if changes:
                 layers[name] = replace(layers[name], **changes)
 
@@ -460,7 +463,13 @@ class _Loader:
             if runtime_clash
             else ("compatible_architectures", spec.architecture, "architecture")
         )
-        where = f"layers.{layer.name}.{key} (line {self.doc.line_of(('layers', layer.name, key))})"
+        resource = self.from_template.get((layer.name, key))
+        if resource is not None:
+            template_key = "CompatibleRuntimes" if key == "compatible_runtimes" else "CompatibleArchitectures"
+            place = resource.document.location((*resource.path, "Properties", template_key))
+            where = f"{template_key} of {resource.path[-1]} ({place})"
+        else:
+            where = f"layers.{layer.name}.{key} (line {self.doc.line_of(('layers', layer.name, key))})"
         raise ref.error(problems[0], f"add {value} to {where} or change the function's {setting}")
 
     # -- shared checks ----------------------------------------------------------------------------

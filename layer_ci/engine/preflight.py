@@ -150,6 +150,13 @@ def _native_code(function: FunctionSpec, runtime: Runtime, layer: LayerUnderTest
     return problems
 
 
+def python_abi_of(runtime: Runtime) -> tuple[tuple[int, int], ...]:
+    """The CPython (major, minor) a python runtime loads extensions for; () for other runtimes."""
+    if runtime.family != "python" or len(runtime.version) < 2:
+        return ()
+    return ((runtime.version[0], runtime.version[1]),)
+
+
 def _native_problem(entry: TreeEntry, function: FunctionSpec, runtime: Runtime) -> str | None:
     # The build refuses the same files for the layer's own compatible lists (layer_ci.build.native).
     return native_problem(
@@ -157,7 +164,7 @@ def _native_problem(entry: TreeEntry, function: FunctionSpec, runtime: Runtime) 
         entry.binary,
         entry.elf_machine,
         architectures=(function.architecture,),
-        pythons=(runtime.version[:2],) if runtime.family == "python" else (),
+        pythons=python_abi_of(runtime),
         on_architecture=f"the function runs on {function.architecture}",
         on_python=f"the function runs {runtime.name}",
     )

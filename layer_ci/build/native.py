@@ -101,20 +101,31 @@ class NativeFile:
     elf_machine: int | None
 
 
+def loads_natively(path: str) -> bool:
+    """Whether the rules look at ``path`` at all: shared objects anywhere, anything under bin/ or lib/."""
+    return path.startswith(_NATIVE_DIRS) or (".so" in path and _SHARED_OBJECT_RE.search(path) is not None)
+
+
 def native_files(root: Path) -> Iterator[NativeFile]:
-    """Every ELF, Mach-O or PE file and every ``*.so`` under ``root`` (links not followed)."""
-    for folder, dirnames, filenames in os.walk(root):
+    """The files under ``root`` the rules apply to (see :func:`loads_natively`), sniffed; links skipped.
+
+    Only those are opened: a layer of 20,000 pure-Python files costs a walk, not 20,000 reads.
+    """
+    top = os.fspath(root)
+    for folder, dirnames, filenames in os.walk(top):
         dirnames.sort()
+        prefix = os.path.relpath(folder, top).replace(os.sep, "/") + "/"
+        prefix = "" if prefix == "./" else prefix
         for filename in sorted(filenames):
+            relative = prefix + filename
+            if not loads_natively(relative):
+                continue
             path = os.path.join(folder, filename)
             if os.path.islink(path):
                 continue
             with open(path, "rb") as handle:
                 binary, machine = sniff_binary(handle.read(SNIFF_BYTES))
-            relative = Path(path).relative_to(root).as_posix()
-            # A .so is checked by name too, whatever its bytes (an ABI tag is wrong even on a stub).
-            if binary is not None or relative.endswith(".so"):
-                yield NativeFile(relative, binary, machine)
+            yield NativeFile(relative, binary, machine)
 
 
 def python_versions_of(runtimes: Collection[str]) -> tuple[tuple[int, int], ...]:

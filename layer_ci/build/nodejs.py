@@ -60,6 +60,8 @@ def build_nodejs(
             raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
         # No ELF architecture check here: packages built with node-gyp-build ship prebuilt binaries for
         # every platform side by side and load the right one at run time.
+        # npm's hidden lock file, which `sam build` removes too (NodejsNpmLockFileCleanUpAction).
+        (folder / "node_modules" / ".package-lock.json").unlink(missing_ok=True)
         normalise_tree(folder)
         builds[architecture] = folder
     if len({tree_digest(folder) for folder in builds.values()}) > 1:

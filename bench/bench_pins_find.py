@@ -91,8 +91,9 @@ def main() -> None:
                 run()
                 timings[name].append(time.perf_counter() - start)
         base = statistics.median(timings["find_pins"])
-        print(f"{args.files} files, {expected} ARNs, {args.rounds} rounds "
-              "(median seconds, ratio to find_pins)")
+        print(
+            f"{args.files} files, {expected} ARNs, {args.rounds} rounds (median seconds, ratio to find_pins)"
+        )
         for name, values in timings.items():
             median = statistics.median(values)
             print(f"  {name:34s} {median:7.3f} s   x{median / base:5.2f}")

@@ -120,6 +120,13 @@ def _referenced_paths(config: Config) -> dict[str, str]:
         paths[str(layer.source)] = "dir"
         if layer.build.requirements:
             paths[str(layer.source / layer.build.requirements)] = "file"
+        if layer.build.method == "nodejs":  # the loader requires the lock file and package.json beside it
+            from layer_ci.build.rules import node_lock_file
+
+            lock = node_lock_file(layer)
+            if lock is not None:
+                paths[str(lock)] = "file"
+                paths[str(lock.parent / "package.json")] = "file"
     for function in config.functions:
         paths[str(function.source)] = "dir"
         for pin in function.pin_files:

@@ -8,7 +8,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from layer_ci.errors import LayerCiError
 from layer_ci.fetch import sha256_of
 from layer_ci.lockfile import Lock, LockedLayer, PublishedRef
-from layer_ci.model import MAX_DESCRIPTION_LENGTH, BuiltLayer, Config, PublishedVersion, Sharing
+from layer_ci.model import (
+    MAX_DESCRIPTION_LENGTH,
+    BuiltLayer,
+    Config,
+    LayerSpec,
+    PublishedVersion,
+    Sharing,
+)
 from layer_ci.registry.base import (
     LayerRegistry,
     LayerVersionInfo,
@@ -124,7 +131,8 @@ def publish_layers(
         description = version_description(manifest.input_key, commit, spec.description)
         for region in (regions or {}).get(spec.name, spec.regions):
             registry = registries.get(region) or registries.setdefault(region, registry_factory(region))
-            info, created = _publish_one(registry, layer, description, say)
+            recorded = previous.published.get(region) if previous is not None else None
+            info, created = _publish_one(registry, layer, description, say, recorded)
             _share(registry, info, sharing_grants(spec.sharing), say)
             locked = locked.with_published(region, PublishedRef(info.version, info.arn))
             lock = lock.with_layer(spec.name, locked)
@@ -155,8 +163,46 @@ def _input_parts(config: Config, built: Sequence[BuiltLayer]) -> dict[str, Mappi
     }
 
 
+def same_content_version(
+    registry: LayerRegistry,
+    spec: LayerSpec,
+    versions: Sequence[LayerVersionInfo],
+    zip_sha256: str,
+    recorded: PublishedRef | None = None,
+) -> LayerVersionInfo | None:
+    """The newest version (or the one the lock records) if it holds this zip with the same metadata.
+
+    Inputs that never reach the zip (a comment in requirements, a test beside the modules) change the
+    input key but not the bytes: such a build is the version already published. Compatible runtimes,
+    architectures and license are part of a version too, so a change there still needs a new one.
+    """
+    candidates = [versions[0].version] if versions else []
+    if recorded is not None and recorded.version not in candidates:
+        candidates.append(recorded.version)
+    listed = {info.version: info for info in versions}
+    for number in candidates:
+        info = listed.get(number)
+        if info is None or not info.code_sha256_hex:
+            info = registry.get_version(spec.name, number)
+        if info is not None and info.code_sha256_hex == zip_sha256 and _same_metadata(info, spec):
+            return info
+    return None
+
+
+def _same_metadata(info: LayerVersionInfo, spec: LayerSpec) -> bool:
+    return (
+        sorted(info.compatible_runtimes) == sorted(spec.compatible_runtimes)
+        and sorted(info.compatible_architectures) == sorted(spec.compatible_architectures)
+        and (info.license or None) == (spec.license or None)
+    )
+
+
 def _publish_one(
-    registry: LayerRegistry, layer: BuiltLayer, description: str, say: Log
+    registry: LayerRegistry,
+    layer: BuiltLayer,
+    description: str,
+    say: Log,
+    recorded: PublishedRef | None = None,
 ) -> tuple[LayerVersionInfo, bool]:
     name = layer.spec.name
     sha = layer.manifest.zip_sha256
@@ -166,6 +212,13 @@ def _publish_one(
     if existing:
         say(f"{name} {registry.region}: v{existing[0].version} already holds this zip; reusing it")
         return existing[0], False
+    same = same_content_version(registry, layer.spec, before, sha, recorded)
+    if same is not None:
+        say(
+            f"{name} {registry.region}: v{same.version} already holds this zip (the inputs changed, "
+            "the content did not); reusing it"
+        )
+        return same, False
 
     published: LayerVersionInfo | None = None
     unknown: OutcomeUnknown | None = None

@@ -201,16 +201,51 @@ def test_description_carries_key_and_commit_and_fits_256_characters() -> None:
     assert description_input_key("published by hand") is None
 
 
-def test_same_zip_from_different_inputs_is_a_new_version(tmp_path: Path) -> None:
-    """A changed input key (e.g. other compatible runtimes) must publish even though the bytes are equal."""
-    factory: Factory = lambda region: LocalRegistry(tmp_path / "registry", region)  # noqa: E731
+def test_same_zip_from_different_inputs_reuses_the_newest_version(factory: Factory, tmp_path: Path) -> None:
+    """Inputs that never reach the zip changed the key: the newest version already holds these bytes."""
     built = build_test_layer(
         tmp_path / "b", "deps", {"python/deps.py": b"v\n"}, input_key="sha256:" + "1" * 64
     )
     rekeyed = replace(built, manifest=replace(built.manifest, input_key="sha256:" + "2" * 64))
     lock, _ = publish_layers(_config(tmp_path, built), [built], factory, Lock(), COMMIT)
-    lock, published = publish_layers(_config(tmp_path, built), [rekeyed], factory, lock, COMMIT)
+    messages: list[str] = []
+    lock, published = publish_layers(
+        _config(tmp_path, built), [rekeyed], factory, lock, COMMIT, log=messages.append
+    )
+    assert [(p.version, p.created) for p in published] == [(1, False)]
+    assert [v.version for v in factory("us-east-1").list_versions("deps")] == [1]
+    assert lock.layers["deps"].input_key == "sha256:" + "2" * 64  # the new key is what the lock remembers
+    assert lock.layers["deps"].published["us-east-1"].version == 1
+    assert any("the inputs changed, the content did not" in m for m in messages)
+
+
+def test_same_zip_with_other_compatible_runtimes_is_a_new_version(factory: Factory, tmp_path: Path) -> None:
+    """Compatible runtimes are part of a version: equal bytes do not make it the same version."""
+    built = build_test_layer(
+        tmp_path / "b", "deps", {"python/deps.py": b"v\n"}, input_key="sha256:" + "1" * 64
+    )
+    wider = replace(
+        built,
+        spec=replace(built.spec, compatible_runtimes=("python3.12", "python3.13")),
+        manifest=replace(built.manifest, input_key="sha256:" + "2" * 64),
+    )
+    lock, _ = publish_layers(_config(tmp_path, built), [built], factory, Lock(), COMMIT)
+    lock, published = publish_layers(_config(tmp_path, wider), [wider], factory, lock, COMMIT)
     assert [(p.version, p.created) for p in published] == [(2, True)]
+
+
+def test_same_zip_as_an_older_version_behind_a_different_newest_is_published(tmp_path: Path) -> None:
+    """Only the newest version (or the one the lock records) is reused: reverting to old bytes after
+    someone else published must not silently roll the lock back to a version older than the newest."""
+    registry = LocalRegistry(tmp_path / "registry", "us-east-1")
+    factory: Factory = lambda region: registry  # noqa: E731
+    one = build_test_layer(tmp_path / "a", "deps", {"python/deps.py": b"1\n"}, input_key="sha256:" + "1" * 64)
+    two = build_test_layer(tmp_path / "b", "deps", {"python/deps.py": b"2\n"}, input_key="sha256:" + "2" * 64)
+    publish_layers(_config(tmp_path, one), [one], factory, Lock(), COMMIT)
+    registry.publish(two.spec, two.zip_path, "published by hand")  # v2, other bytes, not in any lock
+    back = replace(one, manifest=replace(one.manifest, input_key="sha256:" + "3" * 64))
+    _, published = publish_layers(_config(tmp_path, back), [back], factory, Lock(), COMMIT)
+    assert [(p.version, p.created) for p in published] == [(3, True)]
 
 
 class _Flaky:
@@ -428,6 +463,53 @@ def test_publish_command_after_a_crash_before_the_lock_write_adds_no_version(
     locked = load_lock(root).layers["deps"]
     assert locked.published["us-east-1"] == PublishedRef(1, orphan.arn)
     assert locked.zip_sha256 == built.manifest.zip_sha256
+
+
+PYTHON_CONFIG = """\
+version: 1
+settings:
+  registry: {registry}
+layers:
+  shared:
+    source: layers/shared
+    build: {{method: python, requirements: requirements.txt}}
+    compatible_runtimes: [python3.12]
+    regions: [us-east-1]
+"""
+
+
+@pytest.mark.parametrize("registry", ["aws", "local"])
+def test_a_comment_in_requirements_changes_the_inputs_but_publishes_no_new_version(
+    registry: str, request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SAM-style python layer (requirements with no third-party pins yet, plus its own module)."""
+    if registry == "aws":
+        request.getfixturevalue("aws")
+    root = tmp_path / "repo"
+    source = root / "layers" / "shared"
+    source.mkdir(parents=True)
+    (source / "requirements.txt").write_text("# pinned by the platform team\n")
+    (source / "shared.py").write_text("def hello():\n    return 'hi'\n")
+    (root / "layer-ci.yml").write_text(PYTHON_CONFIG.format(registry=registry))
+    assert _run(root) == 0
+    first = load_lock(root).layers["shared"]
+    (source / "requirements.txt").write_text("# pinned by the platform team (reviewed 2026-12)\n")
+    assert _run(root) == 0
+    out = capsys.readouterr()
+    second = load_lock(root).layers["shared"]
+    assert second.input_key != first.input_key  # the edit was seen ...
+    assert second.zip_sha256 == first.zip_sha256  # ... but did not reach the zip
+    assert second.published["us-east-1"].version == 1
+    assert "the inputs changed, the content did not" in out.err + out.out
+    store = (
+        _aws_factory()("us-east-1")
+        if registry == "aws"
+        else LocalRegistry(root / ".layer-ci" / "registry", "us-east-1")
+    )
+    listed = store.list_versions("shared")
+    assert [v.version for v in listed] == [1]
+    assert _run(root) == 0  # and the lock now says nothing changed
+    assert "nothing to publish" in capsys.readouterr().err
 
 
 def test_publish_command_refuses_unknown_layers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

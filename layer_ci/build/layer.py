@@ -7,12 +7,13 @@ import tempfile
 from pathlib import Path
 
 from layer_ci.build.command import build_command
-from layer_ci.build.elf import require_architecture
 from layer_ci.build.files import build_files
 from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
+from layer_ci.build.native import require_loadable
 from layer_ci.build.nodejs import build_nodejs
 from layer_ci.build.normalise import normalise_tree, require_no_build_paths
 from layer_ci.build.python import build_python
+from layer_ci.build.rules import require_buildable
 from layer_ci.build.zipper import list_entries, write_entries
 from layer_ci.errors import BuildError
 from layer_ci.model import BuiltLayer, LayerSpec
@@ -36,10 +37,7 @@ def build_layer(
         raise BuildError(
             f"{spec.location}: layers.{spec.name}.source: {spec.source} is not a folder; create it"
         )
-    if not spec.compatible_architectures:
-        raise BuildError(
-            f"{spec.location}: layers.{spec.name}.compatible_architectures: empty; list x86_64, arm64 or both"
-        )
+    require_buildable(spec)  # what `layer-ci schema --check` finds from the config, in the same words
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temporary:
         temp_root = Path(temporary)
@@ -48,9 +46,11 @@ def build_layer(
         work.mkdir()
         _stage(spec, staging, work, cache_dir)
         normalise_tree(staging)
-        if spec.build.method in ("files", "command") and len(spec.compatible_architectures) == 1:
-            # python and nodejs check each architecture's install themselves; see files.py for two.
-            require_architecture(staging, spec.compatible_architectures[0], spec.name)
+        if spec.build.method != "nodejs":
+            # The rules the test engine applies to a function's layers, here for every runtime and
+            # architecture the layer claims. Not for nodejs: packages built with node-gyp-build ship
+            # prebuilt binaries for every platform side by side and load the right one at run time.
+            require_loadable(staging, spec.name, spec.compatible_architectures, spec.compatible_runtimes)
         require_no_build_paths(staging, {str(temp_root), os.path.realpath(temp_root)}, spec.name)
         entries = list_entries(staging)
         if not any(entry.kind != "dir" for entry in entries):

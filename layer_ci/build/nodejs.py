@@ -7,31 +7,23 @@ from pathlib import Path
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head, run_tool
 from layer_ci.build.normalise import normalise_tree
+from layer_ci.build.rules import NODE_LOCK_FILES, node_lock_file, require_buildable
+from layer_ci.build.source_files import copy_own_files, nodejs_own_files
 from layer_ci.build.zipper import tree_digest
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 
-LOCK_FILES = ("package-lock.json", "npm-shrinkwrap.json")
+LOCK_FILES = NODE_LOCK_FILES
 # npm's names for Lambda's architectures (its --cpu values follow Node's process.arch).
 NPM_CPU = {"x86_64": "x64", "arm64": "arm64"}
 
 
 def lock_file(spec: LayerSpec) -> Path:
     """The layer's npm lock file (``build.requirements`` or the usual names), beside its package.json."""
-    candidates = [spec.build.requirements] if spec.build.requirements else list(LOCK_FILES)
-    for name in candidates:
-        path = spec.source / name
-        if path.is_file():
-            if not (path.parent / "package.json").is_file():
-                raise BuildError(
-                    f"layer {spec.name}: {path.parent / 'package.json'} does not exist beside {path.name}; "
-                    "add it or point build.requirements at the right lock file"
-                )
-            return path
-    raise BuildError(
-        f"{spec.location}: layers.{spec.name}.build: no {' or '.join(candidates)} in {spec.source}; run "
-        "`npm install` there and commit the lock file (builds install exactly what it pins)"
-    )
+    require_buildable(spec)  # the rules the config loader applies: lock file present, package.json beside it
+    lock = node_lock_file(spec)
+    assert lock is not None  # require_buildable refuses a nodejs layer without one
+    return lock
 
 
 def build_nodejs(
@@ -68,6 +60,8 @@ def build_nodejs(
             raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
         # No ELF architecture check here: packages built with node-gyp-build ship prebuilt binaries for
         # every platform side by side and load the right one at run time.
+        # npm's hidden lock file, which `sam build` removes too (NodejsNpmLockFileCleanUpAction).
+        (folder / "node_modules" / ".package-lock.json").unlink(missing_ok=True)
         normalise_tree(folder)
         builds[architecture] = folder
     if len({tree_digest(folder) for folder in builds.values()}) > 1:
@@ -76,3 +70,5 @@ def build_nodejs(
             "packages), and one zip cannot hold both; split it into one layer per architecture"
         )
     shutil.move(builds[spec.compatible_architectures[0]], staging / "nodejs")
+    # The folder's own files (what `npm pack` would ship) sit beside package.json, as `sam build` puts them.
+    copy_own_files(spec, nodejs_own_files(spec, work, timeout_s=timeout_s), staging / "nodejs")

@@ -23,13 +23,15 @@ from typing import Literal
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_tail, run_tool
 from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
+from layer_ci.build.rules import DEFAULT_PYTHON_REQUIREMENTS, python_runtimes, require_buildable
+from layer_ci.build.source_files import copy_own_files, python_own_files
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
 INSTALLER_ENV = "LAYER_CI_INSTALLER"
-DEFAULT_REQUIREMENTS = "requirements.txt"
+DEFAULT_REQUIREMENTS = DEFAULT_PYTHON_REQUIREMENTS
 _RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
 _HASH_OPTION = re.compile(r"--hash[=\s]")
 # Lambda's Python runtimes up to 3.11 run on Amazon Linux 2 (glibc 2.26), later ones on Amazon Linux
@@ -98,12 +100,9 @@ def _major_minor(version: str) -> tuple[int, int]:
 
 def python_versions(spec: LayerSpec) -> tuple[str, ...]:
     """The distinct ``X.Y`` versions of the layer's python runtimes, oldest first."""
-    versions = {f"{m.group(1)}.{m.group(2)}" for r in spec.compatible_runtimes if (m := _RUNTIME.match(r))}
+    versions = {f"{m.group(1)}.{m.group(2)}" for r in python_runtimes(spec) if (m := _RUNTIME.match(r))}
     if not versions:
-        raise BuildError(
-            f"{spec.location}: layers.{spec.name}.compatible_runtimes: no python runtime listed "
-            f"({', '.join(spec.compatible_runtimes) or 'none'}); add the runtimes it serves, e.g. python3.12"
-        )
+        require_buildable(spec)  # words the missing runtimes as the config loader does
     return tuple(sorted(versions, key=_major_minor))
 
 
@@ -136,14 +135,8 @@ def _uv_binary() -> str | None:
 
 def requirements_file(spec: LayerSpec) -> Path:
     """The layer's requirements or lock file, which must exist inside its source folder."""
-    relative = spec.build.requirements or DEFAULT_REQUIREMENTS
-    path = (spec.source / relative).resolve()
-    if not path.is_file():
-        raise BuildError(
-            f"{spec.location}: layers.{spec.name}.build.requirements: {spec.source / relative} does not "
-            "exist; create it (pip freeze / uv pip compile) or point requirements at the right file"
-        )
-    return path
+    require_buildable(spec)  # the rules the config loader applies, the requirements file among them
+    return (spec.source / (spec.build.requirements or DEFAULT_REQUIREMENTS)).resolve()
 
 
 def build_python(
@@ -175,11 +168,15 @@ def build_python(
     digests = {tree_digest(folder) for folder in per_version.values()}
     if len(digests) == 1:
         shutil.move(per_version[versions[0]], staging / "python")
-        return
-    for version, folder in per_version.items():
-        site_packages = staging / "python" / "lib" / f"python{version}" / "site-packages"
-        site_packages.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(folder, site_packages)
+    else:
+        for version, folder in per_version.items():
+            site_packages = staging / "python" / "lib" / f"python{version}" / "site-packages"
+            site_packages.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(folder, site_packages)
+    # The folder's own modules go beside the installs, into python/ (on sys.path for every version), as
+    # `sam build` puts them; see source_files.py for what is left out.
+    (staging / "python").mkdir(exist_ok=True)
+    copy_own_files(spec, python_own_files(spec, requirements), staging / "python")
 
 
 def _install(

@@ -5,16 +5,17 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
+from layer_ci.build.rules import layer_problems
 from layer_ci.config import sam
 from layer_ci.config.schema_errors import validate
 from layer_ci.config.yamldoc import Document, FieldPath, read_document
 from layer_ci.errors import ConfigError, Location
-from layer_ci.limits import compatibility_problems
+from layer_ci.limits import ARCHITECTURES, LAMBDA_RUNTIMES, compatibility_problems
 from layer_ci.model import (
     MAX_LAYERS_PER_FUNCTION,
     Architecture,
@@ -95,6 +96,10 @@ class _Draft:
         return self.fields[key].value if key in self.fields else default
 
 
+def _uses(draft: _Draft, layer: str) -> bool:
+    return any(ref.value == layer and not ref.external for ref in draft.layers)
+
+
 class _Loader:
     def __init__(self, document: Document, config_path: Path) -> None:
         self.doc = document
@@ -102,6 +107,11 @@ class _Loader:
         self.path = config_path
         self.root = config_path.parent
         self.account = Settings().account
+        # Layers whose compatible lists layer-ci.yml leaves out, and the templates' LayerVersion resources:
+        # an omitted list follows the template (see follow_templates).
+        self.unset: dict[str, set[str]] = {"compatible_architectures": set(), "compatible_runtimes": set()}
+        self.template_layers: dict[str, sam.TemplateLayer] = {}
+        self.from_template: dict[tuple[str, str], sam.TemplateLayer] = {}
 
     def error(self, path: FieldPath, problem: str, fix: str) -> ConfigError:
         return self.doc.error(path, problem, fix)
@@ -109,13 +119,17 @@ class _Loader:
     def config(self) -> Config:
         settings = self.settings(self.data.get("settings") or {})
         self.account = settings.account
-        layers = self.layers()
+        by_name = {layer.name: layer for layer in self.layers()}
         templates = tuple(self.data.get("templates") or ())
-        functions = self.functions({layer.name: layer for layer in layers}, templates)
+        functions = self.functions(by_name, templates)
+        for spec in by_name.values():
+            # The build's own rules (layer_ci.build.rules), so nothing it would refuse waits for a build.
+            for problem in layer_problems(spec):
+                raise self.error(("layers", spec.name, *problem.field), problem.problem, problem.fix)
         return Config(
             root=self.root,
             path=self.path,
-            layers=tuple(layers),
+            layers=tuple(by_name.values()),
             functions=tuple(functions),
             settings=settings,
             templates=templates,
@@ -174,6 +188,9 @@ class _Loader:
         source = self.folder(raw["source"], (*base, "source"), below_root=True)
         build = self.build(raw["build"], source, (*base, "build"))
         sharing = raw.get("share_with") or {}
+        for key, names in self.unset.items():
+            if key not in raw:
+                names.add(name)
         return LayerSpec(
             name=name,
             source=source,
@@ -233,7 +250,8 @@ class _Loader:
 
     # -- functions --------------------------------------------------------------------------------
 
-    def functions(self, layers: Mapping[str, LayerSpec], templates: tuple[str, ...]) -> list[FunctionSpec]:
+    def functions(self, layers: dict[str, LayerSpec], templates: tuple[str, ...]) -> list[FunctionSpec]:
+        """The functions, once every template is read; ``layers`` is updated to follow the templates."""
         drafts: dict[str, _Draft] = {}
         for index, template in enumerate(templates):
             for function in self.template_functions(template, ("templates", index), layers):
@@ -248,6 +266,7 @@ class _Loader:
                 drafts[function.name] = self.draft_from_template(function)
         for name, raw in (self.data.get("functions") or {}).items():
             self.merge_config_function(drafts, name, raw, layers)
+        self.follow_templates(layers, list(drafts.values()))
         folded: dict[str, str] = {}
         specs = []
         for draft in drafts.values():
@@ -269,6 +288,9 @@ class _Loader:
             raise self.error(path, f"template '{template}' does not exist", self.relative_fix("a file"))
         display = os.path.normpath(os.path.join(os.path.dirname(self.doc.display), template))
         document = read_document(template_path, display, cfn=True, what="template")
+        for resource in sam.template_layers(document, template_path.parent, Path(template).as_posix()):
+            if resource.name in layers:
+                self.template_layers.setdefault(resource.name, resource)
         return sam.read_template(
             document,
             template_path.parent,
@@ -277,6 +299,43 @@ class _Loader:
             root=self.root,
             account=self.account,
         )
+
+    def follow_templates(self, layers: dict[str, LayerSpec], drafts: list[_Draft]) -> None:
+        """Fill the compatible lists layer-ci.yml leaves out from the layer's LayerVersion resource.
+
+        The template's CompatibleArchitectures/CompatibleRuntimes when it lists them. A template
+        LayerVersion without CompatibleArchitectures restricts nothing (an arm64 function may use it,
+        as SAM allows): the layer is built and published for the architectures of the functions using it.
+        """
+        for name, resource in self.template_layers.items():
+            changes: dict[str, Any] = {}
+            if name in self.unset["compatible_architectures"]:
+                listed = resource.architectures
+                if listed is not None:
+                    self.check_template_list(resource, "CompatibleArchitectures", listed, ARCHITECTURES)
+                    changes["compatible_architectures"] = listed
+                    self.from_template[(name, "compatible_architectures")] = resource
+                else:
+                    used = {draft.get("architecture", "x86_64") for draft in drafts if _uses(draft, name)}
+                    if used:
+                        changes["compatible_architectures"] = tuple(a for a in ARCHITECTURES if a in used)
+            if name in self.unset["compatible_runtimes"] and resource.runtimes:
+                self.check_template_list(resource, "CompatibleRuntimes", resource.runtimes, LAMBDA_RUNTIMES)
+                changes["compatible_runtimes"] = resource.runtimes
+                self.from_template[(name, "compatible_runtimes")] = resource
+            if changes:
+                layers[name] = replace(layers[name], **changes)
+
+    def check_template_list(
+        self, resource: sam.TemplateLayer, key: str, values: tuple[str, ...], allowed: Collection[str]
+    ) -> None:
+        wrong = [value for value in values if value not in allowed]
+        if wrong:
+            raise resource.document.error(
+                (*resource.path, "Properties", key),
+                f"{wrong[0]!r} is not a Lambda {key[10:-1].lower()} layer-ci knows",
+                f"use one of {', '.join(sorted(allowed))}, or set the list in layer-ci.yml",
+            )
 
     def draft_from_template(self, function: sam.TemplateFunction) -> _Draft:
         draft = _Draft(function.name, function.document, function.path)
@@ -404,7 +463,13 @@ class _Loader:
             if runtime_clash
             else ("compatible_architectures", spec.architecture, "architecture")
         )
-        where = f"layers.{layer.name}.{key} (line {self.doc.line_of(('layers', layer.name, key))})"
+        resource = self.from_template.get((layer.name, key))
+        if resource is not None:
+            template_key = "CompatibleRuntimes" if key == "compatible_runtimes" else "CompatibleArchitectures"
+            place = resource.document.location((*resource.path, "Properties", template_key))
+            where = f"{template_key} of {resource.path[-1]} ({place})"
+        else:
+            where = f"layers.{layer.name}.{key} (line {self.doc.line_of(('layers', layer.name, key))})"
         raise ref.error(problems[0], f"add {value} to {where} or change the function's {setting}")
 
     # -- shared checks ----------------------------------------------------------------------------

@@ -59,6 +59,17 @@ class TemplateFunction:
     path: FieldPath
 
 
+@dataclass(frozen=True)
+class TemplateLayer:
+    """A LayerVersion resource: the compatible lists it gives (None: the property is absent)."""
+
+    name: str
+    architectures: tuple[str, ...] | None
+    runtimes: tuple[str, ...] | None
+    document: Document
+    path: FieldPath
+
+
 class _Template:
     """One parsed template and the lookups its functions need (parameters, layer resources, globals)."""
 
@@ -108,6 +119,37 @@ class _Template:
                 if function is not None:
                     found.append(function)
         return found
+
+    def layers(self) -> list[TemplateLayer]:
+        found = []
+        for logical_id, resource in self.resources.items():
+            if not (isinstance(resource, dict) and resource.get("Type") in LAYER_TYPES):
+                continue
+            properties = resource.get("Properties")
+            properties = properties if isinstance(properties, dict) else {}
+            layer_name = properties.get("LayerName")
+            path: FieldPath = ("Resources", logical_id)
+            found.append(
+                TemplateLayer(
+                    name=layer_name if isinstance(layer_name, str) else logical_id,
+                    architectures=self.string_list(properties, "CompatibleArchitectures"),
+                    runtimes=self.string_list(properties, "CompatibleRuntimes"),
+                    document=self.document,
+                    path=path,
+                )
+            )
+        return found
+
+    def string_list(self, properties: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+        value = properties.get(key)
+        if value is None:
+            return None
+        value = self.literal(value)  # a !Ref to a CommaDelimitedList parameter gives its Default
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return None  # built by intrinsics layer-ci cannot evaluate: as if absent
+        return tuple(value)
 
     # -- one function -----------------------------------------------------------------------------
 
@@ -358,6 +400,11 @@ def read_template(
     unknown name there is a typo rather than a vendor's layer.
     """
     return _Template(document, folder, relative, layer_names, root=root, account=account).functions()
+
+
+def template_layers(document: Document, folder: Path, relative: str) -> list[TemplateLayer]:
+    """Every LayerVersion resource of a parsed template, with its compatible architectures/runtimes."""
+    return _Template(document, folder, relative, ()).layers()
 
 
 def undeclared_layer_error(

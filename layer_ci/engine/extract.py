@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from layer_ci.build.native import BinaryFormat, sniff_binary
 from layer_ci.errors import LayerCiError
 from layer_ci.fsutil import user_cache_dir, write_atomically
 from layer_ci.model import MAX_UNZIPPED_BYTES
@@ -39,7 +40,6 @@ _RACY_WINDOW_NS = 2_000_000_000
 _ZIP_EPOCH = 315_532_800
 
 EntryKind = Literal["file", "dir", "symlink"]
-BinaryFormat = Literal["elf", "mach-o", "pe"]
 
 
 class UnsafeZipError(LayerCiError):
@@ -412,22 +412,6 @@ def _write_file(archive: zipfile.ZipFile, item: _Planned, target: Path, label: s
     os.utime(target, ns=(item.mtime * 1_000_000_000, item.mtime * 1_000_000_000))
     binary, machine = sniff_binary(head)
     return TreeEntry(item.path, "file", written, item.mode, item.mtime, binary, machine)
-
-
-def sniff_binary(head: bytes) -> tuple[BinaryFormat | None, int | None]:
-    """Recognise native code by its first bytes: ELF (with e_machine), Mach-O or a Windows PE.
-
-    Reading the 20-byte ELF header while the file streams past avoids reopening thousands of files;
-    ``e_machine`` sits at offset 18 in both 32- and 64-bit headers, in the byte order EI_DATA names.
-    """
-    if head[:4] == b"\x7fELF" and len(head) >= 20:
-        byteorder: Literal["little", "big"] = "big" if head[5] == 2 else "little"
-        return "elf", int.from_bytes(head[18:20], byteorder)
-    if head[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"):
-        return "mach-o", None
-    if head[:2] == b"MZ":
-        return "pe", None
-    return None, None
 
 
 def _zip_time(info: zipfile.ZipInfo) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from layer_ci.build.native import native_problem
 from layer_ci.engine.assemble import find_conflicts
 from layer_ci.engine.extract import LayerTree, TreeEntry
 from layer_ci.engine.runtimes import Runtime
@@ -16,14 +17,6 @@ from layer_ci.engine.sources import ResolvedLayer
 from layer_ci.limits import check_function_limits
 from layer_ci.model import Config, FunctionSpec
 
-# ELF e_machine values (System V ABI): what each Lambda architecture executes.
-ELF_MACHINES: dict[int, str] = {3: "x86 (32-bit)", 40: "arm (32-bit)", 62: "x86_64", 183: "aarch64"}
-ARCHITECTURE_MACHINE: dict[str, int] = {"x86_64": 62, "arm64": 183}
-# Files the runtime loads as native code: shared objects anywhere, anything on PATH or LD_LIBRARY_PATH.
-_SHARED_OBJECT_RE = re.compile(r"\.so(\.[0-9]+)*$")
-_NATIVE_DIRS = ("bin/", "lib/")
-_CPYTHON_TAG_RE = re.compile(r"\.cpython-(\d)(\d+)[a-z]*-([^/]*)\.so$")
-_OTHER_IMPL_RE = re.compile(r"\.(pypy\d*|graalpy\d*)-[^/]*\.so$")
 _SITE_PACKAGES_RE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
 MAX_FILES_NAMED = 10
 FUNCTION_SKIPPED_NAMES = frozenset(
@@ -137,12 +130,11 @@ def _compatibility(function: FunctionSpec, layer: LayerUnderTest, config: Config
 
 
 def _native_code(function: FunctionSpec, runtime: Runtime, layer: LayerUnderTest) -> list[str]:
-    wanted_machine = ARCHITECTURE_MACHINE.get(function.architecture)
     problems: list[str] = []
     for entry in layer.tree.entries:
         if entry.kind != "file":
             continue
-        problem = _native_problem(entry, function, runtime, wanted_machine)
+        problem = _native_problem(entry, function, runtime)
         if problem:
             problems.append(
                 f"function {function.name} ({function.runtime}, {function.architecture}): layer "
@@ -158,35 +150,24 @@ def _native_code(function: FunctionSpec, runtime: Runtime, layer: LayerUnderTest
     return problems
 
 
-def _native_problem(
-    entry: TreeEntry, function: FunctionSpec, runtime: Runtime, wanted: int | None
-) -> str | None:
-    shared_object = _SHARED_OBJECT_RE.search(entry.path) is not None
-    on_search_path = entry.path.startswith(_NATIVE_DIRS)
-    if shared_object or on_search_path:
-        if entry.binary == "elf" and wanted is not None and entry.elf_machine != wanted:
-            found = ELF_MACHINES.get(entry.elf_machine or -1, f"e_machine {entry.elf_machine}")
-            return (
-                f"is {found} machine code but the function runs on {function.architecture}; "
-                f"rebuild the layer for {function.architecture}"
-            )
-        if entry.binary in ("mach-o", "pe"):
-            system = "macOS" if entry.binary == "mach-o" else "Windows"
-            return f"is a {system} binary; Lambda runs Linux: rebuild the layer on (or for) Linux"
-    if runtime.family == "python" and entry.path.endswith(".so"):
-        tag = _CPYTHON_TAG_RE.search(entry.path)
-        if tag is not None:
-            built_for = (int(tag[1]), int(tag[2]))
-            if built_for != runtime.version[:2]:
-                return (
-                    f"is a CPython {built_for[0]}.{built_for[1]} extension but the function runs "
-                    f"{runtime.name}; rebuild the layer for {runtime.name}"
-                )
-            if "linux" not in tag[3]:
-                return f"is built for {tag[3]}, not Linux; rebuild the layer for Linux"
-        elif _OTHER_IMPL_RE.search(entry.path):
-            return f"is an extension for another Python implementation; {runtime.name} is CPython"
-    return None
+def python_abi_of(runtime: Runtime) -> tuple[tuple[int, int], ...]:
+    """The CPython (major, minor) a python runtime loads extensions for; () for other runtimes."""
+    if runtime.family != "python" or len(runtime.version) < 2:
+        return ()
+    return ((runtime.version[0], runtime.version[1]),)
+
+
+def _native_problem(entry: TreeEntry, function: FunctionSpec, runtime: Runtime) -> str | None:
+    # The build refuses the same files for the layer's own compatible lists (layer_ci.build.native).
+    return native_problem(
+        entry.path,
+        entry.binary,
+        entry.elf_machine,
+        architectures=(function.architecture,),
+        pythons=python_abi_of(runtime),
+        on_architecture=f"the function runs on {function.architecture}",
+        on_python=f"the function runs {runtime.name}",
+    )
 
 
 def _layout(function: FunctionSpec, runtime: Runtime, layer: LayerUnderTest) -> list[str]:

@@ -76,6 +76,9 @@ def test_locked_dependency_is_installed_for_both_architectures_and_listed(tmp_pa
     built = build_layer(spec, tmp_path / "out", input_key="sha256:k", cache_dir=tmp_path / "cache")
     with zipfile.ZipFile(built.zip_path) as archive:
         assert json.loads(archive.read("nodejs/node_modules/is-number/package.json"))["version"] == "7.0.0"
+        # npm's hidden lock file is dropped, as `sam build` drops it; the layer's own lock stays
+        assert "nodejs/node_modules/.package-lock.json" not in archive.namelist()
+        assert "nodejs/package-lock.json" in archive.namelist()
     assert [(p.name, p.version) for p in built.manifest.packages] == [("is-number", "7.0.0")]
     assert (tmp_path / "cache" / "npm").is_dir()
 

@@ -1,0 +1,106 @@
+"""What a layer's build needs that its config alone can show: one rule set for the loader and the builders.
+
+``layer-ci schema --check`` (and every command that loads the config) reports these as
+``FILE:LINE: FIELD: problem; fix``; ``build`` refuses the same layer with the same words, so nothing
+the config could have told is discovered only halfway through a build.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from layer_ci.errors import BuildError
+from layer_ci.model import LayerSpec
+
+DEFAULT_PYTHON_REQUIREMENTS = "requirements.txt"
+NODE_LOCK_FILES = ("package-lock.json", "npm-shrinkwrap.json")
+_PYTHON_RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class LayerProblem:
+    """A reason the layer cannot be built: the config field (below ``layers.NAME``), what and the fix."""
+
+    field: tuple[str, ...]
+    problem: str
+    fix: str
+
+    def error(self, spec: LayerSpec) -> BuildError:
+        where = ".".join(("layers", spec.name, *self.field))
+        return BuildError(f"{spec.location}: {where}: {self.problem}; {self.fix}")
+
+
+def python_runtimes(spec: LayerSpec) -> tuple[str, ...]:
+    return tuple(runtime for runtime in spec.compatible_runtimes if _PYTHON_RUNTIME.match(runtime))
+
+
+def node_lock_file(spec: LayerSpec) -> Path | None:
+    """The nodejs layer's lock file: ``build.requirements`` or the first of npm's usual names present."""
+    candidates = [spec.build.requirements] if spec.build.requirements else list(NODE_LOCK_FILES)
+    for name in candidates:
+        path = spec.source / name
+        if path.is_file():
+            return path
+    return None
+
+
+def layer_problems(spec: LayerSpec) -> list[LayerProblem]:
+    """Everything about ``spec`` that would make its build fail, found without building."""
+    problems: list[LayerProblem] = []
+    if not spec.compatible_architectures:
+        problems.append(LayerProblem(("compatible_architectures",), "empty", "list x86_64, arm64 or both"))
+    method = spec.build.method
+    if method == "python" and not python_runtimes(spec):
+        listed = ", ".join(spec.compatible_runtimes) or "none"
+        problems.append(
+            LayerProblem(
+                ("compatible_runtimes",),
+                f"no python runtime listed ({listed}), and a python build installs for each one's Python",
+                "add the runtimes it serves, e.g. compatible_runtimes: [python3.12] (or CompatibleRuntimes "
+                "on the template's LayerVersion)",
+            )
+        )
+    if method == "python":
+        requirements = spec.source / (spec.build.requirements or DEFAULT_PYTHON_REQUIREMENTS)
+        if not requirements.is_file():
+            problems.append(
+                LayerProblem(
+                    ("build", "requirements"),
+                    f"{requirements} does not exist",
+                    "create it (pip freeze / uv pip compile) or point requirements at the right file",
+                )
+            )
+    if method == "nodejs":
+        problems.extend(_nodejs_problems(spec))
+    return problems
+
+
+def _nodejs_problems(spec: LayerSpec) -> list[LayerProblem]:
+    lock = node_lock_file(spec)
+    if lock is None:
+        names = spec.build.requirements or " or ".join(NODE_LOCK_FILES)
+        return [
+            LayerProblem(
+                ("build",),
+                f"no {names} in {spec.source}",
+                "run `npm install` there and commit the lock file (builds install exactly what it pins)",
+            )
+        ]
+    if not (lock.parent / "package.json").is_file():
+        return [
+            LayerProblem(
+                ("build",),
+                f"{lock.parent / 'package.json'} does not exist beside {lock.name}",
+                "add it or point build.requirements at the right lock file",
+            )
+        ]
+    return []
+
+
+def require_buildable(spec: LayerSpec) -> None:
+    """Raise the first of :func:`layer_problems` as a BuildError."""
+    problems = layer_problems(spec)
+    if problems:
+        raise problems[0].error(spec)

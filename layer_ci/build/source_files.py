@@ -1,0 +1,131 @@
+"""A layer's own files beside its dependency manifest, chosen the way ``sam build`` chooses them.
+
+python (aws-lambda-builders' PythonPipWorkflow): every file of the source folder goes under ``python/``
+except names matching its EXCLUDED_FILES at any depth (caches, VCS, virtualenvs, editors, ``*.so``,
+``*.egg-info``); layer-ci also leaves out the requirements file itself and its own ``.layer-ci`` state.
+nodejs (NodejsNpmWorkflow): what ``npm pack`` would put in the package (``files`` in package.json,
+``.npmignore``/``.gitignore``; never ``node_modules``) goes under ``nodejs/``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head, run_tool
+from layer_ci.errors import BuildError
+from layer_ci.model import LayerSpec
+
+# aws-lambda-builders python_pip/workflow.py EXCLUDED_FILES, matched per name like shutil.ignore_patterns.
+SAM_PYTHON_EXCLUDES = (
+    ".aws-sam", ".chalice", ".git", ".gitignore",
+    "*.pyc", "__pycache__", "*.so",
+    ".Python", "*.egg-info", "*.egg",
+    "pip-log.txt", "pip-delete-this-directory.txt",
+    "htmlcov", ".tox", ".nox", ".coverage", ".cache", ".pytest_cache",
+    ".python-version",
+    ".mypy_cache", ".dmypy.json", ".pyre",
+    ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
+    ".vscode", ".idea",
+)  # fmt: skip
+# layer-ci's own state folder (caches, builds, local registry) never belongs to a layer.
+LAYER_CI_EXCLUDES = (".layer-ci",)
+
+
+def _excluded(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+def python_own_files(spec: LayerSpec, requirements: Path) -> list[str]:
+    """Source-relative POSIX paths of the layer's own files (and links), in a stable order."""
+    patterns = SAM_PYTHON_EXCLUDES + LAYER_CI_EXCLUDES
+    skip = os.path.realpath(requirements)
+    found: list[str] = []
+    for folder, dirnames, filenames in os.walk(spec.source):
+        kept = []
+        for name in sorted(dirnames):
+            if _excluded(name, patterns):
+                continue
+            if os.path.islink(os.path.join(folder, name)):
+                filenames.append(
+                    name
+                )  # a link to a folder is shipped as a link; the zipper checks its target
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            path = os.path.join(folder, name)
+            if _excluded(name, patterns) or os.path.realpath(path) == skip:
+                continue
+            found.append(Path(path).relative_to(spec.source).as_posix())
+    return sorted(found)
+
+
+def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
+    """What ``npm pack`` would ship from the layer's folder (package.json and lock files left out)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BuildError(f"layer {spec.name}: npm is not installed; install Node.js (with npm 10 or newer)")
+    # npm pack insists on a name and version, which a layer's package.json rarely has: ask it about a
+    # copy with both filled in, leaving node_modules (never packed) behind.
+    probe = work / "pack-probe"
+    shutil.copytree(
+        spec.source, probe, symlinks=True, ignore=shutil.ignore_patterns("node_modules", ".git", ".layer-ci")
+    )
+    manifest = probe / "package.json"
+    try:
+        data = json.loads(manifest.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(
+            f"layer {spec.name}: {spec.source / 'package.json'} is not valid JSON ({exc}); fix it"
+        ) from exc
+    if not isinstance(data, dict):
+        raise BuildError(f"layer {spec.name}: {spec.source / 'package.json'} is not a JSON object; fix it")
+    data.setdefault("name", "layer-ci-probe")
+    data.setdefault("version", "0.0.0")
+    manifest.write_text(json.dumps(data), "utf-8")
+    argv = [
+        npm,
+        "pack",
+        "--dry-run",
+        "--json",
+        "--ignore-scripts",
+        "--no-update-notifier",
+        "--loglevel=error",
+    ]
+    what = f"layer {spec.name}: npm pack --dry-run"
+    completed = run_tool(argv, cwd=probe, env=None, timeout_s=timeout_s, what=what)
+    if completed.returncode != 0:
+        raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
+    try:
+        start = re.search(r"^\[", completed.stdout, re.MULTILINE)
+        listing, _end = json.JSONDecoder().raw_decode(completed.stdout[start.start() if start else 0 :])
+        paths = [str(item["path"]) for item in listing[0]["files"]]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise BuildError(f"{what} printed no file list ({exc}): {output_head(completed.stdout)}") from exc
+    skipped = {"package.json", "package-lock.json", "npm-shrinkwrap.json"}
+    return sorted(path for path in paths if path not in skipped and (spec.source / path).exists())
+
+
+def copy_own_files(spec: LayerSpec, paths: list[str], destination: Path) -> None:
+    """Copy ``paths`` (relative to the layer's source) into ``destination``; a clash with an installed
+    dependency's file is refused, since one of the two would silently be lost."""
+    for relative in paths:
+        source = spec.source / relative
+        target = destination / relative
+        if target.exists() or target.is_symlink():
+            raise BuildError(
+                f"layer {spec.name}: {relative} in {spec.source} clashes with a file the dependency install "
+                f"put at {destination.name}/{relative}; rename your module or drop the dependency"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copyfile(source, target)
+            if os.access(source, os.X_OK):
+                target.chmod(0o755)

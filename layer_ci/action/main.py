@@ -111,7 +111,7 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
             mask(git_basic_credential(settings.token))
         from layer_ci.adapters.git import GitRepo
 
-        git = GitRepo(settings.workspace, token=settings.token or None)
+        git = GitRepo(settings.workspace, token=settings.token or None, work_tree=settings.workspace)
         if settings.token:
             from layer_ci.adapters.github import GitHubClient
 

@@ -1,13 +1,21 @@
-"""Small file-system helpers shared by every module that writes files: atomic replacement."""
+"""Small file-system helpers shared by every module that writes files: atomic replacement, safe folders."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import stat
 from pathlib import Path
+
+from layer_ci.errors import UsageError
 
 _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file a program creates
 _ATTEMPTS = 100
+
+
+class UnsafePathError(UsageError):
+    """A folder layer-ci would write into is a symlink (or not a folder) inside the checkout."""
 
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None, *, fsync: bool = False) -> None:
@@ -49,3 +57,60 @@ def _create_beside(path: Path) -> tuple[int, str]:
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a temporary file beside {path}")
+
+
+def state_dir(root: Path, relative: Path | str) -> Path:
+    """``root/relative``, a folder layer-ci writes into (builds, caches, the local registry), checked first.
+
+    Every part of it that already exists must be a real folder: a checkout may carry a committed
+    ``.layer-ci`` (or ``.layer-ci/build``) that is a symlink, and following it would write zips, manifests
+    and caches wherever it points, outside the checkout. Missing parts are left for the writer to create.
+    Raises UnsafePathError naming the part.
+    """
+    target = Path(root)
+    for part in Path(relative).parts:
+        target = target / part
+        try:
+            mode = os.lstat(target).st_mode
+        except FileNotFoundError:
+            break
+        if stat.S_ISLNK(mode):
+            raise UnsafePathError(
+                f"{target} is a symlink; layer-ci writes its builds and caches there and does not follow a "
+                "link out of the checkout: delete it (and list .layer-ci/ in .gitignore)"
+            )
+        if not stat.S_ISDIR(mode):
+            raise UnsafePathError(f"{target} is not a folder; delete it so layer-ci can create its folder")
+    return Path(root) / relative
+
+
+def containment_problem(path: Path | str, root: Path | str) -> str | None:
+    """Why ``path`` (lexically inside ``root``) may not be used as a repository file or folder, or None.
+
+    Real paths this time: a symlink on the way that leads out of ``root`` (to /etc, /proc/self/environ,
+    a home folder) is refused, and so is anything in a ``.git`` folder (git's own files, never content).
+    Only the path is named, never what the file holds.
+    """
+    real_root = _real(os.fspath(root))
+    real = os.path.realpath(path)
+    if not is_inside(real, real_root):
+        return f"leads through a symlink to {real}, outside the repository ({real_root})"
+    for text, top in ((os.path.normpath(path), os.path.normpath(root)), (real, real_root)):
+        parts = os.path.relpath(text, top).split(os.sep)
+        if any(part.casefold() == ".git" for part in parts):
+            return "lies in the .git folder, git's own files"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _real(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def is_inside(folder: Path | str, root: Path | str) -> bool:
+    """Whether absolute ``folder`` is absolute ``root`` or lies below it, on the paths as written.
+
+    Lexical (``..`` folded, symlinks not followed) and cheap: the loader asks it for every source folder.
+    """
+    folder_text, root_text = os.path.normpath(folder), os.path.normpath(root)
+    return folder_text == root_text or folder_text.startswith(root_text.rstrip(os.sep) + os.sep)

@@ -265,8 +265,9 @@ class _Loader:
         self, template: str, path: FieldPath, layers: Mapping[str, LayerSpec]
     ) -> list[sam.TemplateFunction]:
         template_path = self.root / template
-        if not template_path.is_file():
+        if not template_path.is_file() and sam.is_inside(os.path.normpath(template_path), self.root):
             raise self.error(path, f"template '{template}' does not exist", self.relative_fix("a file"))
+        self.file(template_path, path, f"relative to {self.root}")
         display = os.path.normpath(os.path.join(os.path.dirname(self.doc.display), template))
         document = read_document(template_path, display, cfn=True, what="template")
         return sam.read_template(
@@ -422,6 +423,12 @@ class _Loader:
                 f"folder '{relative}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
                 "move it into the repository and give its path relative to the folder of layer-ci.yml",
             )
+        if (problem := sam.containment_problem(folder, self.root)) is not None:
+            raise self.error(
+                path,
+                f"folder '{relative}' {problem}",
+                "point it at a real folder inside the repository (not a symlink leading out, not .git)",
+            )
         if below_root and folder == self.root:
             raise self.error(
                 path,
@@ -435,6 +442,20 @@ class _Loader:
         return folder
 
     def file(self, file: Path, path: FieldPath, relative_to: str) -> None:
+        """A file the run reads (requirements, pins, templates): a real file inside the repository."""
+        shown_path = os.path.normpath(file)
+        if not sam.is_inside(shown_path, self.root):
+            raise self.error(
+                path,
+                f"file '{os.path.relpath(shown_path, self.root)}' is outside the repository ({self.root})",
+                f"keep it inside the repository and fix the path ({relative_to})",
+            )
+        if (problem := sam.containment_problem(shown_path, self.root)) is not None:
+            raise self.error(
+                path,
+                f"file '{os.path.relpath(shown_path, self.root)}' {problem}",
+                f"point it at a real file inside the repository, not a symlink leading out ({relative_to})",
+            )
         if not file.is_file():
             shown = os.path.relpath(file, self.root)
             problem = "is a folder, not a file" if file.exists() else f"file '{shown}' does not exist"

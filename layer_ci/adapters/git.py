@@ -99,13 +99,20 @@ class IndexEntry(NamedTuple):
 
 @dataclass(frozen=True)
 class ForeignCommit:
-    """A commit on a bot branch authored by someone other than the bot."""
+    """A commit on a bot branch that the bot did not make: authored, committed or merged by someone else."""
 
     sha: str
     author_name: str
     author_email: str
+    committer_name: str = ""
+    committer_email: str = ""
+    why: str = "authored"
 
     def __str__(self) -> str:
+        if self.why == "committed":
+            return f"{self.sha[:12]} committed by {self.committer_name} <{self.committer_email}>"
+        if self.why == "merge":
+            return f"{self.sha[:12]} (a merge commit by {self.committer_name} <{self.committer_email}>)"
         return f"{self.sha[:12]} by {self.author_name} <{self.author_email}>"
 
 
@@ -365,18 +372,33 @@ class GitRepo:
     def foreign_commits(
         self, tip: str, base: str, *, allowed_emails: Iterable[str] = ()
     ) -> tuple[ForeignCommit, ...]:
-        """Commits in ``base..tip`` whose author is neither the bot nor in ``allowed_emails``."""
+        """Commits in ``base..tip`` the bot did not make itself, newest first.
+
+        The bot writes exactly what it commits: one commit, author and committer both the bot. So a commit
+        whose author or committer is someone else is foreign (``git commit --amend`` keeps the bot as
+        author but makes the person the committer), and so is any merge commit (GitHub's "Update branch").
+        """
         _refuse_option_like(tip, "log")
         _refuse_option_like(base, "log")
         allowed = {self.identity.email.lower(), *(e.lower() for e in allowed_emails)}
         out = self._git(
-            ["log", "--format=%H%x1f%an%x1f%ae", "--end-of-options", f"{base}..{tip}"], operation="log"
+            ["log", "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%P", "--end-of-options", f"{base}..{tip}"],
+            operation="log",
         ).stdout
         found = []
         for line in out.splitlines():
-            sha, name, email = line.split("\x1f")
-            if email.lower() not in allowed:
-                found.append(ForeignCommit(sha, name, email))
+            sha, name, email, committer_name, committer_email, parents = line.split("\x1f")
+            why = (
+                "authored"
+                if email.lower() not in allowed
+                else "committed"
+                if committer_email.lower() not in allowed
+                else "merge"
+                if len(parents.split()) > 1
+                else None
+            )
+            if why is not None:
+                found.append(ForeignCommit(sha, name, email, committer_name, committer_email, why))
         return tuple(found)
 
     # --------------------------------------------------------------------------------------- remote
@@ -423,7 +445,7 @@ class GitRepo:
         return self.current_sha(tracking)
 
     def remote_foreign_commits(self, branch: str, base: str) -> tuple[ForeignCommit, ...]:
-        """Commits on the remote ``branch`` (beyond ``base``) that the bot did not author."""
+        """Commits on the remote ``branch`` (beyond ``base``) that the bot did not make (see foreign_commits)."""
         tip = self.fetch(branch)
         return () if tip is None else self.foreign_commits(tip, base)
 
@@ -455,7 +477,7 @@ class GitRepo:
                     raise PushRejectedError(
                         branch,
                         "foreign-commits",
-                        f"the remote branch carries commits the bot did not author ({shown}); refusing to "
+                        f"the remote branch carries commits the bot did not author or commit ({shown}); refusing to "
                         "force-push over them: merge or close that pull request, or delete the branch",
                     )
         if expected_remote_sha == local_sha:

@@ -97,7 +97,9 @@ class ActionSettings:
         """An ``issue_comment`` event on a pull request (its payload names the issue, not the head)."""
         issue = self.event.get("issue")
         return (
-            self.event_name == "issue_comment" and isinstance(issue, Mapping) and bool(issue.get("pull_request"))
+            self.event_name == "issue_comment"
+            and isinstance(issue, Mapping)
+            and bool(issue.get("pull_request"))
         )
 
     @property

@@ -445,7 +445,7 @@ class GitRepo:
         return self.current_sha(tracking)
 
     def remote_foreign_commits(self, branch: str, base: str) -> tuple[ForeignCommit, ...]:
-        """Commits on the remote ``branch`` (beyond ``base``) that the bot did not make (see foreign_commits)."""
+        """Commits on the remote ``branch`` (beyond ``base``) the bot did not make (see foreign_commits)."""
         tip = self.fetch(branch)
         return () if tip is None else self.foreign_commits(tip, base)
 
@@ -477,8 +477,9 @@ class GitRepo:
                     raise PushRejectedError(
                         branch,
                         "foreign-commits",
-                        f"the remote branch carries commits the bot did not author or commit ({shown}); refusing to "
-                        "force-push over them: merge or close that pull request, or delete the branch",
+                        f"the remote branch carries commits the bot did not author or commit ({shown}); "
+                        "refusing to force-push over them: merge or close that pull request, or delete the "
+                        "branch",
                     )
         if expected_remote_sha == local_sha:
             return local_sha

@@ -14,6 +14,7 @@ from layer_ci.config import sam
 from layer_ci.config.schema_errors import validate
 from layer_ci.config.yamldoc import Document, FieldPath, read_document
 from layer_ci.errors import ConfigError, Location
+from layer_ci.fsutil import containment_problem, is_inside
 from layer_ci.limits import compatibility_problems
 from layer_ci.model import (
     MAX_LAYERS_PER_FUNCTION,
@@ -265,7 +266,7 @@ class _Loader:
         self, template: str, path: FieldPath, layers: Mapping[str, LayerSpec]
     ) -> list[sam.TemplateFunction]:
         template_path = self.root / template
-        if not template_path.is_file() and sam.is_inside(os.path.normpath(template_path), self.root):
+        if not template_path.is_file() and is_inside(os.path.normpath(template_path), self.root):
             raise self.error(path, f"template '{template}' does not exist", self.relative_fix("a file"))
         self.file(template_path, path, f"relative to {self.root}")
         display = os.path.normpath(os.path.join(os.path.dirname(self.doc.display), template))
@@ -417,13 +418,13 @@ class _Loader:
         """A source folder, which must lie inside the repository (strictly below its root: ``below_root``)."""
         # Lexical normalisation, not resolve(): realpath on every folder was a quarter of a large load.
         folder = Path(os.path.normpath(os.path.join(self.root, relative)))
-        if not sam.is_inside(folder, self.root):
+        if not is_inside(folder, self.root):
             raise self.error(
                 path,
                 f"folder '{relative}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
                 "move it into the repository and give its path relative to the folder of layer-ci.yml",
             )
-        if (problem := sam.containment_problem(folder, self.root)) is not None:
+        if (problem := containment_problem(folder, self.root)) is not None:
             raise self.error(
                 path,
                 f"folder '{relative}' {problem}",
@@ -444,13 +445,13 @@ class _Loader:
     def file(self, file: Path, path: FieldPath, relative_to: str) -> None:
         """A file the run reads (requirements, pins, templates): a real file inside the repository."""
         shown_path = os.path.normpath(file)
-        if not sam.is_inside(shown_path, self.root):
+        if not is_inside(shown_path, self.root):
             raise self.error(
                 path,
                 f"file '{os.path.relpath(shown_path, self.root)}' is outside the repository ({self.root})",
                 f"keep it inside the repository and fix the path ({relative_to})",
             )
-        if (problem := sam.containment_problem(shown_path, self.root)) is not None:
+        if (problem := containment_problem(shown_path, self.root)) is not None:
             raise self.error(
                 path,
                 f"file '{os.path.relpath(shown_path, self.root)}' {problem}",

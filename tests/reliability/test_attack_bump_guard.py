@@ -35,7 +35,7 @@ def test_an_amended_bump_commit_is_not_force_pushed_over(shop: Shop, tmp_path: P
     shop.change_layer(2)
     first = shop.run(label="v2")
     assert first.returncode == 0, first.stdout + first.stderr
-    (number, _), = shop.open_pulls().values()
+    ((number, _),) = shop.open_pulls().values()
     amended = _amend_as_person(shop, tmp_path)
 
     shop.change_layer(3)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from layer_ci.adapters.git import GitRepo
-from tests.reliability.reliability_support import ENTRYPOINT, Shop
+from tests.reliability.reliability_support import Shop
 from tests.support.git_remote import run_git
 
 CONFIG = """\
@@ -85,7 +85,7 @@ def test_a_planted_repository_in_the_config_folder_never_runs_on_the_fork_route(
 
 def test_a_planted_repository_never_runs_through_the_cli(tmp_path: Path) -> None:
     canary = tmp_path / "CANARY"
-    workspace, sha = _fork_workspace(tmp_path, canary)
+    workspace, _sha = _fork_workspace(tmp_path, canary)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "LAYER_CI_"))}
     env["LAYER_CI_CACHE"] = str(tmp_path / "cache")
     for argv in (["plan"], ["publish", "--dry-run"]):

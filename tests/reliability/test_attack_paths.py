@@ -80,7 +80,9 @@ def test_a_layer_source_that_is_a_symlink_out_of_the_checkout_is_refused(
     _refused(_cli(repo, "plan", home=tmp_path), "layers.tools.source", "symlink", "outside the repository")
 
 
-def test_a_layer_source_under_a_symlinked_folder_is_refused(repo: Path, outside: Path, tmp_path: Path) -> None:
+def test_a_layer_source_under_a_symlinked_folder_is_refused(
+    repo: Path, outside: Path, tmp_path: Path
+) -> None:
     (repo / "vendor").symlink_to(outside)
     (repo / "layer-ci.yml").write_text(LAYER.format(source="vendor/lib", build="{method: files}"))
     _refused(_cli(repo, "build", home=tmp_path), "layers.tools.source", "outside the repository")
@@ -95,7 +97,12 @@ def test_a_layer_source_in_git_s_own_folder_is_refused(repo: Path, tmp_path: Pat
 
 @pytest.mark.parametrize(
     "requirements",
-    ["/proc/self/environ", "../../../../../../proc/self/environ", "../../../outside/requirements.txt", "link.txt"],
+    [
+        "/proc/self/environ",
+        "../../../../../../proc/self/environ",
+        "../../../outside/requirements.txt",
+        "link.txt",
+    ],
 )
 def test_requirements_outside_the_checkout_are_refused_without_echoing_them(
     repo: Path, outside: Path, tmp_path: Path, requirements: str

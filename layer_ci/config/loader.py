@@ -102,6 +102,7 @@ class _Loader:
         self.data: Mapping[str, Any] = document.data
         self.path = config_path
         self.root = config_path.parent
+        self.seen_parts: dict[str, bool] = {}  # path -> is a symlink, for the containment checks
         self.account = Settings().account
 
     def error(self, path: FieldPath, problem: str, fix: str) -> ConfigError:
@@ -424,7 +425,7 @@ class _Loader:
                 f"folder '{relative}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
                 "move it into the repository and give its path relative to the folder of layer-ci.yml",
             )
-        if (problem := containment_problem(folder, self.root)) is not None:
+        if (problem := containment_problem(folder, self.root, self.seen_parts)) is not None:
             raise self.error(
                 path,
                 f"folder '{relative}' {problem}",
@@ -451,7 +452,7 @@ class _Loader:
                 f"file '{os.path.relpath(shown_path, self.root)}' is outside the repository ({self.root})",
                 f"keep it inside the repository and fix the path ({relative_to})",
             )
-        if (problem := containment_problem(shown_path, self.root)) is not None:
+        if (problem := containment_problem(shown_path, self.root, self.seen_parts)) is not None:
             raise self.error(
                 path,
                 f"file '{os.path.relpath(shown_path, self.root)}' {problem}",

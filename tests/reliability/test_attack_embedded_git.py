@@ -115,3 +115,16 @@ def test_the_adapter_reads_the_enclosing_repository_not_the_planted_one(tmp_path
     assert "HEAD" not in entries and entries == {}
     assert repo.changed_files(f"{sha}", sha) == ()
     assert not canary.exists()
+
+
+def test_a_linked_worktree_is_still_found_through_its_gitfile(tmp_path: Path) -> None:
+    canary = tmp_path / "CANARY"
+    workspace, sha = _fork_workspace(tmp_path, canary)
+    linked = tmp_path / "linked"
+    run_git(["worktree", "add", "--quiet", "--detach", str(linked), sha], workspace)
+    assert (linked / ".git").is_file()
+    repo = GitRepo(linked / "infra")
+    assert repo.work_tree() == linked
+    assert repo.resolve("HEAD") == sha
+    assert "layers/tools/python/tools.py" in (repo.clean_index_entries(["layers"]) or {})
+    assert not canary.exists()

@@ -449,7 +449,7 @@ class _Loader:
         if not is_inside(shown_path, self.root):
             raise self.error(
                 path,
-                f"file '{os.path.relpath(shown_path, self.root)}' is outside the repository ({self.root})",
+                f"file '{shown_path}' is outside the repository ({self.root})",
                 f"keep it inside the repository and fix the path ({relative_to})",
             )
         if (problem := containment_problem(shown_path, self.root, self.seen_parts)) is not None:

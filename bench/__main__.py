@@ -25,6 +25,7 @@ QUICK_ARGS: dict[str, tuple[str, ...]] = {
     "build": ("--rounds", "1"),  # installs aws-sam-cli from PyPI on first use
     "bump_api_calls": ("--max-functions", "2"),
     "config": ("--runs", "3", "--layers", "20", "--functions", "100"),
+    "containment": ("--runs", "3", "--layers", "20", "--functions", "100"),
     "native_scan": ("--runs", "2", "--files", "2000"),
     "pins_find": ("--files", "2000", "--rounds", "3"),
     "startup": ("--rounds", "1"),

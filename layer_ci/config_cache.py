@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import layer_ci
-from layer_ci.fsutil import user_cache_dir, write_atomically
+from layer_ci.fsutil import UnsafePathError, containment_problem, state_dir, user_cache_dir, write_atomically
 from layer_ci.model import Config
 
 CONFIG_CACHE_PATH = Path(".layer-ci") / "cache" / "config.json"
@@ -44,7 +44,11 @@ def load_config_cached(path: Path | None = None) -> Config:
         resolved = config_path.resolve()
     except OSError:
         return _load_fresh(path)  # the loader owns the "missing config" message
-    cache_file = resolved.parent / CONFIG_CACHE_PATH
+    try:
+        # A committed .layer-ci that is a symlink would have the cache read from, and written to, elsewhere.
+        cache_file = state_dir(resolved.parent, CONFIG_CACHE_PATH.parent) / CONFIG_CACHE_PATH.name
+    except UnsafePathError:
+        return _load_fresh(path)
     key = _machine_key()
     if key is None:
         return _load_fresh(path)
@@ -165,6 +169,9 @@ def _lookup(cache_file: Path, fingerprint: str, root: Path) -> Config | None:
             if _sha256((root / name).read_bytes()) != digest:
                 return None
         for name, kind in document["paths"].items():
+            # The loader's containment check again: a cache file is data anyone could have committed.
+            if containment_problem(name, root) is not None:
+                return None
             mode = os.stat(name).st_mode
             still_there = stat.S_ISDIR(mode) if kind == "dir" else stat.S_ISREG(mode)
             if not still_there:

@@ -1,14 +1,22 @@
-"""Small file-system helpers shared by every module that writes files: atomic replacement."""
+"""Small file-system helpers shared by every module that writes files: atomic replacement, safe folders."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import stat
 from pathlib import Path
+
+from layer_ci.errors import UsageError
 
 _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file a program creates
 _ATTEMPTS = 100
 CACHE_ENV = "LAYER_CI_CACHE"
+
+
+class UnsafePathError(UsageError):
+    """A folder layer-ci would write into is a symlink (or not a folder) inside the checkout."""
 
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None, *, fsync: bool = False) -> None:
@@ -61,3 +69,85 @@ def _create_beside(path: Path) -> tuple[int, str]:
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a temporary file beside {path}")
+
+
+def state_dir(root: Path, relative: Path | str) -> Path:
+    """``root/relative``, a folder layer-ci writes into (builds, caches, the local registry), checked first.
+
+    Every part of it that already exists must be a real folder: a checkout may carry a committed
+    ``.layer-ci`` (or ``.layer-ci/build``) that is a symlink, and following it would write zips, manifests
+    and caches wherever it points, outside the checkout. Missing parts are left for the writer to create.
+    Raises UnsafePathError naming the part.
+    """
+    target = Path(root)
+    for part in Path(relative).parts:
+        target = target / part
+        try:
+            mode = os.lstat(target).st_mode
+        except FileNotFoundError:
+            break
+        if stat.S_ISLNK(mode):
+            raise UnsafePathError(
+                f"{target} is a symlink; layer-ci writes its builds and caches there and does not follow a "
+                "link out of the checkout: delete it (and list .layer-ci/ in .gitignore)"
+            )
+        if not stat.S_ISDIR(mode):
+            raise UnsafePathError(f"{target} is not a folder; delete it so layer-ci can create its folder")
+    return Path(root) / relative
+
+
+def containment_problem(
+    path: Path | str, root: Path | str, seen: dict[str, bool] | None = None
+) -> str | None:
+    """Why ``path`` (lexically inside ``root``) may not be used as a repository file or folder, or None.
+
+    Real paths this time: a symlink on the way that leads out of ``root`` (to /etc, /proc/self/environ,
+    a home folder) is refused, and so is anything in a ``.git`` folder (git's own files, never content).
+    Only the path is named, never what the file holds. The parts below ``root`` are lstat-ed one by one
+    (``seen`` remembers them across calls of one load, as sibling folders share parents); only a path
+    that passes through a symlink pays for a full realpath, which was a third of a large config's load.
+    """
+    root_text, text = os.path.normpath(root), os.path.normpath(path)
+    top = root_text.rstrip(os.sep) + os.sep
+    # String slicing, not os.path.relpath (two getcwd calls each): this runs for every folder of a config.
+    parts = [] if text == root_text else text[len(top) :].split(os.sep) if text.startswith(top) else None
+    if parts and any(part.casefold() == ".git" for part in parts):
+        return _IN_GIT
+    linked = parts is None  # not lexically inside: the real path decides
+    prefix = root_text
+    for part in parts or ():
+        if linked:
+            break
+        prefix = os.path.join(prefix, part)
+        known = seen.get(prefix) if seen is not None else None
+        if known is None:
+            known = os.path.islink(prefix)
+            if seen is not None:
+                seen[prefix] = known
+        linked = known
+    if not linked:
+        return None
+    real_root = _real(root_text)
+    real = os.path.realpath(text)
+    if not is_inside(real, real_root):
+        return f"leads through a symlink to {real}, outside the repository ({real_root})"
+    if any(part.casefold() == ".git" for part in os.path.relpath(real, real_root).split(os.sep)):
+        return _IN_GIT
+    return None
+
+
+_IN_GIT = "lies in the .git folder, git's own files"
+
+
+@functools.lru_cache(maxsize=64)
+def _real(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def is_inside(folder: Path | str, root: Path | str) -> bool:
+    """Whether absolute ``folder`` is absolute ``root`` or lies below it, on the paths as written.
+
+    Lexical (``..`` folded, symlinks not followed) and cheap: the loader asks it for every source folder.
+    """
+    folder_text, root_text = os.path.normpath(folder), os.path.normpath(root)
+    return folder_text == root_text or folder_text.startswith(root_text.rstrip(os.sep) + os.sep)

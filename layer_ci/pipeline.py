@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, LayerCiError, UsageError
+from layer_ci.fsutil import state_dir
 from layer_ci.lockfile import Lock, load_lock, save_lock
 from layer_ci.model import BuiltLayer, Config, FunctionSpec, LayerSpec, PublishedVersion
 from layer_ci.plan import Plan, make_plan
@@ -370,7 +371,7 @@ def _build(
     from layer_ci.preflight import check_before_publish
 
     keys = {change.layer: change.input_key for change in plan.changes}
-    out_dir = options.out_dir or config.root / DEFAULT_BUILD_DIR
+    out_dir = options.out_dir or state_dir(config.root, DEFAULT_BUILD_DIR)
     built = []
     for name in targets:
         key = keys[name]
@@ -659,7 +660,7 @@ def _bump_with_pull_requests(
         test_runner=test_runner,
         cache_dir=engine.cache_dir or default_cache_dir(),
         base=options.base_branch,
-        build_dir=options.out_dir or config.root / DEFAULT_BUILD_DIR,
+        build_dir=options.out_dir or state_dir(config.root, DEFAULT_BUILD_DIR),
         registry_factory=services.registry_factory,
         target_url=options.target_url,
         log=services.log,

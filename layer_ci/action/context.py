@@ -29,7 +29,12 @@ INPUT_ENV: dict[str, str] = {
     "dry-run": "LAYER_CI_DRY_RUN",
     "test": "LAYER_CI_TEST",
     "release": "LAYER_CI_RELEASE",
+    "release-any-branch": "LAYER_CI_RELEASE_ANY_BRANCH",
 }
+# Events whose payload carries the pull request (head repository included): a fork's is read-only.
+PULL_REQUEST_EVENTS = frozenset(
+    {"pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment"}
+)
 
 _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off", ""})
@@ -58,6 +63,7 @@ class ActionSettings:
     dry_run: bool = False
     run_tests: bool = True
     release: bool = False
+    release_any_branch: bool = False
 
     @property
     def default_branch(self) -> str:
@@ -82,7 +88,19 @@ class ActionSettings:
     @property
     def pr_number(self) -> int | None:
         number = self.pull_request.get("number", self.event.get("number"))
+        if number is None and self.is_pull_request_comment:
+            number = self.event["issue"].get("number")
         return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+    @property
+    def is_pull_request_comment(self) -> bool:
+        """An ``issue_comment`` event on a pull request (its payload names the issue, not the head)."""
+        issue = self.event.get("issue")
+        return (
+            self.event_name == "issue_comment"
+            and isinstance(issue, Mapping)
+            and bool(issue.get("pull_request"))
+        )
 
     @property
     def pr_head_repository(self) -> str:
@@ -98,10 +116,31 @@ class ActionSettings:
         Such runs get a read-only token and no secrets, and the code is not the repository owner's: the
         Action then runs read-only whatever credentials happen to be present.
         """
-        if self.event_name not in ("pull_request", "pull_request_target"):
+        if self.event_name not in PULL_REQUEST_EVENTS:
             return False
         head = self.pr_head_repository
         return not head or head.lower() != self.repository.lower()
+
+    @property
+    def read_only_reason(self) -> str | None:
+        """Why this run must write nothing (no AWS, no pushes, no comments), or None when it may.
+
+        A fork's pull request, a review or review comment on one, and any comment on a pull request: an
+        ``issue_comment`` payload does not say where the head lives, so it is taken for a fork's.
+        """
+        if self.is_fork:
+            return f"pull request from the fork {self.pr_head_repository or '(deleted repository)'}"
+        if self.is_pull_request_comment:
+            return (
+                f"a comment on pull request #{self.pr_number}, whose head may be a fork's (the event does "
+                "not say)"
+            )
+        return None
+
+    @property
+    def releasable_ref(self) -> bool:
+        """A workflow_dispatch may publish: from the default branch, or anywhere with release-any-branch."""
+        return self.on_default_branch or self.release_any_branch
 
     @property
     def pr_head_sha(self) -> str:
@@ -206,4 +245,5 @@ def read_settings(environ: Mapping[str, str]) -> ActionSettings:
         dry_run=parse_bool("dry-run", value("dry-run"), False),
         run_tests=parse_bool("test", value("test"), True),
         release=parse_bool("release", value("release"), False),
+        release_any_branch=parse_bool("release-any-branch", value("release-any-branch"), False),
     )

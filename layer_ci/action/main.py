@@ -111,15 +111,16 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
             mask(git_basic_credential(settings.token))
         from layer_ci.adapters.git import GitRepo
 
-        git = GitRepo(settings.workspace, token=settings.token or None)
+        git = GitRepo(settings.workspace, token=settings.token or None, work_tree=settings.workspace)
         if settings.token:
             from layer_ci.adapters.github import GitHubClient
 
             github = GitHubClient(
                 settings.token, settings.repository, api_url=settings.api_url, policy=github_policy(environ)
             )
-        # A fork's code runs with a read-only token and must not reach AWS: it gets no AWS provider at all.
-        aws = None if settings.is_fork else DefaultAwsProvider()
+        # A fork's code runs with a read-only token and must not reach AWS: it gets no AWS provider at all,
+        # also on a review or a comment of a fork's pull request (see ActionSettings.read_only_reason).
+        aws = None if settings.read_only_reason is not None else DefaultAwsProvider()
         return action(settings, github, git, aws, runner=runner)
     except LayerCiError as exc:
         runner.error(exc.one_line(), title="layer-ci")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from layer_ci.action.context import ActionSettings
 from layer_ci.action.summary import lines_section, md, plan_summary, push_summary
 from layer_ci.action.workflow_commands import Runner
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, ConfigError, LayerCiError, UsageError
+from layer_ci.fsutil import is_inside
 from layer_ci.model import Config
 from layer_ci.pipeline import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
 from layer_ci.plan import Plan
@@ -69,14 +71,27 @@ class Outputs:
 
 
 def choose_route(settings: ActionSettings) -> Route:
-    """The job for this run: the ``command`` input when given, else by event."""
+    """The job for this run: the ``command`` input when given, else by event.
+
+    A run that must stay read-only (a fork's pull request, see ``read_only_reason``) never gets a route
+    that writes; a manual run off the default branch only plans unless release-any-branch allows it.
+    """
+    route = _requested_route(settings)
+    if settings.read_only_reason is not None and route in ("verify", "plan"):
+        return "fork"
+    if settings.event_name == "workflow_dispatch" and route in ("push", "release"):
+        return route if settings.releasable_ref else "plan"
+    return route
+
+
+def _requested_route(settings: ActionSettings) -> Route:
     command = settings.command
     if command == "plan":
         return "plan"
     if command == "run":
         return "push"
     if command == "verify":
-        return "fork" if settings.is_fork else "verify"
+        return "verify"
     if command == "audit":
         return "schedule"
     if command == "prune":
@@ -85,7 +100,7 @@ def choose_route(settings: ActionSettings) -> Route:
     if event == "push":
         return "push" if settings.on_default_branch else "plan"
     if event in ("pull_request", "pull_request_target"):
-        return "fork" if settings.is_fork else "verify"
+        return "verify"
     if event == "workflow_dispatch":
         return "release"
     if event == "schedule":
@@ -113,10 +128,10 @@ def action(
         if route == "plan":
             return _plan_only(settings, config, runner, outputs, notes=_plan_notes(settings))
         if route == "fork":
+            reason = settings.read_only_reason or "a fork's pull request"
             note = (
-                f"Pull request from the fork {settings.pr_head_repository or '(deleted repository)'}: "
-                "layer-ci runs read-only here: it publishes nothing, writes nothing to AWS and posts no "
-                "comment. The bump and its tests run after the merge."
+                f"{reason[0].upper()}{reason[1:]}: layer-ci runs read-only here: it publishes nothing, "
+                "writes nothing to AWS and posts no comment. The bump and its tests run after the merge."
             )
             runner.warning(note, title="layer-ci: read-only run")
             return _plan_only(settings, config, runner, outputs, notes=[note])
@@ -145,6 +160,14 @@ def action(
 
 
 def _load(settings: ActionSettings, load: Callable[[Path], Config] | None) -> Config:
+    # Everything the run reads is checked to lie inside the config's folder; that folder must in turn be
+    # inside the checkout, by real path (a committed symlink could lead the config itself elsewhere).
+    workspace = os.path.realpath(settings.workspace)
+    if not is_inside(os.path.realpath(settings.config_path), workspace):
+        raise UsageError(
+            f"input config: {settings.config_path} lies outside the workspace {workspace} (or leads out of "
+            "it through a symlink); give the path of layer-ci.yml inside the repository"
+        )
     if load is not None:
         return load(settings.config_path)
     from layer_ci.config import load_config
@@ -162,6 +185,12 @@ def _annotate_config_error(settings: ActionSettings, exc: ConfigError, runner: R
 
 
 def _plan_notes(settings: ActionSettings) -> list[str]:
+    if settings.event_name == "workflow_dispatch" and not settings.releasable_ref:
+        return [
+            f"Manual run on {settings.branch or settings.ref}, not the default branch "
+            f"{settings.default_branch}: planning only; layers are published from the default branch "
+            "(set the input release-any-branch: true to publish from other branches)."
+        ]
     if settings.event_name == "push" and not settings.on_default_branch and settings.command == "auto":
         return [
             f"Push to {settings.branch or settings.ref}, not the default branch {settings.default_branch}: "
@@ -197,6 +226,9 @@ def _title(settings: ActionSettings, job: str) -> str:
         "push": f"push to {settings.branch or settings.ref}",
         "pull_request": f"pull request #{settings.pr_number}",
         "pull_request_target": f"pull request #{settings.pr_number}",
+        "pull_request_review": f"review of pull request #{settings.pr_number}",
+        "pull_request_review_comment": f"review comment on pull request #{settings.pr_number}",
+        "issue_comment": f"comment on #{settings.pr_number}",
         "workflow_dispatch": "manual release",
         "schedule": "scheduled check",
     }.get(settings.event_name, settings.event_name)

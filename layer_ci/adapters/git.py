@@ -22,7 +22,32 @@ _MAX_DETAIL = 400
 # repository than the one this adapter wraps.
 _SCRUBBED_ENV_PREFIXES = ("GIT_TRACE", "GIT_CURL_VERBOSE", "GIT_REDACT")
 _SCRUBBED_ENV = frozenset(
-    {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE"}
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        "GIT_EXTERNAL_DIFF",
+    }
+)
+# Settings forced on every call, above any config file: a repository's own config never gets to start a
+# program through them. A checkout's files cannot write .git/config, but a fork can commit a whole bare
+# repository's layout (HEAD, config, objects/, refs/) into a subfolder; the repository is therefore always
+# named explicitly (--git-dir/--work-tree) and git never discovers one. safe.bareRepository=explicit is the
+# second wall should anything still ask git to discover.
+_FORCED_CONFIG = (
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "safe.bareRepository=explicit",
+    "protocol.ext.allow=never",
+    "commit.gpgSign=false",
+    "tag.gpgSign=false",
+    "core.quotePath=false",
 )
 
 _AUTH_FAILURE_MARKERS = (
@@ -74,14 +99,36 @@ class IndexEntry(NamedTuple):
 
 @dataclass(frozen=True)
 class ForeignCommit:
-    """A commit on a bot branch authored by someone other than the bot."""
+    """A commit on a bot branch that the bot did not make: authored, committed or merged by someone else."""
 
     sha: str
     author_name: str
     author_email: str
+    committer_name: str = ""
+    committer_email: str = ""
+    why: str = "authored"
 
     def __str__(self) -> str:
+        if self.why == "committed":
+            return f"{self.sha[:12]} committed by {self.committer_name} <{self.committer_email}>"
+        if self.why == "merge":
+            return f"{self.sha[:12]} (a merge commit by {self.committer_name} <{self.committer_email}>)"
         return f"{self.sha[:12]} by {self.author_name} <{self.author_email}>"
+
+
+def find_work_tree(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding a ``.git`` folder or gitfile, else None.
+
+    Git's own discovery also accepts a folder laid out as a bare repository (HEAD, objects/, refs/), which
+    a commit can plant; this walk never does. No commit can contain a ``.git`` entry (git refuses the
+    name), so the folder found from inside a checkout is the checkout's top.
+    """
+    folder = Path(os.path.abspath(start))
+    for candidate in (folder, *folder.parents):
+        marker = candidate / ".git"
+        if marker.is_dir() or marker.is_file():
+            return candidate
+    return None
 
 
 class PushRejectedError(ServiceError):
@@ -96,8 +143,11 @@ class PushRejectedError(ServiceError):
 class GitRepo:
     """A working repository driven through the real ``git`` binary, argv lists only, never a shell.
 
-    Every command runs with the bot identity, hooks disabled, commit signing off, prompts disabled and a
-    scrubbed environment. A token, when given, is sent as an ``http.<remote-url>.extraheader`` set
+    Every command names its repository explicitly (``--git-dir``/``--work-tree`` of ``work_tree``, else
+    of the checkout found above ``path`` by :func:`find_work_tree`), so a repository planted inside the
+    checkout is never read; relative paths are taken from ``path``. Every command runs with the bot
+    identity, hooks, fsmonitor, external diffs and commit signing off, prompts disabled and a scrubbed
+    environment. A token, when given, is sent as an ``http.<remote-url>.extraheader`` set
     through ``GIT_CONFIG_COUNT`` variables: it is never written to disk, never part of a URL and never
     on a command line that other users could read in the process table.
     """
@@ -110,6 +160,7 @@ class GitRepo:
         identity: GitIdentity | None = None,
         token: str | None = None,
         timeout_s: float = 300.0,
+        work_tree: Path | None = None,
     ) -> None:
         if not remote or remote.startswith("-") or any(c.isspace() for c in remote):
             raise ValueError(f"invalid git remote name {remote!r}")
@@ -121,6 +172,7 @@ class GitRepo:
         self._token = token or None
         self._timeout_s = timeout_s
         self._cached_remote_url: str | None = None
+        self._work_tree = Path(os.path.abspath(work_tree)) if work_tree is not None else None
 
     def __repr__(self) -> str:  # the token stays out of reprs, logs and tracebacks
         return f"GitRepo({str(self.path)!r}, remote={self.remote!r})"
@@ -223,7 +275,8 @@ class GitRepo:
         _refuse_option_like(base, "diff")
         _refuse_option_like(tip, "diff")
         out = self._git_bytes(
-            ["diff", "--name-only", "-z", "--no-renames", base, tip, "--"], operation="diff"
+            ["diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", base, tip, "--"],
+            operation="diff",
         )
         return tuple(sorted(p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p))
 
@@ -275,7 +328,7 @@ class GitRepo:
         """Commit the staged changes (after staging ``paths`` when given) as the bot; no-op when unchanged."""
         if paths is not None:
             self.add(paths)
-        staged = self._git(["diff", "--cached", "--quiet"], operation="commit", check=False)
+        staged = self._git(["diff", "--cached", "--quiet", "--no-ext-diff"], operation="commit", check=False)
         if staged.returncode == 0:
             return CommitResult(self.current_sha("HEAD"), created=False)
         if staged.returncode != 1:
@@ -319,18 +372,33 @@ class GitRepo:
     def foreign_commits(
         self, tip: str, base: str, *, allowed_emails: Iterable[str] = ()
     ) -> tuple[ForeignCommit, ...]:
-        """Commits in ``base..tip`` whose author is neither the bot nor in ``allowed_emails``."""
+        """Commits in ``base..tip`` the bot did not make itself, newest first.
+
+        The bot writes exactly what it commits: one commit, author and committer both the bot. So a commit
+        whose author or committer is someone else is foreign (``git commit --amend`` keeps the bot as
+        author but makes the person the committer), and so is any merge commit (GitHub's "Update branch").
+        """
         _refuse_option_like(tip, "log")
         _refuse_option_like(base, "log")
         allowed = {self.identity.email.lower(), *(e.lower() for e in allowed_emails)}
         out = self._git(
-            ["log", "--format=%H%x1f%an%x1f%ae", "--end-of-options", f"{base}..{tip}"], operation="log"
+            ["log", "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%P", "--end-of-options", f"{base}..{tip}"],
+            operation="log",
         ).stdout
         found = []
         for line in out.splitlines():
-            sha, name, email = line.split("\x1f")
-            if email.lower() not in allowed:
-                found.append(ForeignCommit(sha, name, email))
+            sha, name, email, committer_name, committer_email, parents = line.split("\x1f")
+            why = (
+                "authored"
+                if email.lower() not in allowed
+                else "committed"
+                if committer_email.lower() not in allowed
+                else "merge"
+                if len(parents.split()) > 1
+                else None
+            )
+            if why is not None:
+                found.append(ForeignCommit(sha, name, email, committer_name, committer_email, why))
         return tuple(found)
 
     # --------------------------------------------------------------------------------------- remote
@@ -377,7 +445,7 @@ class GitRepo:
         return self.current_sha(tracking)
 
     def remote_foreign_commits(self, branch: str, base: str) -> tuple[ForeignCommit, ...]:
-        """Commits on the remote ``branch`` (beyond ``base``) that the bot did not author."""
+        """Commits on the remote ``branch`` (beyond ``base``) the bot did not make (see foreign_commits)."""
         tip = self.fetch(branch)
         return () if tip is None else self.foreign_commits(tip, base)
 
@@ -409,8 +477,9 @@ class GitRepo:
                     raise PushRejectedError(
                         branch,
                         "foreign-commits",
-                        f"the remote branch carries commits the bot did not author ({shown}); refusing to "
-                        "force-push over them: merge or close that pull request, or delete the branch",
+                        f"the remote branch carries commits the bot did not author or commit ({shown}); "
+                        "refusing to force-push over them: merge or close that pull request, or delete the "
+                        "branch",
                     )
         if expected_remote_sha == local_sha:
             return local_sha
@@ -545,22 +614,30 @@ class GitRepo:
         )
         return env
 
-    def _argv(self, args: Sequence[str]) -> list[str]:
+    def work_tree(self, operation: str = "rev-parse") -> Path:
+        """The checkout every command names: ``work_tree`` when given, else the one holding ``path``."""
+        if self._work_tree is None:
+            if not self.path.is_dir():
+                raise ServiceError(SERVICE, operation, f"repository folder {self.path} does not exist")
+            found = find_work_tree(self.path)
+            if found is None:
+                raise ServiceError(SERVICE, operation, f"{self.path} is not inside a git checkout")
+            self._work_tree = found
+        return self._work_tree
+
+    def _argv(self, args: Sequence[str], operation: str) -> list[str]:
         ident = self.identity
+        top = self.work_tree(operation)
+        forced = [item for setting in _FORCED_CONFIG for item in ("-c", setting)]
         return [
             "git",
+            f"--git-dir={top / '.git'}",
+            f"--work-tree={top}",
             "-c",
             f"user.name={ident.name}",
             "-c",
             f"user.email={ident.email}",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "commit.gpgSign=false",
-            "-c",
-            "tag.gpgSign=false",
-            "-c",
-            "core.quotePath=false",
+            *forced,
             *args,
         ]
 
@@ -575,9 +652,10 @@ class GitRepo:
         full_env = self._base_env()
         if env:
             full_env.update(env)
+        argv = self._argv(args, operation)
         try:
             raw = subprocess.run(
-                self._argv(args),
+                argv,
                 cwd=self.path,
                 env=full_env,
                 input=input if input is not None else b"",
@@ -618,9 +696,10 @@ class GitRepo:
         return result
 
     def _git_bytes(self, args: Sequence[str], *, operation: str) -> bytes:
+        argv = self._argv(args, operation)
         try:
             raw = subprocess.run(
-                self._argv(args),
+                argv,
                 cwd=self.path,
                 env=self._base_env(),
                 input=b"",

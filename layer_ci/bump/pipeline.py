@@ -424,6 +424,30 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
     return _publish_branch(run, group, gate, outcome, files, commit_message(report), subject, start)
 
 
+FOREIGN_COMMITS_MARKER = "layer-ci:foreign-commits"
+
+
+def _tell_foreign_commits(run: _Run, branch: str, exc: PushRejectedError) -> None:
+    """One sticky comment on the branch's pull request: layer-ci stopped because someone else committed."""
+    github = run.github
+    if github is None:
+        return
+    detail = exc.one_line().replace("`", "'")
+    body = (
+        "**layer-ci did not update this branch**: it carries commits layer-ci did not make, and layer-ci "
+        "never force-pushes over somebody's work.\n\n"
+        f"```text\n{detail}\n```\n\n"
+        "Merge the pull request as it is, or close it and delete the branch: the next run then opens a "
+        "fresh one.\n\n*— layer-ci*"
+    )
+    try:
+        pr = github.find_open_pr(branch, run.options.base)
+        if pr is not None:
+            github.upsert_sticky_comment(pr.number, FOREIGN_COMMITS_MARKER, body)
+    except LayerCiError as error:  # the refusal stands either way; the comment is a courtesy
+        run.say(f"{branch}: could not comment on the pull request: {error.one_line()}")
+
+
 def _publish_branch(
     run: _Run,
     group: BumpGroup,
@@ -459,6 +483,8 @@ def _publish_branch(
             git.push_with_lease(branch, None, source=commit.sha)
     except PushRejectedError as exc:
         run.say(f"{branch}: not pushed: {exc.one_line()}")
+        if exc.reason == "foreign-commits":
+            _tell_foreign_commits(run, branch, exc)
         return _done(run, outcome, "skipped", start, reason=exc.one_line())
     run.say(f"{branch}: {'pushed' if pushed else 'unchanged at'} {head[:12]}")
 

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from layer_ci.fsutil import state_dir
+
 HELP = "build layers into deterministic zips and manifests (DIR/<layer>.zip, DIR/<layer>.manifest.json)"
 DEFAULT_OUT = Path(".layer-ci") / "build"
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config_cached(Path(args.config) if args.config else None)
     wanted = config.select_layers(args.layers)
-    out_dir = Path(args.out) if args.out else config.root / DEFAULT_OUT
+    out_dir = Path(args.out) if args.out else state_dir(config.root, DEFAULT_OUT)
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
     for spec in wanted:
         print(f"layer-ci: building {spec.name} ({spec.build.method})", file=sys.stderr)

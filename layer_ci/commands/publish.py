@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from layer_ci.fsutil import state_dir
+
 HELP = (
     "publish changed layers to their regions (identical versions are reused, never duplicated) "
     "and record them in layer-ci.lock"
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     keys = {change.layer: change.input_key for change in plan.changes}
-    out_dir = Path(args.out) if args.out else config.root / DEFAULT_OUT
+    out_dir = Path(args.out) if args.out else state_dir(config.root, DEFAULT_OUT)
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
     built = []
     for name in targets:

@@ -15,6 +15,7 @@ from layer_ci.config import sam
 from layer_ci.config.schema_errors import validate
 from layer_ci.config.yamldoc import Document, FieldPath, read_document
 from layer_ci.errors import ConfigError, Location
+from layer_ci.fsutil import containment_problem, is_inside
 from layer_ci.limits import ARCHITECTURES, LAMBDA_RUNTIMES, compatibility_problems
 from layer_ci.model import (
     MAX_LAYERS_PER_FUNCTION,
@@ -106,6 +107,7 @@ class _Loader:
         self.data: Mapping[str, Any] = document.data
         self.path = config_path
         self.root = config_path.parent
+        self.seen_parts: dict[str, bool] = {}  # path -> is a symlink, for the containment checks
         self.account = Settings().account
         # Layers whose compatible lists layer-ci.yml leaves out, and the templates' LayerVersion resources:
         # an omitted list follows the template (see follow_templates).
@@ -284,8 +286,9 @@ class _Loader:
         self, template: str, path: FieldPath, layers: Mapping[str, LayerSpec]
     ) -> list[sam.TemplateFunction]:
         template_path = self.root / template
-        if not template_path.is_file():
+        if not template_path.is_file() and is_inside(os.path.normpath(template_path), self.root):
             raise self.error(path, f"template '{template}' does not exist", self.relative_fix("a file"))
+        self.file(template_path, path, f"relative to {self.root}")
         display = os.path.normpath(os.path.join(os.path.dirname(self.doc.display), template))
         document = read_document(template_path, display, cfn=True, what="template")
         for resource in sam.template_layers(document, template_path.parent, Path(template).as_posix()):
@@ -481,11 +484,17 @@ class _Loader:
         """A source folder, which must lie inside the repository (strictly below its root: ``below_root``)."""
         # Lexical normalisation, not resolve(): realpath on every folder was a quarter of a large load.
         folder = Path(os.path.normpath(os.path.join(self.root, relative)))
-        if not sam.is_inside(folder, self.root):
+        if not is_inside(folder, self.root):
             raise self.error(
                 path,
                 f"folder '{relative}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
                 "move it into the repository and give its path relative to the folder of layer-ci.yml",
+            )
+        if (problem := containment_problem(folder, self.root, self.seen_parts)) is not None:
+            raise self.error(
+                path,
+                f"folder '{relative}' {problem}",
+                "point it at a real folder inside the repository (not a symlink leading out, not .git)",
             )
         if below_root and folder == self.root:
             raise self.error(
@@ -500,6 +509,20 @@ class _Loader:
         return folder
 
     def file(self, file: Path, path: FieldPath, relative_to: str) -> None:
+        """A file the run reads (requirements, pins, templates): a real file inside the repository."""
+        shown_path = os.path.normpath(file)
+        if not is_inside(shown_path, self.root):
+            raise self.error(
+                path,
+                f"file '{shown_path}' is outside the repository ({self.root})",
+                f"keep it inside the repository and fix the path ({relative_to})",
+            )
+        if (problem := containment_problem(shown_path, self.root, self.seen_parts)) is not None:
+            raise self.error(
+                path,
+                f"file '{os.path.relpath(shown_path, self.root)}' {problem}",
+                f"point it at a real file inside the repository, not a symlink leading out ({relative_to})",
+            )
         if not file.is_file():
             shown = os.path.relpath(file, self.root)
             problem = "is a folder, not a file" if file.exists() else f"file '{shown}' does not exist"

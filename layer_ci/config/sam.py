@@ -12,6 +12,7 @@ from typing import Any
 
 from layer_ci.config.yamldoc import Document, FieldPath, YamlMap
 from layer_ci.errors import ConfigError
+from layer_ci.fsutil import containment_problem, is_inside
 from layer_ci.limits import ARCHITECTURES, LAMBDA_RUNTIMES
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
@@ -199,6 +200,13 @@ class _Template:
                 code_path,
                 f"folder '{code_value}' is outside the repository ({self.root}, the folder of layer-ci.yml)",
                 "keep the function's code inside the repository and point CodeUri/Code at it",
+            )
+        if self.root is not None and (problem := containment_problem(source, self.root)) is not None:
+            raise self.document.error(
+                code_path,
+                f"folder '{code_value}' {problem}",
+                "keep the function's code inside the repository (a real folder, not a symlink leading "
+                "out) and point CodeUri/Code at it",
             )
         if not source.is_dir():
             raise self.document.error(
@@ -418,12 +426,3 @@ def undeclared_layer_error(
         f"layer '{name}' is not declared in layer-ci.yml",
         f"{hint}(layer ARNs in account {account}, settings.account, must name a layer layer-ci.yml declares)",
     )
-
-
-def is_inside(folder: Path | str, root: Path | str) -> bool:
-    """Whether absolute ``folder`` is absolute ``root`` or lies below it, on the paths as written.
-
-    Lexical (``..`` folded, symlinks not followed) and cheap: the loader asks it for every source folder.
-    """
-    folder_text, root_text = os.path.normpath(folder), os.path.normpath(root)
-    return folder_text == root_text or folder_text.startswith(root_text.rstrip(os.sep) + os.sep)

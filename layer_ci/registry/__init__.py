@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from layer_ci.fsutil import state_dir
 from layer_ci.model import Config
 from layer_ci.registry.base import (
     DeployedFunction,
@@ -29,7 +30,7 @@ __all__ = [
 def local_registry_base(config: Config) -> Path:
     """The folder of the local registry (``settings.registry_path``, relative to the repository root)."""
     path = Path(config.settings.registry_path)
-    return path if path.is_absolute() else config.root / path
+    return path if path.is_absolute() else state_dir(config.root, path)
 
 
 def open_registry(config: Config, region: str) -> LayerRegistry:

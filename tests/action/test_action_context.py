@@ -41,6 +41,7 @@ def test_settings_from_the_runner(tmp_path: Path) -> None:
         LAYER_CI_REGIONS="us-east-1 eu-west-1",
         LAYER_CI_DRY_RUN="False",
         LAYER_CI_CONFIG="infra/layer-ci.yml",
+        GITHUB_REF="refs/heads/trunk",  # the default branch: a manual run there releases
     )
     settings = read_settings(env)
     assert settings.layers == ("a", "b") and settings.force and not settings.dry_run

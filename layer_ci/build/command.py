@@ -175,7 +175,8 @@ def build_command(spec: LayerSpec, staging: Path, *, timeout_s: float = DEFAULT_
     )
     what = f"layer {spec.name}: build command {' '.join(argv)!r}"
     isolation = sandbox.isolation()
-    sandbox.require_reachable(isolation, [spec.source, staging], what)
+    # The build's temporary folders are layer-ci's own (mkdtemp: 0700): opened for the sandbox's user.
+    sandbox.require_reachable(isolation, [spec.source, staging], what, repair_under=staging.parent)
     with untrusted_dirs(isolation, env, [staging]):
         completed = run_untrusted(argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation)
     if completed.returncode != 0:

@@ -201,7 +201,9 @@ def _install(
     # secrets, and runs in the sandbox so it cannot read them from layer-ci's /proc/<pid>/environ either.
     isolation = sandbox.isolation()
     env = installer_env()
-    sandbox.require_reachable(isolation, [requirements, folder, Path(sys.executable)], what)
+    sandbox.require_reachable(
+        isolation, [requirements, folder, Path(sys.executable)], what, repair_under=folder.parent.parent
+    )
     with untrusted_dirs(isolation, env, [folder]):
         completed = run_untrusted(argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation)
     if completed.returncode != 0:

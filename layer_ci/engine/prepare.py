@@ -240,6 +240,7 @@ def function_process(
                 if path is not None
             ],
             f"function {prepared.function.name}",
+            repair_under=prepared.cache_dir,
         )
         environment = lambda_environment(
             prepared.function,

@@ -293,20 +293,30 @@ def owned_folder(isolation: Isolation, path: Path) -> Path:
     return own
 
 
-def unreachable(isolation: Isolation, paths: Iterable[Path]) -> list[str]:
-    """Paths the code's user could not read, each with the folder that stops it (empty: all fine)."""
+def unreachable(isolation: Isolation, paths: Iterable[Path], *, repair_under: Path | None = None) -> list[str]:
+    """Paths the code's user could not read, each with the folder that stops it (empty: all fine).
+
+    Folders of layer-ci's own under ``repair_under`` (its cache: made by mkdtemp, mode 0700) are opened
+    to others for reading on the way instead.
+    """
     if isolation.drop is None:
         return []
     uid, gid = isolation.drop
     problems: list[str] = []
     for path in paths:
-        blocker = _blocker(Path(os.path.abspath(path)), uid, gid)
-        if blocker is not None:
-            problems.append(f"{path} (stopped at {blocker})")
+        target = Path(os.path.abspath(path))
+        while (blocker := _blocker(target, uid, gid)) is not None:
+            if repair_under is None or not under(blocker, os.path.realpath(repair_under)):
+                mode = stat.S_IMODE(os.stat(blocker).st_mode)
+                problems.append(f"{path} (stopped at {blocker}, mode {mode:04o})")
+                break
+            mode = os.stat(blocker).st_mode
+            wanted = 0o055 if stat.S_ISDIR(mode) else 0o044
+            os.chmod(blocker, stat.S_IMODE(mode) | wanted)
     return problems
 
 
-def _blocker(path: Path, uid: int, gid: int) -> str | None:
+def _blocker(path: Path, uid: int, gid: int) -> Path | None:
     for folder in (*reversed(path.parents), path):
         try:
             st = os.stat(folder)
@@ -320,16 +330,18 @@ def _blocker(path: Path, uid: int, gid: int) -> str | None:
             shift = 0
         needed = stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else stat.S_IROTH
         if not (st.st_mode >> shift) & needed:
-            return f"{folder}, mode {stat.S_IMODE(st.st_mode):04o}"
+            return folder
     return None
 
 
-def require_reachable(isolation: Isolation, paths: Iterable[Path], what: str) -> None:
-    problems = unreachable(isolation, paths)
+def require_reachable(
+    isolation: Isolation, paths: Iterable[Path], what: str, *, repair_under: Path | None = None
+) -> None:
+    problems = unreachable(isolation, paths, repair_under=repair_under)
     if problems:
         raise SandboxError(
             f"{what}: untrusted code runs as {isolation.user_name}, which cannot read {problems[0]}; "
-            "give others read access to it (e.g. set LAYER_CI_CACHE to a folder under /var/cache) "
+            "the interpreters, the checkout and layer-ci's cache (LAYER_CI_CACHE) must be readable by others, "
             f"or name another user in {SANDBOX_USER_ENV}"
         )
 

@@ -34,11 +34,13 @@ def hide_environment() -> None:
     while view:
         view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
-    startup = {name: value for name, value in os.environ.items() if name in _STARTUP or name.startswith("PYTHON")}
+    startup = {
+        name: value for name, value in os.environ.items() if name in _STARTUP or name.startswith("PYTHON")
+    }
     startup[ENVIRONMENT_FD] = str(fd)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], startup)
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], startup)  # noqa: S606 - argv, no shell
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ PASSED_THROUGH = ("PATH", "HOME")
 # settings (UV_*, PIP_*, npm_config_*: index URLs and their credentials, which a package's setup.py then
 # sees too). Never AWS keys, GitHub tokens or the CI's other secrets.
 INSTALLER_PASSED = (
-    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "NETRC",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NIX_SSL_CERT_FILE",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+    "NETRC", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NIX_SSL_CERT_FILE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "all_proxy",
 )  # fmt: skip
 INSTALLER_PREFIXES = ("UV_", "PIP_", "NPM_CONFIG_", "npm_config_")
 
@@ -45,7 +46,9 @@ def installer_env(source: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def untrusted_dirs(isolation: sandbox.Isolation, env: dict[str, str], writable: Sequence[Path]) -> Iterator[None]:
+def untrusted_dirs(
+    isolation: sandbox.Isolation, env: dict[str, str], writable: Sequence[Path]
+) -> Iterator[None]:
     """Make ``writable`` (and a HOME and TMPDIR, when the code runs as another user) writable by its user."""
     if isolation.drop is None:
         yield
@@ -87,7 +90,8 @@ def run_untrusted(
         raw, _ = process.communicate()
         launched.close()
         raise BuildError(
-            f"{what}: timed out after {timeout_s:g} s; last output: {output_tail(raw.decode('utf-8', 'replace'))}"
+            f"{what}: timed out after {timeout_s:g} s; "
+            f"last output: {output_tail(raw.decode('utf-8', 'replace'))}"
         ) from None
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -178,7 +182,9 @@ def build_command(spec: LayerSpec, staging: Path, *, timeout_s: float = DEFAULT_
     # The build's temporary folders are layer-ci's own (mkdtemp: 0700): opened for the sandbox's user.
     sandbox.require_reachable(isolation, [spec.source, staging], what, repair_under=staging.parent)
     with untrusted_dirs(isolation, env, [staging]):
-        completed = run_untrusted(argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation)
+        completed = run_untrusted(
+            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+        )
     if completed.returncode != 0:
         raise BuildError(
             f"{what} exited with {completed.returncode}; last output: {output_tail(completed.stdout)}"

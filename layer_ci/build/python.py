@@ -24,7 +24,13 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_tail, run_untrusted, untrusted_dirs
+from layer_ci.build.command import (
+    DEFAULT_TIMEOUT_S,
+    installer_env,
+    output_tail,
+    run_untrusted,
+    untrusted_dirs,
+)
 from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
@@ -205,7 +211,9 @@ def _install(
         isolation, [requirements, folder, Path(sys.executable)], what, repair_under=folder.parent.parent
     )
     with untrusted_dirs(isolation, env, [folder]):
-        completed = run_untrusted(argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation)
+        completed = run_untrusted(
+            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+        )
     if completed.returncode != 0:
         missing = missing_wheel(completed.stdout, installer)
         if missing and spec.build.binary_only:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from layer_ci.engine import sandbox
 from layer_ci.engine.assemble import AssembledOpt, assemble_opt, discard_opt, verify_opt
 from layer_ci.engine.extract import DEFAULT_LIMITS, ExtractLimits, default_cache_dir, extract_layer
 from layer_ci.engine.preflight import LayerUnderTest, PreflightReport, function_code_bytes, preflight
-from layer_ci.engine import sandbox
 from layer_ci.engine.runtimes import (
     Interpreter,
     LanguageHome,
@@ -171,7 +171,9 @@ class ProcessSetup:
         return self.mounts is not None
 
 
-def _real_paths_refusal(prepared: PreparedFunction, isolation: sandbox.Isolation, scratch: Path) -> str | None:
+def _real_paths_refusal(
+    prepared: PreparedFunction, isolation: sandbox.Isolation, scratch: Path
+) -> str | None:
     """Why the layers cannot be mounted at the real /opt here (None: they can)."""
     if not sandbox.real_opt_wanted():
         return f"{sandbox.REAL_OPT_ENV}=off"
@@ -217,7 +219,11 @@ def function_process(
             )
         )
         paths = search_paths(
-            prepared.runtime, opt=opt_seen, task_root=task_seen, runtime_dir=prepared.runtime_dir, shim_bin=shim_bin
+            prepared.runtime,
+            opt=opt_seen,
+            task_root=task_seen,
+            runtime_dir=prepared.runtime_dir,
+            shim_bin=shim_bin,
         )
         pycache = sandbox.owned_folder(isolation, prepared.cache_dir / "pycache")
         if mounts is not None:
@@ -255,8 +261,12 @@ def function_process(
             caller_env=options.caller_env,
             pycache_dir=pycache,
         )
-        notes = (f"function {prepared.function.name}: {sandbox.EMULATED_NOTE} ({refusal})",) if refusal else ()
-        setup = ProcessSetup(environment.variables, scratch, environment.warnings + notes, [], isolation, mounts)
+        notes = (
+            (f"function {prepared.function.name}: {sandbox.EMULATED_NOTE} ({refusal})",) if refusal else ()
+        )
+        setup = ProcessSetup(
+            environment.variables, scratch, environment.warnings + notes, [], isolation, mounts
+        )
         try:
             yield setup
         finally:

@@ -270,7 +270,9 @@ def _run(argv: Sequence[str], setup: ProcessSetup, cwd: Path, timeout_s: float, 
             _kill_group(process, signal.SIGKILL)  # stragglers (servers a test forgot) must not outlive it
         failure = launched.launch_error()
     if failure is not None:
-        return _Outcome(None, time.monotonic() - started, False, f"{failure}; check the function's test command")
+        return _Outcome(
+            None, time.monotonic() - started, False, f"{failure}; check the function's test command"
+        )
     return _Outcome(code, time.monotonic() - started, timed_out)
 
 

@@ -1,4 +1,4 @@
-"""How layer-ci runs untrusted code (tests, handlers, build commands, sdist builds) out of reach of its secrets.
+"""How layer-ci runs untrusted code (tests, handlers, build commands, sdists) out of reach of its secrets.
 
 Three modes, the strongest this machine allows (``LAYER_CI_SANDBOX`` = auto | namespace | user | off):
 
@@ -148,7 +148,7 @@ def sandbox_user(name: str = "") -> tuple[int, int, str]:
 
 
 def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | None) -> Isolation | None:
-    """Start ``true`` in the namespaces (with /opt and /var/task mounts, then without); None if neither works."""
+    """Start ``true`` in the namespaces (with /opt and /var/task mounts, then without); None: neither ran."""
     true = shutil.which("true") or "/bin/true"
     with tempfile.TemporaryDirectory(prefix="layer-ci-probe-") as scratch:
         os.chmod(scratch, 0o755)  # noqa: S103 - an empty folder the dropped user must be able to enter
@@ -293,7 +293,9 @@ def owned_folder(isolation: Isolation, path: Path) -> Path:
     return own
 
 
-def unreachable(isolation: Isolation, paths: Iterable[Path], *, repair_under: Path | None = None) -> list[str]:
+def unreachable(
+    isolation: Isolation, paths: Iterable[Path], *, repair_under: Path | None = None
+) -> list[str]:
     """Paths the code's user could not read, each with the folder that stops it (empty: all fine).
 
     Folders of layer-ci's own under ``repair_under`` (its cache: made by mkdtemp, mode 0700) are opened
@@ -341,7 +343,8 @@ def require_reachable(
     if problems:
         raise SandboxError(
             f"{what}: untrusted code runs as {isolation.user_name}, which cannot read {problems[0]}; "
-            "the interpreters, the checkout and layer-ci's cache (LAYER_CI_CACHE) must be readable by others, "
+            "the interpreters, the checkout and layer-ci's cache (LAYER_CI_CACHE) must be readable by "
+            "others, "
             f"or name another user in {SANDBOX_USER_ENV}"
         )
 

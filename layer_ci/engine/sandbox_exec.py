@@ -16,6 +16,7 @@ sandbox could not be set up) or 127 (the command could not be executed).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -40,7 +41,14 @@ MS_PRIVATE = 0x40000
 MS_RELATIME = 0x200000
 PR_SET_PDEATHSIG = 1
 # statvfs flag -> mount flag: a bind remount inside a user namespace must keep the flags the kernel locked.
-_KEEP_FLAGS = ((2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME))
+_KEEP_FLAGS = (
+    (2, MS_NOSUID),
+    (4, MS_NODEV),
+    (8, MS_NOEXEC),
+    (1024, MS_NOATIME),
+    (2048, MS_NODIRATIME),
+    (4096, MS_RELATIME),
+)
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 EXIT_SETUP, EXIT_EXEC = 125, 127
 
@@ -80,10 +88,8 @@ def _write(path: str, text: str) -> None:
 
 
 def _report(fd: int, message: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.write(fd, message.encode("utf-8", "replace")[:4000])
-    except OSError:
-        pass
 
 
 def _place_task(task_fd: int, readonly: bool) -> None:
@@ -146,17 +152,15 @@ def _init(spec: dict[str, Any], status_fd: int) -> None:
             if spec.get("cwd"):
                 os.chdir(spec["cwd"])
             os.set_inheritable(error_fd, False)
-            os.execvpe(argv[0], argv, dict(os.environ))
+            os.execvpe(argv[0], argv, dict(os.environ))  # noqa: S606 - an argv, never a shell
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             _report(error_fd, f"could not start {argv[0]!r}: {reason}")
         os._exit(EXIT_EXEC)
 
     def forward(number: int, _frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, number)
-        except ProcessLookupError:
-            pass
 
     for number in _FORWARDED:
         signal.signal(number, forward)
@@ -195,10 +199,8 @@ def main() -> None:
     os.close(error_fd)
 
     def forward(number: int, _frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, number)
-        except ProcessLookupError:
-            pass
 
     for number in _FORWARDED:
         signal.signal(number, forward)
@@ -210,9 +212,9 @@ def main() -> None:
     # PID 1 reports the command's status; without a report, its own (a setup failure, or it was killed).
     status = int(text) if text else init_status
     if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
+        killed_by = os.WTERMSIG(status)
+        signal.signal(killed_by, signal.SIG_DFL)
+        os.kill(os.getpid(), killed_by)
     sys.exit(os.waitstatus_to_exitcode(status))
 
 

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from layer_ci.config.loader import load_config
 from layer_ci.engine import sandbox
 from layer_ci.engine.invoke import invoke_function
 from layer_ci.engine.prepare import EngineOptions
 from layer_ci.engine.runner import run_function_tests
-from layer_ci.config.loader import load_config
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME, file, write_zip
 
 NAMESPACES = sandbox.isolation("auto")
 needs_namespaces = pytest.mark.skipif(
-    not NAMESPACES.real_paths, reason="this machine allows no user or root namespaces (the fallback is tested)"
+    not NAMESPACES.real_paths,
+    reason="this machine allows no user or root namespaces (the fallback is tested)",
 )
 
 CONFIG = f"""
@@ -112,7 +113,12 @@ def test_absolute_opt_paths_work_under_the_real_mount(reader: tuple[Path, Path],
 
     invoked = invoke_function(config, "reader", {}, {"assets": str(zip_path)}, options=_options(shared_cache))
     assert invoked.ok, invoked.logs
-    assert invoked.document() == {"greeting": "hi", "tool": "tool ran", "cwd": "/var/task", "extensions": ["ext"]}
+    assert invoked.document() == {
+        "greeting": "hi",
+        "tool": "tool ran",
+        "cwd": "/var/task",
+        "extensions": ["ext"],
+    }
 
 
 def test_the_fallback_says_absolute_opt_paths_are_not_served(
@@ -148,7 +154,9 @@ def test_the_namespace_sees_only_its_own_processes(tmp_path: Path) -> None:
 @needs_namespaces
 def test_exit_statuses_and_signals_are_relayed(tmp_path: Path) -> None:
     for script, expected in (("exit 3", 3), ("kill -TERM $$", -15), ("true", 0)):
-        launched = sandbox.spawn(["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path)
+        launched = sandbox.spawn(
+            ["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path
+        )
         assert launched.process.wait(timeout=30) == expected, script
         assert launched.launch_error() is None
 
@@ -170,7 +178,9 @@ def test_killing_the_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
     marker = tmp_path / "alive"
     # A daemon that leaves the process group: only the PID namespace's end can reach it.
     script = f"setsid sh -c 'while true; do date > {marker}; sleep 0.1; done' & sleep 60"
-    launched = sandbox.spawn(["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path)
+    launched = sandbox.spawn(
+        ["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path
+    )
     deadline = time.monotonic() + 20
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -188,7 +198,9 @@ def test_unknown_sandbox_setting_is_a_one_line_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(sandbox.SANDBOX_ENV, "chroot")
     with pytest.raises(Exception) as caught:
         sandbox.isolation()
-    assert "LAYER_CI_SANDBOX='chroot': unknown sandbox mode; use auto, namespace, user or off" in str(caught.value)
+    assert "LAYER_CI_SANDBOX='chroot': unknown sandbox mode; use auto, namespace, user or off" in str(
+        caught.value
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand code to another user")
@@ -218,7 +230,7 @@ def test_unreadable_paths_are_named_and_the_cache_is_opened(open_dir: Path) -> N
     tmp_path = open_dir
     private = tmp_path / "private"
     (private / "cache" / "deep").mkdir(parents=True)
-    os.chmod(private, 0o755)
+    os.chmod(private, 0o755)  # noqa: S103
     os.chmod(private / "cache", 0o700)
     os.chmod(private / "cache" / "deep", 0o700)
     assert sandbox.unreachable(isolation, [private / "cache" / "deep"], repair_under=private / "cache") == []

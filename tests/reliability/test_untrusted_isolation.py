@@ -101,11 +101,13 @@ functions:
     (function / "scan.py").write_text(SCAN_PY)
     (function / "app.py").write_text("import scan\n\ndef handler(event, context):\n    return scan.scan()\n")
     for path in root.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() or path.name == "tool" else 0o644)  # noqa: S103
+        os.chmod(path, 0o755 if path.is_dir() or path.name == "tool" else 0o644)
     return root
 
 
-def _cli(repo: Path, *args: str, mode: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    repo: Path, *args: str, mode: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAYER_CI_")}
     env["LAYER_CI_DEPLOY_TOKEN"] = CANARY  # in the CLI process's initial environment, like the Action's token
     env["LAYER_CI_CACHE"] = str(repo / "cache")
@@ -160,7 +162,10 @@ def test_a_command_build_cannot_put_a_secret_into_the_zip(open_dir: Path, mode: 
         open_dir,
         runtime="provided.al2023",
         test="[sh, scan.sh]",
-        layer_build='{method: command, command: [sh, -c, "sh scan.sh > $LAYER_CI_OUT/scan.txt; cp -r bin $LAYER_CI_OUT/"]}',
+        layer_build=(
+            "{method: command, command: [sh, -c, "
+            '"sh scan.sh > $LAYER_CI_OUT/scan.txt; cp -r bin $LAYER_CI_OUT/"]}'
+        ),
     )
     done = _cli(repo, "build", "tools", "--out", str(repo / "out"), mode=mode)
     assert done.returncode == 0, done.stdout + done.stderr

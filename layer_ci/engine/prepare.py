@@ -177,7 +177,9 @@ def _real_paths_refusal(
     """Why the layers cannot be mounted at the real /opt here (None: they can)."""
     if not sandbox.real_opt_wanted():
         return f"{sandbox.REAL_OPT_ENV}=off"
-    if not isolation.real_paths:
+    if not isolation.real_paths and not sandbox.links_allowed(isolation):
+        if isolation.mode == "user":
+            return f"root without namespaces, outside a container marked {sandbox.OWN_CONTAINER_ENV}=1"
         if isolation.mode == "none":
             return "no user namespaces here"
         return f"isolation {isolation.describe()} cannot mount"
@@ -203,11 +205,15 @@ def function_process(
     assert prepared.opt is not None and prepared.runtime_dir is not None
     shim_bin = prepared.home.bin if prepared.home else None
     isolation = sandbox.isolation()
-    with tempfile.TemporaryDirectory(prefix="layer-ci-run-") as scratch_text:
-        scratch = Path(scratch_text)
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="layer-ci-run-")))
         (scratch / "home").mkdir()
         (scratch / "tmp").mkdir()
         refusal = _real_paths_refusal(prepared, isolation, scratch)
+        linked = refusal is None and not isolation.real_paths
+        if linked:
+            # Root in its own container without namespaces: /opt and /var/task become links, under a lock.
+            refusal = stack.enter_context(sandbox.linked_paths(prepared.opt.root, prepared.task_root))
         # Inside the namespace the code sees Lambda's own paths; elsewhere the stand-in folders.
         opt_seen = prepared.opt.root if refusal else Path("/opt")
         task_seen = prepared.task_root if refusal else Path("/var/task")
@@ -215,7 +221,11 @@ def function_process(
             None
             if refusal
             else sandbox.Mounts(
-                opt=prepared.opt.root, task=prepared.task_root, task_readonly=task_readonly, cwd="/var/task"
+                opt=prepared.opt.root,
+                task=prepared.task_root,
+                task_readonly=task_readonly,
+                cwd="/var/task",
+                linked=linked,
             )
         )
         paths = search_paths(

@@ -17,6 +17,7 @@ Three modes, the strongest this machine allows (``LAYER_CI_SANDBOX`` = auto | na
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -26,7 +27,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -36,6 +37,9 @@ from layer_ci.errors import LayerCiError, UsageError
 SANDBOX_ENV = "LAYER_CI_SANDBOX"
 REAL_OPT_ENV = "LAYER_CI_REAL_OPT"
 SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
+# Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
+OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
+_PATHS_LOCK = Path("/run/lock/layer-ci-paths.lock")
 DEFAULT_SANDBOX_USERS = ("layer-ci", "nobody")
 # sbx_user1051, the user a function runs as in Lambda's execution environment.
 LAMBDA_UID = 993
@@ -79,6 +83,7 @@ class Mounts:
     task: Path | None = None
     task_readonly: bool = False
     cwd: str | None = None
+    linked: bool = False  # /opt and /var/task are symlinks (linked_paths), not mounts
 
 
 def setting(value: str | None = None) -> str:
@@ -224,7 +229,7 @@ def spawn(
         drop = isolation.drop
         process = subprocess.Popen(
             list(argv),
-            cwd=cwd,
+            cwd=mounts.cwd if mounts and mounts.linked and mounts.cwd else cwd,
             env=dict(env),
             stdin=stdin,
             stdout=stdout,
@@ -265,6 +270,49 @@ def spawn(
     finally:
         os.close(write_end)
     return Launched(process, read_end)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Root in its own container, without namespaces: /opt and /var/task as symlinks
+
+
+def links_allowed(isolation: Isolation) -> bool:
+    """True for root in a container marked as layer-ci's own (its image sets ``LAYER_CI_OWN_CONTAINER=1``)."""
+    marked = os.environ.get(OWN_CONTAINER_ENV, "").strip().lower() in ("1", "true", "yes")
+    return isolation.mode == "user" and marked and os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def linked_paths(opt: Path, task: Path) -> Iterator[str | None]:
+    """Point /opt and /var/task at ``opt`` and ``task`` for one run; yields None, or why it cannot.
+
+    The Action's container has no CAP_SYS_ADMIN (Docker's default seccomp profile refuses unshare and
+    mount), but it is layer-ci's own: its /opt may become a symlink. The code runs as the unprivileged
+    user, which cannot write the root-owned tree behind it, so /opt is read-only to it as in Lambda.
+    One run at a time holds the lock: the links are global to the container.
+    """
+    _PATHS_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(_PATHS_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield _point(Path("/opt"), opt) or _point(Path("/var/task"), task)
+
+
+def _point(link: Path, target: Path) -> str | None:
+    try:
+        if link.is_symlink():
+            fresh = link.with_name(f".{link.name}.layer-ci-new")
+            fresh.unlink(missing_ok=True)
+            fresh.symlink_to(target)
+            os.replace(fresh, link)
+            return None
+        if link.is_dir():
+            if any(link.iterdir()):
+                return f"{link} holds files of its own; layer-ci's image keeps it empty"
+            link.rmdir()
+        link.symlink_to(target)
+    except OSError as exc:
+        return f"cannot point {link} at the run's folder: {exc.strerror or exc}"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -239,3 +240,79 @@ def test_unreadable_paths_are_named_and_the_cache_is_opened(open_dir: Path) -> N
     secret.mkdir(mode=0o700)
     problems = sandbox.unreachable(isolation, [secret / "x"])
     assert problems == [f"{secret / 'x'} (stopped at {secret}, mode 0700)"]
+
+
+LINKED_CONFIG = f"""
+version: 1
+layers:
+  assets:
+    source: layers/assets
+    build: {{method: files}}
+    compatible_runtimes: [provided.al2023]
+    compatible_architectures: [{HOST_ARCH}]
+functions:
+  reader:
+    source: functions/reader
+    runtime: provided.al2023
+    architecture: {HOST_ARCH}
+    handler: bootstrap
+    layers: [assets]
+    test: [sh, -c, "id -u; cat /opt/config.json; /opt/bin/tool; pwd; touch /opt/x && echo WROTE || true"]
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and util-linux's unshare"
+)
+def test_root_in_its_own_container_links_opt_and_var_task(open_dir: Path) -> None:
+    """The Action's case: root, no namespaces for the code, a container whose /opt is layer-ci's.
+
+    The container is simulated by an overlay of this machine's root in a private mount namespace, with
+    /opt emptied there: this machine's own /opt is never touched. layer-ci then runs as root in that
+    root (chroot), the code as the unprivileged user, in no namespace of its own.
+    """
+    repo = open_dir
+    (repo / "layer-ci.yml").write_text(LINKED_CONFIG)
+    (repo / "layers" / "assets" / "bin").mkdir(parents=True)
+    (repo / "layers" / "assets" / "config.json").write_text('{"greeting": "hi"}')
+    tool = repo / "layers" / "assets" / "bin" / "tool"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    (repo / "functions" / "reader").mkdir(parents=True)
+    for path in repo.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() or path == tool else 0o644)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LAYER_CI_")}
+    env.update(
+        {
+            sandbox.SANDBOX_ENV: "user",
+            sandbox.OWN_CONTAINER_ENV: "1",
+            "LAYER_CI_CACHE": str(repo / "cache"),
+        }
+    )
+    layers = repo / "container"
+    layers.mkdir()
+    inner = f"cd {repo} && exec {sys.executable} -m layer_ci test reader --layer assets=local -v"
+    script = (
+        f"mount -t tmpfs tmpfs {layers} && mkdir {layers}/upper {layers}/work {layers}/root && "
+        f"mount -t overlay overlay -o lowerdir=/,upperdir={layers}/upper,workdir={layers}/work "
+        f"{layers}/root && "
+        f"for m in /proc /sys /dev; do mount --rbind $m {layers}/root$m; done && "
+        f"rm -rf {layers}/root/opt/* && exec chroot {layers}/root sh -c '{inner}'"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    user = sandbox.sandbox_user()
+    assert f"\n{user[0]}\n" in output
+    assert '{"greeting": "hi"}' in output and "tool ran" in output
+    assert "WROTE" not in output and "Permission denied" in output
+    assert sandbox.EMULATED_NOTE not in output
+    assert "/opt (read-only) and /var/task in place" in output
+    assert not Path("/var/task").exists()  # nothing of it reached this machine

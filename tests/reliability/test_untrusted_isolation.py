@@ -222,3 +222,41 @@ def test_an_sdist_setup_py_finds_no_secret(open_dir: Path) -> None:
         report = archive.read(names[0]).decode()
     assert "SCANNED = " in report and "SCANNED = 0" not in report, report
     assert "FOUND = []" in report, report
+
+
+ENTRYPOINT_PROBE = """\
+import json, os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import entrypoint
+entrypoint.hide_environment()
+with open("/proc/self/environ", "rb") as handle:
+    initial = handle.read().decode()
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('LAYER_CI_DEPLOY_TOKEN'))"],
+                       capture_output=True, text=True, check=True).stdout.strip()
+print(json.dumps({"pid": os.getpid(), "restored": os.environ.get("LAYER_CI_DEPLOY_TOKEN"),
+                  "in_initial": "LAYER_CI_DEPLOY_TOKEN" in initial, "child": child,
+                  "fd_left": entrypoint.ENVIRONMENT_FD in os.environ}))
+"""
+
+
+def test_the_entry_point_keeps_secrets_out_of_its_initial_environment(tmp_path: Path) -> None:
+    """The Action's process re-executes itself: /proc/<pid>/environ no longer holds the token, while
+    layer-ci itself (and the trusted tools it starts with os.environ) still has it."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LAYER_CI_DEPLOY_TOKEN": CANARY}
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRYPOINT_PROBE, str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    facts = json.loads(done.stdout)
+    assert facts == {
+        "pid": facts["pid"],
+        "restored": CANARY,
+        "in_initial": False,
+        "child": CANARY,
+        "fd_left": False,
+    }

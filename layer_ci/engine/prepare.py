@@ -181,7 +181,7 @@ def _real_paths_refusal(
         if isolation.mode == "user":
             return f"root without namespaces, outside a container marked {sandbox.OWN_CONTAINER_ENV}=1"
         if isolation.mode == "none":
-            return "no user namespaces here"
+            return isolation.reason
         return f"isolation {isolation.describe()} cannot mount"
     needed = {
         "the interpreter": prepared.interpreter.path if prepared.interpreter else None,

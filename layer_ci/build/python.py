@@ -20,12 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_tail, run_tool
+from layer_ci.build.command import (
+    DEFAULT_TIMEOUT_S,
+    installer_env,
+    output_tail,
+    run_untrusted,
+    untrusted_dirs,
+)
 from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
 from layer_ci.build.rules import DEFAULT_PYTHON_REQUIREMENTS, python_runtimes, require_buildable
 from layer_ci.build.source_files import copy_own_files, python_own_files
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
+from layer_ci.engine import sandbox
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
 
@@ -195,7 +202,17 @@ def _install(
     else:
         argv = _pip_argv(spec, target, folder, requirements, require_hashes, cache_dir)
     what = f"layer {spec.name}: {installer} install for {target.describe()}"
-    completed = run_tool(argv, cwd=spec.source, env=None, timeout_s=timeout_s, what=what)
+    # The installer runs sdists' setup.py (untrusted code): it gets its own settings, never layer-ci's
+    # secrets, and runs in the sandbox so it cannot read them from layer-ci's /proc/<pid>/environ either.
+    isolation = sandbox.isolation()
+    env = installer_env()
+    sandbox.require_reachable(
+        isolation, [requirements, folder, Path(sys.executable)], what, repair_under=folder.parent.parent
+    )
+    with untrusted_dirs(isolation, env, [folder]):
+        completed = run_untrusted(
+            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+        )
     if completed.returncode != 0:
         missing = missing_wheel(completed.stdout, installer)
         if missing and spec.build.binary_only:
@@ -237,7 +254,7 @@ def _uv_argv(
     if require_hashes:
         argv.append("--require-hashes")
     if cache_dir is not None:
-        argv += ["--cache-dir", str(cache_dir / "uv")]
+        argv += ["--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), cache_dir / "uv"))]
     return argv
 
 
@@ -268,7 +285,7 @@ def _pip_argv(
     if require_hashes:
         argv.append("--require-hashes")
     if cache_dir is not None:
-        argv += ["--cache-dir", str(cache_dir / "pip")]
+        argv += ["--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), cache_dir / "pip"))]
     return argv
 
 

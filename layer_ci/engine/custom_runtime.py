@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from layer_ci.engine import sandbox
 from layer_ci.engine.assemble import merged_view
 from layer_ci.engine.invoke import INIT_ALLOWANCE_S, InvokeResult
 from layer_ci.engine.prepare import (
@@ -149,6 +150,7 @@ class ExecutionEnvironment:
         self._env.pop("AWS_EXECUTION_ENV", None)
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._launch_error: str | None = None  # inside a namespace an exec failure is only known after it
         self._closed = False
         self._log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.api = RuntimeApi(on_unknown_path=self._log)
@@ -180,34 +182,48 @@ class ExecutionEnvironment:
                 f"Couldn't find valid bootstrap(s): [{' '.join(BOOTSTRAP_PATHS)}]",
             )
         try:
-            process = self._spawn(bootstrap)
+            launched = self._spawn(bootstrap)
         except OSError as exc:
             reason = "exec format error" if exc.errno == errno.ENOEXEC else (exc.strerror or str(exc)).lower()
             return _Failure("Runtime.InvalidEntrypoint", f"fork/exec {bootstrap.lambda_path}: {reason}")
-        self._process = process
+        process = self._process = launched.process
+        self._launch_error = None
 
         def watch() -> None:
-            self.api.runtime_exited(generation, process.wait())
+            code = process.wait()
+            self._launch_error = launched.launch_error()  # before the API hears of the exit
+            self.api.runtime_exited(generation, code)
 
         threading.Thread(target=watch, daemon=True).start()
         return None
 
-    def _spawn(self, bootstrap: Bootstrap) -> subprocess.Popen[bytes]:
+    def _spawn(self, bootstrap: Bootstrap) -> sandbox.Launched:
         """Start the bootstrap as the engine starts every process of the function's code: exactly the
         scrubbed environment, no stdin, its own process group (a kill takes its children along).
 
         The one place a bootstrap is started, so the engine's isolation of test commands and handlers
         (``self.setup``) is applied here the same way.
         """
-        return subprocess.Popen(
-            [str(bootstrap.path)],
-            cwd=self.prepared.task_root,
+        mounts = self.setup.mounts
+        # With /opt and /var/task really mounted the bootstrap is started by the path Lambda uses.
+        program = bootstrap.lambda_path if mounts is not None else str(bootstrap.path)
+        return sandbox.spawn(
+            [program],
+            isolation=self.setup.isolation,
             env=self._env,
-            stdin=subprocess.DEVNULL,
+            cwd=self.prepared.task_root,
+            mounts=mounts,
             stdout=self._log_fd,
             stderr=self._log_fd,
-            start_new_session=True,
         )
+
+    def _exited(self) -> _Failure:
+        """Why the bootstrap is gone: it could not be started at all, or it ended."""
+        if self._launch_error is not None and self.bootstrap is not None:
+            # The sandbox says "could not start 'X': Permission denied"; Lambda words it as Go's os/exec.
+            reason = self._launch_error.rsplit(": ", 1)[-1].lower()
+            return _Failure("Runtime.InvalidEntrypoint", f"fork/exec {self.bootstrap.lambda_path}: {reason}")
+        return _exit_failure(self.api.exit_code)
 
     def _stop(self) -> None:
         process, self._process = self._process, None
@@ -230,7 +246,7 @@ class ExecutionEnvironment:
             self._stop()  # after /init/error Lambda shuts the environment down
             return state, _Failure(reply.error_type or "Runtime.Unknown", "", reply.body)
         if state == "exited":
-            failure = _exit_failure(self.api.exit_code)
+            failure = self._exited()
             self._stop()  # what it left running in its process group goes too
             return state, failure
         self._stop()
@@ -294,7 +310,7 @@ class ExecutionEnvironment:
             )
             reply = self.api.wait_reply(request_id, deadline)
             if reply == "exited":
-                failure = _exit_failure(self.api.exit_code)
+                failure = self._exited()
                 self._stop()
             elif reply == "timeout":
                 failure = self._timeout_failure()

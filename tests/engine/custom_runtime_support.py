@@ -69,18 +69,28 @@ while True:
 PYTHON_HANDLER = r"""
 import json
 import os
+import threading
 import time
+import uuid
 
-COLD = {"pid": os.getpid()}
+# Process ids say nothing inside a PID namespace (every environment's runtime has the same low pid):
+# a random id per cold start tells environments apart in every sandbox mode.
+COLD = {"boot": uuid.uuid4().hex}
+
+
+def _beat(path):
+    while True:  # proof of life for a test that checks the process is gone after a kill
+        with open(path, "a") as handle:
+            handle.write(".")
+        time.sleep(0.05)
 
 
 def handler(event, headers):
     if event.get("fail"):
         raise ValueError("bad input: " + event["fail"])
     if event.get("sleep"):
-        if os.environ.get("PIDFILE"):
-            with open(os.environ["PIDFILE"], "w") as handle:
-                handle.write(str(os.getpid()))
+        if os.environ.get("BEATFILE"):
+            threading.Thread(target=_beat, args=(os.environ["BEATFILE"],), daemon=True).start()
         time.sleep(event["sleep"])
     if event.get("exit") is not None:
         os._exit(event["exit"])
@@ -88,8 +98,7 @@ def handler(event, headers):
         "echo": event,
         "headers": {k: v for k, v in headers.items() if k.startswith("Lambda-Runtime-")},
         "now_ms": int(time.time() * 1000),
-        "pid": os.getpid(),
-        "cold_pid": COLD["pid"],
+        "boot": COLD["boot"],
         "cwd": os.getcwd(),
         "env": {
             name: os.environ.get(name)

@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pathspec
+
+from layer_ci.adapters.git import source_files as git_source_files
 from layer_ci.errors import Location
 from layer_ci.model import Config
 from layer_ci.pins.arn import LAYER_VERSION_ARN_RE, arn_from_match, is_region
+from layer_ci.pins.joins import JOIN_REASON, joined_arns
 from layer_ci.pins.patterns import PinPattern, compile_pin_patterns
 
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", ".layer-ci"})
+# Folders that are never a repository's own source, even when committed: version control, virtualenvs and
+# vendored packages (a vendored botocore's example JSON is full of layer ARNs), and the build output of
+# SAM, CDK, Serverless and Terraform (copies of the templates that hold the real pins).
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", ".layer-ci", ".tox", ".nox", "__pycache__",
+    "node_modules", "site-packages", "dist-packages",
+    ".aws-sam", "cdk.out", ".serverless", ".terraform",
+})  # fmt: skip
 # The lock records what layer-ci published; it is layer-ci's own state, not a consumer's pin.
 SKIP_ROOT_FILES = frozenset({"layer-ci.lock"})
 MAX_FILE_BYTES = 5 * 1024 * 1024
 BINARY_SNIFF_BYTES = 8 * 1024
 ARN_MARKER = b":layer:"
+JOIN_MARKER = b"Join"
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json", ".template")
 BOM = "\ufeff"
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+# Lists the files under a folder that its version control would commit, or None when it cannot tell.
+FileLister = Callable[[Path], "list[str] | None"]
 
 PinKind = Literal["arn", "pattern"]
 
@@ -34,6 +52,8 @@ class Pin:
     ``start``/``end`` span the version digits; ``text`` is the whole match, found at ``text_start``.
     ``region``/``account``/``partition`` are None where the file holds a placeholder (or, for a
     pattern pin, no region at all): such a pin applies to every region its stack is deployed in.
+    ``unmovable`` says why layer-ci cannot rewrite the pin safely (e.g. "built by Fn::Join"); such a
+    pin is listed and reported but never rewritten, and its ``start``/``end`` span the whole expression.
     """
 
     path: str
@@ -49,6 +69,7 @@ class Pin:
     end: int
     text_start: int
     kind: PinKind = "arn"
+    unmovable: str | None = None
 
     @property
     def location(self) -> str:
@@ -69,26 +90,40 @@ class Pin:
             "end": self.end,
             "text_start": self.text_start,
             "kind": self.kind,
+            "unmovable": self.unmovable,
         }
 
 
-def find_pins(root: Path, config: Config | None = None) -> list[Pin]:
-    """Every pin under ``root``, sorted by path then position; each reference appears exactly once."""
+def find_pins(root: Path, config: Config | None = None, *, list_files: FileLister | None = None) -> list[Pin]:
+    """Every pin under ``root``, sorted by path then position; each reference appears exactly once.
+
+    Only source files are read: what git would commit (see iter_text_files), never build output or
+    vendored packages, and nothing matching the config's ``settings.pins.exclude``.
+    """
     patterns: tuple[PinPattern, ...] = ()
     layer_names: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
     if config is not None:
         location = Location(_display_path(config.path, root))
         patterns = compile_pin_patterns(config.settings.pin_patterns, location)
         layer_names = tuple(layer.name for layer in config.layers)
+        excludes = config.settings.pins_exclude
     pins: list[Pin] = []
-    for rel_path, data in iter_text_files(root):
+    for rel_path, data in iter_text_files(root, excludes, list_files=list_files):
         applicable = tuple(p for p in patterns if p.applies_to(rel_path))
-        if not applicable and ARN_MARKER not in data:
+        if not applicable and not may_hold_pins(rel_path, data):
             continue
         text = data.decode("utf-8", "surrogateescape")
         pins.extend(find_pins_in_text(text, rel_path, applicable, layer_names))
     pins.sort(key=lambda pin: (pin.path, pin.start))
     return pins
+
+
+def may_hold_pins(path: str, data: bytes | str) -> bool:
+    """A quick look: could this file hold an ARN pin (literal, or built by a template's Fn::Join)?"""
+    if isinstance(data, bytes):
+        return ARN_MARKER in data or (path.endswith(TEMPLATE_SUFFIXES) and JOIN_MARKER in data)
+    return ":layer:" in data or (path.endswith(TEMPLATE_SUFFIXES) and "Join" in data)
 
 
 def find_pins_in_text(
@@ -115,7 +150,23 @@ def find_pins_in_text(
                 continue
             pins.append(pin)
             claimed.append((pin.start, pin.end))
+    if path.endswith(TEMPLATE_SUFFIXES) and "Join" in text:
+        pins.extend(_join_pins(text, path, claimed))
     pins.sort(key=lambda pin: pin.start)
+    return pins
+
+
+def _join_pins(text: str, path: str, claimed: Sequence[tuple[int, int]]) -> list[Pin]:
+    """Pins a Fn::Join assembles: listed, never rewritten (the digits may be anywhere in its parts)."""
+    pins = []
+    for joined in joined_arns(text):
+        # An ARN written whole inside one part of the Join was found literally and can be moved.
+        if any(joined.start <= c_start and c_end <= joined.end for c_start, c_end in claimed):
+            continue
+        arn = joined.arn
+        pins.append(Pin(path, joined.line, joined.column, arn.layer, arn.region, arn.account, arn.partition,
+                        arn.version, text[joined.start:joined.end], joined.start, joined.end, joined.start,
+                        "arn", JOIN_REASON))
     return pins
 
 
@@ -181,12 +232,68 @@ class _LineIndex:
         return self._line, column
 
 
-def iter_text_files(root: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative POSIX path, content) for every regular text file, skipping tool and vendor folders.
+def exclude_spec(globs: Sequence[str]) -> pathspec.PathSpec | None:
+    """The ``settings.pins.exclude`` globs, with .gitignore's rules (``docs/``, ``**/fixtures/*.json``)."""
+    return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
-    Symlinks are skipped: their targets inside the repository are visited on their own, and a link
-    pointing outside must never be rewritten. Each file is read once.
+
+def is_source_path(rel_path: str, excludes: pathspec.PathSpec | None = None) -> bool:
+    """False for layer-ci's lock, files under SKIP_DIRS folders and files the exclude globs match."""
+    parts = rel_path.split("/")
+    if len(parts) == 1 and rel_path in SKIP_ROOT_FILES:
+        return False
+    if any(part in SKIP_DIRS for part in parts[:-1]):
+        return False
+    return excludes is None or not excludes.match_file(rel_path)
+
+
+def iter_text_files(
+    root: Path, excludes: Sequence[str] = (), *, list_files: FileLister | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """(relative POSIX path, content) for every source text file under ``root``.
+
+    In a git checkout the files are the ones git would commit (tracked, plus untracked files that no
+    .gitignore rule ignores), as ``list_files`` (git ls-files by default) names them; elsewhere a walk of
+    the folder. Either way SKIP_DIRS folders, the lock and ``excludes`` globs are left out. Symlinks are
+    skipped: their targets inside the repository are visited on their own, and a link pointing outside
+    must never be rewritten. Each file is read once.
     """
+    spec = exclude_spec(excludes)
+    listed = (list_files or git_source_files)(root)
+    if listed is None:
+        yield from _walk(root, spec)
+        return
+    base = os.fspath(root)
+    for rel in listed:
+        if not is_source_path(rel, spec):
+            continue
+        data = _read_regular(os.path.join(base, rel))
+        if data is not None:
+            yield rel, data
+
+
+def _read_regular(path: str) -> bytes | None:
+    """A regular, not-too-large text file's bytes; None for links, folders, FIFOs, binaries, vanished files."""
+    try:
+        # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking; fstat then needs no 2nd lookup.
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    with open(fd, "rb", buffering=0) as handle:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                return None
+            # Unbuffered readall sizes its buffer from fstat; read(n) would allocate n bytes each time.
+            data = handle.readall()
+        except OSError:
+            return None
+    if len(data) > MAX_FILE_BYTES or b"\0" in data[:BINARY_SNIFF_BYTES]:
+        return None
+    return data
+
+
+def _walk(root: Path, excludes: pathspec.PathSpec | None) -> Iterator[tuple[str, bytes]]:
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         directory, prefix = stack.pop()
@@ -202,21 +309,18 @@ def iter_text_files(root: Path) -> Iterator[tuple[str, bytes]]:
                 if entry.is_symlink():
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
+                    if entry.name not in SKIP_DIRS and (excludes is None or not excludes.match_file(rel + "/")):
                         subdirs.append((entry.path, rel + "/"))
                     continue
                 if not entry.is_file(follow_symlinks=False) or (not prefix and entry.name in SKIP_ROOT_FILES):
                     continue
-                if entry.stat(follow_symlinks=False).st_size > MAX_FILE_BYTES:
-                    continue
-                # Unbuffered readall sizes its buffer from fstat; read(n) would allocate n bytes each time.
-                with open(entry.path, "rb", buffering=0) as handle:
-                    data = handle.readall()
             except OSError:
-                continue  # unreadable or vanished while walking: not a file we could rewrite anyway
-            if len(data) > MAX_FILE_BYTES or b"\0" in data[:BINARY_SNIFF_BYTES]:
+                continue  # vanished while walking: not a file we could rewrite anyway
+            if excludes is not None and excludes.match_file(rel):
                 continue
-            yield rel, data
+            data = _read_regular(entry.path)
+            if data is not None:
+                yield rel, data
         stack.extend(reversed(subdirs))
 
 

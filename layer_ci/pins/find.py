@@ -264,12 +264,66 @@ def iter_text_files(
         yield from _walk(root, spec)
         return
     base = os.fspath(root)
+    vendored = _vendored_in_listing(base, listed)
     for rel in listed:
-        if not is_source_path(rel, spec):
+        if not is_source_path(rel, spec) or (vendored and _under(rel, vendored)):
             continue
         data = _read_regular(os.path.join(base, rel))
         if data is not None:
             yield rel, data
+
+
+_METADATA_DIRS = (".dist-info", ".egg-info")
+
+
+def _vendored_names(directory: str, metadata_dirs: Sequence[str]) -> set[str]:
+    """Entries of ``directory`` that pip installed there (`pip install -t`): each package's metadata
+    folder and the top-level modules its RECORD lists (else the distribution's own name)."""
+    names: set[str] = set()
+    for metadata in metadata_dirs:
+        names.add(metadata)
+        tops: set[str] = set()
+        try:
+            with open(os.path.join(directory, metadata, "RECORD"), encoding="utf-8", errors="replace") as record:
+                for line in record:
+                    top = line.split(",", 1)[0].split("/", 1)[0]
+                    if top and top != ".." and not top.endswith(_METADATA_DIRS):
+                        tops.add(top)
+        except OSError:
+            pass
+        if not tops:
+            dist = metadata.rsplit(".", 1)[0].split("-", 1)[0]
+            tops = {dist, dist.replace("-", "_").lower(), f"{dist}.py"}
+        names.update(tops)
+    return names
+
+
+def _vendored_in_listing(base: str, listed: Sequence[str]) -> set[str]:
+    """Folder-relative paths (``dir/name``) of packages pip installed into a committed folder."""
+    folders: dict[str, set[str]] = {}
+    for rel in listed:
+        if ".dist-info/" not in rel and ".egg-info/" not in rel:
+            continue
+        parts = rel.split("/")
+        for index, part in enumerate(parts[:-1]):
+            if part.endswith(_METADATA_DIRS):
+                folders.setdefault("/".join(parts[:index]), set()).add(part)
+                break
+    vendored: set[str] = set()
+    for folder, metadata in folders.items():
+        directory = os.path.join(base, folder) if folder else base
+        for name in _vendored_names(directory, sorted(metadata)):
+            vendored.add(f"{folder}/{name}" if folder else name)
+    return vendored
+
+
+def _under(rel: str, prefixes: set[str]) -> bool:
+    index = rel.find("/")
+    while index != -1:
+        if rel[:index] in prefixes:
+            return True
+        index = rel.find("/", index + 1)
+    return rel in prefixes
 
 
 def _read_regular(path: str) -> bytes | None:
@@ -303,8 +357,11 @@ def _walk(root: Path, excludes: pathspec.PathSpec | None) -> Iterator[tuple[str,
         except OSError:
             continue
         subdirs: list[tuple[str, str]] = []
+        vendored = _vendored_names(directory, [e.name for e in listing if e.name.endswith(_METADATA_DIRS)])
         for entry in listing:
             rel = prefix + entry.name
+            if entry.name in vendored:
+                continue
             try:
                 if entry.is_symlink():
                     continue

@@ -1,0 +1,233 @@
+"""Spellings of layer pins met in public SAM, CDK, Serverless, Terraform and CI code, and unmovable pins.
+
+Every slice below is written for this suite in the shapes those repositories use (vendor layers of
+Powertools, Datadog and Lambda Insights; CI matrices; CDK string building).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from layer_ci import cli
+from layer_ci.bump.edits import plan_pin_edits
+from layer_ci.bump.releases import LayerRelease
+from layer_ci.lockfile import LockedLayer, PublishedRef
+from layer_ci.model import BuildSpec, Config, LayerSpec
+from layer_ci.pins import find_pins_in_text, rewrite_text
+from layer_ci.pins.find import Pin
+from layer_ci.report.model import RegionVersion
+
+PT = "017000801446"
+DD = "464622532012"
+INSIGHTS = "580247275435"
+
+
+def pins(text: str, path: str) -> list[tuple[str, str | None, str | None, int, str | None]]:
+    return [(p.layer, p.region, p.account, p.version, p.unmovable)
+            for p in find_pins_in_text(textwrap.dedent(text), path)]
+
+
+def test_cdk_typescript_template_literal_with_the_placeholder_split_over_lines() -> None:
+    text = """\
+        const powertools = lambda.LayerVersion.fromLayerVersionArn(this, 'Powertools',
+          `arn:aws:lambda:${
+            cdk.Stack.of(this).region
+          }:017000801446:layer:AWSLambdaPowertoolsTypeScriptV2:12`,
+        );
+        const insights = `arn:${cdk.Aws.PARTITION}:lambda:${cdk.Aws.REGION}:580247275435:layer:LambdaInsightsExtension-Arm64:${
+          props.insightsVersion
+        }`;
+    """
+    assert pins(text, "lib/stack.ts") == [("AWSLambdaPowertoolsTypeScriptV2", None, PT, 12, None)]
+
+
+def test_cdk_concatenated_version_strings_and_f_strings() -> None:
+    ts = """\
+        const a = 'arn:aws:lambda:eu-west-1:464622532012:layer:Datadog-Node20-x:' + '112';
+        const b = "arn:aws:lambda:" + this.region + ":464622532012:layer:Datadog-Extension:" +
+          "65";
+        const c = 'arn:aws:lambda:us-east-1:464622532012:layer:dd-trace-java:' + DD_JAVA_VERSION;
+    """
+    assert pins(ts, "lib/datadog.ts") == [
+        ("Datadog-Node20-x", "eu-west-1", DD, 112, None),
+        ("Datadog-Extension", None, DD, 65, None),
+    ]
+    py = """\
+        POWERTOOLS = f"arn:aws:lambda:{Aws.REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV2:68"
+        INSIGHTS = (
+            f"arn:aws:lambda:{Stack.of(self).region}:580247275435:layer:LambdaInsightsExtension:"
+            "53"
+        )
+        LATEST = f"arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV2:{version}"
+    """
+    assert pins(py, "infra/stack.py") == [
+        ("AWSLambdaPowertoolsPythonV2", None, PT, 68, None),
+        ("LambdaInsightsExtension", None, INSIGHTS, 53, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "${{ matrix.region }}",
+        "${{ vars.AWS_REGION }}",
+        "$AWS_REGION",
+        "<AWS_REGION>",
+        "{{ region }}",
+        "${opt:region, ${self:provider.region}}",
+        "${self:custom.regions.${opt:stage}}",
+        "${var.aws_region}",
+        "${data.aws_region.current.name}",
+    ],
+)
+def test_ci_and_template_variables_stand_for_the_region(placeholder: str) -> None:
+    text = f"arn:aws:lambda:{placeholder}:{DD}:layer:Datadog-Extension-ARM:86\n"
+    ((layer, region, account, version, unmovable),) = pins(text, "x")
+    assert (layer, region, account, version, unmovable) == ("Datadog-Extension-ARM", None, DD, 86, None)
+
+
+def test_ci_variables_as_account_and_partition() -> None:
+    text = """\
+        - run: aws lambda update-function-configuration --layers arn:${{ env.PARTITION }}:lambda:$AWS_REGION:${{ secrets.ACCOUNT_ID }}:layer:shared-utils:14
+        - arn:aws:lambda:eu-west-1:<ACCOUNT_ID>:layer:shared-utils:15
+    """
+    assert pins(text, ".github/workflows/deploy.yml") == [
+        ("shared-utils", None, None, 14, None),
+        ("shared-utils", "eu-west-1", None, 15, None),
+    ]
+
+
+def test_placeholders_in_docs_without_a_version_are_no_pins() -> None:
+    text = "arn:aws:lambda:<AWS_REGION>:464622532012:layer:Datadog-Extension:<EXTENSION_VERSION>\n"
+    text += 'arn:aws:lambda:{region}:464622532012:layer:dd-trace-py:{{< latest-lambda-layer-version >}}\n'
+    assert pins(text, "README.md") == []
+
+
+SAM_JOIN = """\
+Resources:
+  Api:
+    Type: AWS::Serverless::Function
+    Properties:
+      Layers:
+        - !Join
+          - ''
+          - - 'arn:aws:lambda:'
+            - !Ref AWS::Region
+            - ':580247275435:layer:LambdaInsightsExtension:38'
+        - !Join [':', [arn, !Ref AWS::Partition, lambda, !Ref AWS::Region, '017000801446', layer, AWSLambdaPowertoolsPythonV2, '40']]
+        - Fn::Join:
+            - ''
+            - - 'arn:aws:lambda:'
+              - Ref: AWS::Region
+              - ':464622532012:layer:Datadog-Extension:'
+              - !Ref DatadogExtensionVersion
+        - !Join ['', ['arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Python312:', '101']]
+        - !Join ['', ['arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Python311:99']]
+"""
+
+CFN_JOIN = {
+    "Resources": {
+        "Api": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Layers": [
+                    {"Fn::Join": ["", [
+                        "arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"},
+                        ":580247275435:layer:LambdaInsightsExtension:",
+                        "38",
+                    ]]},
+                    {"Fn::Join": [":", ["arn:aws:lambda", {"Ref": "AWS::Region"},
+                                        {"Fn::ImportValue": "SharedAccount"}, "layer", "shared", "3"]]},
+                ]
+            },
+        }
+    }
+}
+
+
+def test_fn_join_in_yaml_is_listed_as_unmovable() -> None:
+    found = pins(SAM_JOIN, "template.yaml")
+    join = "built by Fn::Join"
+    assert found == [
+        ("LambdaInsightsExtension", None, INSIGHTS, 38, join),
+        ("AWSLambdaPowertoolsPythonV2", None, PT, 40, join),
+        ("Datadog-Python312", "us-east-1", DD, 101, join),
+        # written whole in one part: an ordinary pin that can be moved
+        ("Datadog-Python311", "us-east-1", DD, 99, None),
+    ]
+    lines = [pin.line for pin in find_pins_in_text(SAM_JOIN, "template.yaml")]
+    assert lines == [6, 11, 18, 19]
+
+
+def test_fn_join_in_json_is_listed_as_unmovable() -> None:
+    text = json.dumps(CFN_JOIN, indent=2)
+    found = find_pins_in_text(text, "stack.template.json")
+    assert [(p.layer, p.account, p.version, p.unmovable) for p in found] == [
+        ("LambdaInsightsExtension", INSIGHTS, 38, "built by Fn::Join"),
+        ("shared", None, 3, "built by Fn::Join"),
+    ]
+    assert list(json.loads(text[found[0].start:found[0].end])) == ["Fn::Join"]  # the span is the Join
+
+
+def test_join_is_only_looked_for_in_templates_and_bad_yaml_is_no_error() -> None:
+    assert pins(SAM_JOIN, "notes.txt") == [("Datadog-Python311", "us-east-1", DD, 99, None)]
+    assert pins("Join: [unclosed\n  - 'arn:aws:lambda:us-east-1:1:layer:x:1", "t.yaml") == []
+    bomb = "a: &a ['Join', 'Join']\n" + "".join(f"{c}: &{c} [*{p}, *{p}]\n" for p, c in zip("abcdefghij", "bcdefghijk"))
+    assert pins(bomb + "k2: *k\n", "t.yaml") == []
+
+
+def pin_of(text: str, path: str, layer: str) -> list[Pin]:
+    return [pin for pin in find_pins_in_text(text, path) if pin.layer == layer]
+
+
+def test_rewrite_moves_concatenated_versions_and_reports_unmovable_pins() -> None:
+    ts = "const a = 'arn:aws:lambda:eu-west-1:000000000000:layer:shared:' + '9';\n"
+    result = rewrite_text(ts, pin_of(ts, "a.ts", "shared"), {("shared", "eu-west-1"): 10})
+    assert result.text == ts.replace("'9'", "'10'")
+    again = rewrite_text(result.text, pin_of(ts, "a.ts", "shared"), {("shared", "eu-west-1"): 10})
+    assert again.text == result.text and len(again.already_current) == 1
+
+    text = json.dumps(CFN_JOIN, indent=2)
+    joined = pin_of(text, "stack.json", "shared")
+    result = rewrite_text(text, joined, {("shared", None): 4})
+    assert result.text == text and result.changed == [] and result.unmovable == joined
+    current = rewrite_text(text, joined, {("shared", None): 3})
+    assert current.unmovable == [] and current.text == text
+
+
+def test_bump_keeps_unmovable_pins_and_says_why(tmp_path: Path) -> None:
+    layer = LayerSpec(name="shared", source=tmp_path, build=BuildSpec(method="files"),
+                      compatible_runtimes=("python3.12",), compatible_architectures=("x86_64",),
+                      regions=("us-east-1",))
+    config = Config(root=tmp_path, path=tmp_path / "layer-ci.yml", layers=(layer,), functions=())
+    text = json.dumps(CFN_JOIN, indent=2) + "\n"
+    other = "arn:aws:lambda:us-east-1:000000000000:layer:shared:3\n"
+    arn = "arn:aws:lambda:us-east-1:000000000000:layer:shared:4"
+    locked = LockedLayer("sha256:" + "a" * 64, "b" * 64, {"us-east-1": PublishedRef(4, arn)})
+    release = LayerRelease("shared", (RegionVersion("us-east-1", 3, 4, arn),), locked)
+    edits = plan_pin_edits(config, {"stack.json": text, "env.txt": other}, [release])
+    assert edits.files == {"env.txt": other.replace(":3", ":4")}
+    (kept,) = edits.kept
+    assert (kept.location, kept.layer, kept.version) == ("stack.json:24", "shared", 3)
+    assert kept.reason == "unmovable: built by Fn::Join; edit it by hand"
+
+
+def test_pins_command_lists_unmovable_pins_without_a_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "template.yaml").write_text(SAM_JOIN)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["pins"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["PLACE", "LAYER", "REGION", "VERSION", "ACCOUNT"]
+    assert lines[1].split() == ["template.yaml:6:11", "LambdaInsightsExtension", "*", "38", INSIGHTS,
+                                "unmovable:", "built", "by", "Fn::Join"]
+    assert lines[-1] == "4 pins in 1 file; 3 unmovable (no layer-ci.yml here, so nothing is compared with a lock)"
+    assert cli.main(["pins", "--json", str(tmp_path)]) == 0
+    rows = json.loads(capsys.readouterr().out)["pins"]
+    assert [row["unmovable"] for row in rows] == ["built by Fn::Join"] * 3 + [None]
+    assert {row["status"] for row in rows} == {"no-config"}

@@ -154,7 +154,7 @@ def render_text(reports: Sequence[PinReport], *, with_lock: bool = True) -> str:
 
 
 def _status_cell(report: PinReport) -> str:
-    cell = report.status
+    cell: str = report.status
     if report.published_version not in (None, report.pin.version):
         cell += f" (lock: {report.published_version})"
     if report.pin.unmovable:

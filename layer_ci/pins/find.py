@@ -232,12 +232,12 @@ class _LineIndex:
         return self._line, column
 
 
-def exclude_spec(globs: Sequence[str]) -> pathspec.PathSpec | None:
+def exclude_spec(globs: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
     """The ``settings.pins.exclude`` globs, with .gitignore's rules (``docs/``, ``**/fixtures/*.json``)."""
     return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
 
-def is_source_path(rel_path: str, excludes: pathspec.PathSpec | None = None) -> bool:
+def is_source_path(rel_path: str, excludes: pathspec.GitIgnoreSpec | None = None) -> bool:
     """False for layer-ci's lock, files under SKIP_DIRS folders and files the exclude globs match."""
     parts = rel_path.split("/")
     if len(parts) == 1 and rel_path in SKIP_ROOT_FILES:
@@ -284,7 +284,8 @@ def _vendored_names(directory: str, metadata_dirs: Sequence[str]) -> set[str]:
         names.add(metadata)
         tops: set[str] = set()
         try:
-            with open(os.path.join(directory, metadata, "RECORD"), encoding="utf-8", errors="replace") as record:
+            record_path = os.path.join(directory, metadata, "RECORD")
+            with open(record_path, encoding="utf-8", errors="replace") as record:
                 for line in record:
                     top = line.split(",", 1)[0].split("/", 1)[0]
                     if top and top != ".." and not top.endswith(_METADATA_DIRS):
@@ -327,7 +328,7 @@ def _under(rel: str, prefixes: set[str]) -> bool:
 
 
 def _read_regular(path: str) -> bytes | None:
-    """A regular, not-too-large text file's bytes; None for links, folders, FIFOs, binaries, vanished files."""
+    """A regular text file's bytes (up to MAX_FILE_BYTES); None for links, folders, FIFOs, binaries."""
     try:
         # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking; fstat then needs no 2nd lookup.
         fd = os.open(path, _OPEN_FLAGS)
@@ -347,7 +348,7 @@ def _read_regular(path: str) -> bytes | None:
     return data
 
 
-def _walk(root: Path, excludes: pathspec.PathSpec | None) -> Iterator[tuple[str, bytes]]:
+def _walk(root: Path, excludes: pathspec.GitIgnoreSpec | None) -> Iterator[tuple[str, bytes]]:
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         directory, prefix = stack.pop()
@@ -366,7 +367,8 @@ def _walk(root: Path, excludes: pathspec.PathSpec | None) -> Iterator[tuple[str,
                 if entry.is_symlink():
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS and (excludes is None or not excludes.match_file(rel + "/")):
+                    excluded = excludes is not None and excludes.match_file(rel + "/")
+                    if entry.name not in SKIP_DIRS and not excluded:
                         subdirs.append((entry.path, rel + "/"))
                     continue
                 if not entry.is_file(follow_symlinks=False) or (not prefix and entry.name in SKIP_ROOT_FILES):

@@ -1,4 +1,4 @@
-"""Layer version ARNs that a CloudFormation template assembles with Fn::Join (JSON, YAML long or short form)."""
+"""Layer version ARNs that a CloudFormation template assembles with Fn::Join (JSON or YAML, either form)."""
 
 from __future__ import annotations
 
@@ -51,10 +51,9 @@ def joined_arns(text: str) -> list[JoinedArn]:
         if value is None:
             continue
         for match in LAYER_VERSION_ARN_RE.finditer(value):
-            mark = node.start_mark
-            found.append(
-                JoinedArn(arn_from_match(match), mark.index, node.end_mark.index, mark.line + 1, mark.column + 1)
-            )
+            start, end = node.start_mark, node.end_mark
+            arn = arn_from_match(match)
+            found.append(JoinedArn(arn, start.index, end.index, start.line + 1, start.column + 1))
     return found
 
 
@@ -120,7 +119,7 @@ def _evaluate(node: Node, depth: int, budget: list[int]) -> str | None:
             return "${" + str(node.value) + "}"
         if node.tag == "!Sub":
             return str(node.value)
-        if node.tag.startswith("!"):
+        if (node.tag or "").startswith("!"):
             return _UNKNOWN
         return str(node.value)
     if isinstance(node, MappingNode) and len(node.value) == 1:

@@ -75,7 +75,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     platform = layer_spec(tmp_path / "elsewhere", "platform-tools")
     holder = make_config(tmp_path, [platform], [])
     for version in (1, 2):
-        zip_path = write_zip(tmp_path / f"pt{version}.zip", [file("python/platform_tools.py", f"V = {version}\n")])
+        content = [file("python/platform_tools.py", f"V = {version}\n")]
+        zip_path = write_zip(tmp_path / f"pt{version}.zip", content)
         open_registry(holder, "eu-west-1").publish(platform, zip_path, f"v{version}")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -95,7 +96,8 @@ def test_placeholders_resolve_from_the_configured_region_and_account(repo: Path,
     with pytest.raises(LayerSourceError) as caught:
         run_function_tests(config, "orders", options=options)
     message = str(caught.value)
-    assert f"layer {POWERTOOLS} version 7 arn:aws:lambda:eu-west-1:017000801446:layer:{POWERTOOLS} " in message
+    resolved = f"arn:aws:lambda:eu-west-1:017000801446:layer:{POWERTOOLS}"
+    assert f"layer {POWERTOOLS} version 7 {resolved} " in message
     assert f"--layer {POWERTOOLS}=" in message
 
     stub = write_zip(repo / "powertools.zip", [file("python/powertools_stub.py", "V = 7\n")])

@@ -45,10 +45,14 @@ BOTOCORE_EXAMPLE = {
     "version": "1.0",
     "examples": {
         "AddLayerVersionPermission": [{
-            "output": {"Statement": "{\"Resource\":\"arn:aws:lambda:us-east-2:123456789012:layer:xray-sdk-nodejs:1\"}"},
+            "output": {"Statement": json.dumps(
+                {"Resource": "arn:aws:lambda:us-east-2:123456789012:layer:xray-sdk-nodejs:1"}
+            )},
         }],
         "GetLayerVersion": [{
-            "input": {"LayerName": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer", "VersionNumber": 1},
+            "input": {
+                "LayerName": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer", "VersionNumber": 1
+            },
             "output": {"LayerVersionArn": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer:1"},
         }],
     },
@@ -91,7 +95,8 @@ def pins_by_file(root: Path) -> dict[str, list[int]]:
 def test_git_checkout_reads_tracked_and_untracked_files_but_not_ignored_ones(tmp_path: Path) -> None:
     root = sam_app(tmp_path / "app")
     init_git_repo(root)
-    write(root, "new_stack.py", f'LAYER = "{POWERTOOLS.format(region="us-west-2", version=71)}"\n')  # untracked
+    # untracked, not ignored: a file the next commit will hold
+    write(root, "new_stack.py", f'LAYER = "{POWERTOOLS.format(region="us-west-2", version=71)}"\n')
     write(root, "samconfig.local.toml", f'layers = "{DATADOG.format(version=4)}"\n')  # ignored
     (root / "template.yaml").unlink()  # tracked but deleted: listed by git, gone from disk
     write(root, "template.yml", TEMPLATE)
@@ -163,7 +168,8 @@ def test_settings_pins_exclude_globs_follow_gitignore_rules(
     monkeypatch.chdir(root)
     assert cli.main(["pins", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["pins"]
-    assert sorted({row["path"] for row in rows}) == ["legacy/app.py", "template.yaml", "tests/unit/test_app.py"]
+    paths = sorted({row["path"] for row in rows})
+    assert paths == ["legacy/app.py", "template.yaml", "tests/unit/test_app.py"]
     assert {row["status"] for row in rows} == {"not-in-lock"}
 
 

@@ -3,6 +3,7 @@
 Every slice below is written for this suite in the shapes those repositories use (vendor layers of
 Powertools, Datadog and Lambda Insights; CI matrices; CDK string building).
 """
+# ruff: noqa: E501  (the slices keep the long lines real templates and workflows have)
 
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ def test_fn_join_in_json_is_listed_as_unmovable() -> None:
 def test_join_is_only_looked_for_in_templates_and_bad_yaml_is_no_error() -> None:
     assert pins(SAM_JOIN, "notes.txt") == [("Datadog-Python311", "us-east-1", DD, 99, None)]
     assert pins("Join: [unclosed\n  - 'arn:aws:lambda:us-east-1:1:layer:x:1", "t.yaml") == []
-    bomb = "a: &a ['Join', 'Join']\n" + "".join(f"{c}: &{c} [*{p}, *{p}]\n" for p, c in zip("abcdefghij", "bcdefghijk"))
+    bomb = "a: &a ['Join', 'Join']\n" + "".join(f"{c}: &{c} [*{p}, *{p}]\n" for p, c in zip("abcdefghij", "bcdefghijk", strict=True))
     assert pins(bomb + "k2: *k\n", "t.yaml") == []
 
 

@@ -136,7 +136,7 @@ def find_pins_in_text(
     lines = _LineIndex(text)
     pins: list[Pin] = []
     claimed: list[tuple[int, int]] = []
-    for match in LAYER_VERSION_ARN_RE.finditer(text):
+    for match in arn_matches(text):
         arn = arn_from_match(match)
         start, end = match.span("version")
         line, column = lines.position(start)
@@ -154,6 +154,34 @@ def find_pins_in_text(
         pins.extend(_join_pins(text, path, claimed))
     pins.sort(key=lambda pin: pin.start)
     return pins
+
+
+# How far before its `:layer:` an ARN may start (placeholders spanning lines included).
+ARN_LOOKBACK = 2048
+
+
+def arn_matches(text: str) -> Iterator[re.Match[str]]:
+    """LAYER_VERSION_ARN_RE's matches, left to right and not overlapping, as ``finditer`` gives them.
+
+    The regex runs only from the `arn:` starts within ARN_LOOKBACK characters before each `:layer:`:
+    a large file with a few ARNs is scanned by str.find, not character by character by the regex.
+    """
+    done = 0  # nothing before this offset can start a new match
+    marker = text.find(":layer:")
+    while marker != -1:
+        candidate = text.find("arn:", max(done, marker - ARN_LOOKBACK), marker)
+        found = None
+        while candidate != -1:
+            found = LAYER_VERSION_ARN_RE.match(text, candidate)
+            if found is not None:
+                break
+            candidate = text.find("arn:", candidate + 1, marker)
+        if found is not None:
+            yield found
+            done = found.end()
+            marker = text.find(":layer:", max(done, marker + 1))
+        else:
+            marker = text.find(":layer:", marker + 1)
 
 
 def _join_pins(text: str, path: str, claimed: Sequence[tuple[int, int]]) -> list[Pin]:

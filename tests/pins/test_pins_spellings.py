@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from layer_ci import cli
 from layer_ci.bump.edits import plan_pin_edits
@@ -19,7 +21,8 @@ from layer_ci.bump.releases import LayerRelease
 from layer_ci.lockfile import LockedLayer, PublishedRef
 from layer_ci.model import BuildSpec, Config, LayerSpec
 from layer_ci.pins import find_pins_in_text, rewrite_text
-from layer_ci.pins.find import Pin
+from layer_ci.pins.arn import LAYER_VERSION_ARN_RE
+from layer_ci.pins.find import Pin, arn_matches
 from layer_ci.report.model import RegionVersion
 
 PT = "017000801446"
@@ -232,3 +235,25 @@ def test_pins_command_lists_unmovable_pins_without_a_config(
     rows = json.loads(capsys.readouterr().out)["pins"]
     assert [row["unmovable"] for row in rows] == ["built by Fn::Join"] * 3 + [None]
     assert {row["status"] for row in rows} == {"no-config"}
+
+
+PIECES = st.sampled_from([
+    "arn:", "aws", ":lambda:", "us-east-1", ":", "123456789012", ":layer:", "name", "7", "${AWS::Region}",
+    "${\n  x\n}", "$AWS_REGION", "<R>", "' + r + '", "'", '"', " + ", "\n", "x", "{", "}", "12", "arn:aws:lambda:",
+])
+
+
+@given(st.lists(PIECES, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_windowed_search_finds_what_finditer_finds(parts: list[str]) -> None:
+    text = "".join(parts)
+    expected = [m.span() for m in LAYER_VERSION_ARN_RE.finditer(text)]
+    assert [m.span() for m in arn_matches(text)] == expected
+
+
+def test_windowed_search_in_a_large_file() -> None:
+    filler = "arn:aws:s3:::bucket/key layer version : " * 5000
+    arn = "arn:aws:lambda:${\n  Stack.of(this).region\n}:017000801446:layer:AWSLambdaPowertoolsPythonV2:68"
+    text = filler + arn + "\n" + filler + arn.replace("68", "69")
+    assert [m["version"] for m in LAYER_VERSION_ARN_RE.finditer(text)] == ["68", "69"]
+    assert [m["version"] for m in arn_matches(text)] == ["68", "69"]

@@ -11,14 +11,16 @@ PARTITIONS: tuple[str, ...] = ("aws", "aws-cn", "aws-us-gov")
 # inside `!Sub`/`Fn::Sub`, `${var.region}` in Terraform, `${aws:region}` and nested
 # `${opt:region, ${self:provider.region}}` in serverless.yml, `${Stack.of(this).region}` in a CDK template
 # literal (which may span lines), `{self.region}` in a Python f-string, `${{ matrix.region }}` in a
-# workflow, `{{ region }}` in a Jinja/Helm template, `$AWS_REGION` in a shell script, `<AWS_REGION>` in a
-# README, or `" + region + "` where code concatenates strings. Braces nest one level; lengths are bounded
-# so a stray `{` costs at most a few hundred characters of scanning.
+# workflow, `{{ region }}` in a Jinja/Helm template, `$AWS_REGION` in a shell script, `<AWS_REGION>`,
+# `<<ACCOUNT>>`, `ACCOUNT_ID` or `xxxxxxxxxxxx` in a README, or `" + region + "` where code concatenates
+# strings. Braces nest one level; lengths are bounded so a stray `{` costs at most a few hundred
+# characters of scanning.
 _BRACED = r"\{(?:[^{}]|\{[^{}]{0,100}\}){1,200}\}"
 PLACEHOLDER = (
     rf"(?:\$?{_BRACED}"
     r"|\$[A-Za-z_][A-Za-z0-9_]{0,100}"
-    r"|<[A-Za-z_][A-Za-z0-9_.-]{0,100}>"
+    r"|<<?[A-Za-z_][A-Za-z0-9_.-]{0,100}>>?"
+    r"|[A-Z][A-Z0-9_]{1,60}(?![a-z0-9-])|[Xx]{12}"
     r"|[\"'`]\s*\+\s*[A-Za-z_][\w.()\[\]]{0,100}\s*\+\s*[\"'`])"
 )
 REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}"

@@ -105,6 +105,12 @@ def test_ci_variables_as_account_and_partition() -> None:
     ]
 
 
+@pytest.mark.parametrize("account", ["<<XXXXXXXX>>", "<account-id>", "ACCOUNT_ID", "xxxxxxxxxxxx", "${AWS::AccountId}"])
+def test_account_placeholders_of_samples_and_docs(account: str) -> None:
+    text = f"          arn:aws:lambda:us-east-1:{account}:layer:AWSSDKPandas-Python310-Arm64:7\n"
+    assert pins(text, "integration-test/stack.yaml") == [("AWSSDKPandas-Python310-Arm64", "us-east-1", None, 7, None)]
+
+
 def test_placeholders_in_docs_without_a_version_are_no_pins() -> None:
     text = "arn:aws:lambda:<AWS_REGION>:464622532012:layer:Datadog-Extension:<EXTENSION_VERSION>\n"
     text += 'arn:aws:lambda:{region}:464622532012:layer:dd-trace-py:{{< latest-lambda-layer-version >}}\n'

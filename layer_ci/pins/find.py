@@ -136,7 +136,9 @@ def find_pins_in_text(
     lines = _LineIndex(text)
     pins: list[Pin] = []
     claimed: list[tuple[int, int]] = []
+    arn_spans: list[tuple[int, int]] = []
     for match in arn_matches(text):
+        arn_spans.append(match.span())
         arn = arn_from_match(match)
         start, end = match.span("version")
         line, column = lines.position(start)
@@ -150,7 +152,7 @@ def find_pins_in_text(
                 continue
             pins.append(pin)
             claimed.append((pin.start, pin.end))
-    if path.endswith(TEMPLATE_SUFFIXES) and "Join" in text:
+    if path.endswith(TEMPLATE_SUFFIXES) and _join_near_layer(text, arn_spans):
         pins.extend(_join_pins(text, path, claimed))
     pins.sort(key=lambda pin: pin.start)
     return pins
@@ -182,6 +184,29 @@ def arn_matches(text: str) -> Iterator[re.Match[str]]:
             marker = text.find(":layer:", max(done, marker + 1))
         else:
             marker = text.find(":layer:", marker + 1)
+
+
+_LAYER_WORD = re.compile(r"(?<![A-Za-z])layer(?![A-Za-z])")
+# How far after `Join` the word `layer` may stand in a Join that builds a layer ARN.
+JOIN_REACH = 1500
+
+
+def _join_near_layer(text: str, arn_spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether some `Join` has the word `layer` right after it, outside any literal ARN: only then is the
+    template parsed. Templates join strings for many ARNs (IAM, S3, log groups); parsing each such
+    template would cost far more than reading it.
+    """
+    at = text.find("Join")
+    while at != -1:
+        reach = at + JOIN_REACH
+        word = _LAYER_WORD.search(text, at, reach)
+        while word is not None:
+            inside = next((end for start, end in arn_spans if start <= word.start() < end), None)
+            if inside is None:
+                return True
+            word = _LAYER_WORD.search(text, inside, reach)
+        at = text.find("Join", at + 4)
+    return False
 
 
 def _join_pins(text: str, path: str, claimed: Sequence[tuple[int, int]]) -> list[Pin]:

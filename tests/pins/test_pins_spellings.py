@@ -263,3 +263,28 @@ def test_windowed_search_in_a_large_file() -> None:
     text = filler + arn + "\n" + filler + arn.replace("68", "69")
     assert [m["version"] for m in LAYER_VERSION_ARN_RE.finditer(text)] == ["68", "69"]
     assert [m["version"] for m in arn_matches(text)] == ["68", "69"]
+
+
+def test_templates_joining_other_arns_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import layer_ci.pins.find as find_module
+
+    def refuse(_text: str) -> list[object]:
+        raise AssertionError("parsed a template whose Joins build no layer ARN")
+
+    monkeypatch.setattr(find_module, "joined_arns", refuse)
+    iam = """\
+        Resources:
+          Role:
+            Properties:
+              Policies:
+                - PolicyDocument:
+                    Statement:
+                      - Resource: !Join ['', ['arn:aws:s3:::', !Ref Bucket, '/*']]
+          Fn:
+            Properties:
+              Layers:
+                - arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Extension:86
+    """
+    assert pins(iam, "template.yaml") == [("Datadog-Extension", "us-east-1", DD, 86, None)]
+    with pytest.raises(AssertionError, match="parsed a template"):
+        pins(SAM_JOIN, "template.yaml")

@@ -1,6 +1,7 @@
 """Benchmark: finding pins in a 14,000-file, 300 MB git checkout with ignored and vendored trees.
 
 Run: .venv/bin/python bench/bench_pins_find.py [--files 14000] [--mb 300] [--rounds 7] [--write-docs]
+     .venv/bin/python bench/bench_pins_find.py --repo PATH   (time find_pins on an existing checkout)
 
 The repository is a git checkout (committed once, untimed) whose source files hold layer ARNs, next to
 trees that must not count: build output that .gitignore ignores (.aws-sam/, cdk.out/, build/), committed
@@ -101,7 +102,11 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--repo", type=Path, help="only time find_pins on this existing checkout")
     args = parser.parse_args()
+    if args.repo is not None:
+        time_checkout(args.repo, args.rounds)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="layer-ci-bench-pins-"))
     try:
         planted = make_repo(workdir, args.files, args.mb)
@@ -136,6 +141,20 @@ def main() -> None:
             update_docs_section(SECTION, render(args, total, planted, counts, medians, cpu_medians, load))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def time_checkout(root: Path, rounds: int) -> None:
+    """Median wall and CPU seconds of find_pins on a real checkout (after one warm-up run)."""
+    count = len(find_pins(root))
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(rounds):
+        start, start_cpu = time.perf_counter(), _cpu_seconds()
+        find_pins(root)
+        wall.append(time.perf_counter() - start)
+        cpu.append(_cpu_seconds() - start_cpu)
+    print(f"{root}: {count} pins; find_pins median {statistics.median(wall):.3f} s wall, "
+          f"{statistics.median(cpu):.3f} s CPU over {rounds} rounds; load {os.getloadavg()[0]:.1f}")
 
 
 def _cpu_seconds() -> float:

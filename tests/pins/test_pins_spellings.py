@@ -74,6 +74,35 @@ def test_cdk_concatenated_version_strings_and_f_strings() -> None:
     ]
 
 
+def test_pulumi_concat_and_terraform_join_calls() -> None:
+    pulumi = """\
+        lambda_function = aws.lambda_.Function(
+            "function",
+            layers=[
+                pulumi.Output.concat(
+                    "arn:aws:lambda:",
+                    aws.get_region_output().name,
+                    ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:3",
+                ),
+            ],
+        )
+    """
+    assert pins(pulumi, "__main__.py") == [("AWSLambdaPowertoolsPythonV3-python312-arm64", None, PT, 3, None)]
+    hcl = """\
+      datadog_extension_layer_arn = join("", [
+        "arn:aws:lambda:",
+        var.aws_region,
+        ":464622532012:layer:Datadog-Extension:",
+        "86"
+      ])
+      datadog_node_layer_arn = join("", ["arn:aws:lambda:", var.aws_region, ":464622532012:layer:Datadog-Node22-x:", var.node_version])
+    """
+    assert pins(hcl, "locals.tf") == [("Datadog-Extension", None, DD, 86, None)]
+    text = textwrap.dedent(hcl)
+    (pin,) = find_pins_in_text(text, "locals.tf")
+    assert rewrite_text(text, [pin], {("Datadog-Extension", None): 90}).text == text.replace('"86"', '"90"')
+
+
 @pytest.mark.parametrize(
     "placeholder",
     [
@@ -165,8 +194,9 @@ def test_fn_join_in_yaml_is_listed_as_unmovable() -> None:
     assert found == [
         ("LambdaInsightsExtension", None, INSIGHTS, 38, join),
         ("AWSLambdaPowertoolsPythonV2", None, PT, 40, join),
-        ("Datadog-Python312", "us-east-1", DD, 101, join),
-        # written whole in one part: an ordinary pin that can be moved
+        # the version in the string right after the rest of the ARN, or the ARN written whole in one
+        # part: read as ordinary pins, whose digits can be moved
+        ("Datadog-Python312", "us-east-1", DD, 101, None),
         ("Datadog-Python311", "us-east-1", DD, 99, None),
     ]
     lines = [pin.line for pin in find_pins_in_text(SAM_JOIN, "template.yaml")]
@@ -184,7 +214,9 @@ def test_fn_join_in_json_is_listed_as_unmovable() -> None:
 
 
 def test_join_is_only_looked_for_in_templates_and_bad_yaml_is_no_error() -> None:
-    assert pins(SAM_JOIN, "notes.txt") == [("Datadog-Python311", "us-east-1", DD, 99, None)]
+    assert pins(SAM_JOIN, "notes.txt") == [
+        ("Datadog-Python312", "us-east-1", DD, 101, None), ("Datadog-Python311", "us-east-1", DD, 99, None)
+    ]
     assert pins("Join: [unclosed\n  - 'arn:aws:lambda:us-east-1:1:layer:x:1", "t.yaml") == []
     bomb = "a: &a ['Join', 'Join']\n" + "".join(f"{c}: &{c} [*{p}, *{p}]\n" for p, c in zip("abcdefghij", "bcdefghijk", strict=True))
     assert pins(bomb + "k2: *k\n", "t.yaml") == []
@@ -236,10 +268,10 @@ def test_pins_command_lists_unmovable_pins_without_a_config(
     assert lines[0].split() == ["PLACE", "LAYER", "REGION", "VERSION", "ACCOUNT"]
     assert lines[1].split() == ["template.yaml:6:11", "LambdaInsightsExtension", "*", "38", INSIGHTS,
                                 "unmovable:", "built", "by", "Fn::Join"]
-    assert lines[-1] == "4 pins in 1 file; 3 unmovable (no layer-ci.yml here, so nothing is compared with a lock)"
+    assert lines[-1] == "4 pins in 1 file; 2 unmovable (no layer-ci.yml here, so nothing is compared with a lock)"
     assert cli.main(["pins", "--json", str(tmp_path)]) == 0
     rows = json.loads(capsys.readouterr().out)["pins"]
-    assert [row["unmovable"] for row in rows] == ["built by Fn::Join"] * 3 + [None]
+    assert [row["unmovable"] for row in rows] == ["built by Fn::Join"] * 2 + [None] * 2
     assert {row["status"] for row in rows} == {"no-config"}
 
 

@@ -110,6 +110,8 @@ class Settings:
     prune_grace_days: int = 14
     # Each entry: a regex string, or a mapping {regex, layer?, region?, files?} (see layer_ci.pins.patterns).
     pin_patterns: tuple[str | Mapping[str, object], ...] = ()
+    # settings.pins.exclude: globs (.gitignore rules) of paths never searched for pins.
+    pins_exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

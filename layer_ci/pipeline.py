@@ -516,6 +516,9 @@ def _bump_locally(
         with services.phase("bump pins"):
             pins = [pin for name, found in pin_plan.behind.items() if name not in held_back for pin in found]
             for rewrite in plan_file_rewrites(config.root, pins, movable, account=pin_plan.account):
+                for pin in rewrite.result.unmovable:
+                    services.log(f"{pin.location}: {pin.layer} v{pin.version} not moved: "
+                                 f"unmovable: {pin.unmovable}; edit it by hand")
                 if not rewrite.changed:
                     continue
                 write_atomically(rewrite.path, rewrite.after)

@@ -750,3 +750,22 @@ def _repo_path(path: str) -> str:
     if pure.is_absolute() or not pure.parts or ".." in pure.parts or pure.parts[0] == ".git" or "\0" in path:
         raise ServiceError(SERVICE, "add", f"{path!r} is not a path inside the repository")
     return pure.as_posix()
+
+
+def source_files(folder: Path, *, timeout_s: float = 60.0) -> list[str] | None:
+    """Files git would commit under ``folder``: tracked plus untracked-not-ignored, relative to it.
+
+    Paths are POSIX, relative to ``folder`` (which may lie below the top of the work tree), in git's
+    order; tracked files deleted from the working copy may be listed. Returns None when ``folder`` is
+    not in a git work tree or git cannot answer, so callers fall back to walking the folder.
+    """
+    repo = GitRepo(folder, timeout_s=timeout_s)
+    try:
+        result = repo._run(
+            ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], operation="ls-files", env=None
+        )
+    except ServiceError:
+        return None
+    if result.returncode != 0:
+        return None
+    return list(dict.fromkeys(path for path in result.stdout.split("\0") if path))

@@ -14,7 +14,7 @@ from pathlib import Path
 from layer_ci.bump.releases import LayerRelease
 from layer_ci.errors import Location
 from layer_ci.model import Config
-from layer_ci.pins.find import Pin, find_pins_in_text
+from layer_ci.pins.find import Pin, find_pins_in_text, may_hold_pins
 from layer_ci.pins.patterns import PinPattern, compile_pin_patterns
 from layer_ci.pins.rewrite import rewrite_text, target_version
 from layer_ci.report.model import KeptPin
@@ -35,7 +35,7 @@ class PinReader:
 
     def pins(self, path: str, text: str) -> list[Pin]:
         applicable = tuple(pattern for pattern in self._patterns if pattern.applies_to(path))
-        if not applicable and ":layer:" not in text:
+        if not applicable and not may_hold_pins(path, text):
             return []
         return find_pins_in_text(text, path, applicable, self._layer_names)
 
@@ -159,6 +159,9 @@ def plan_pin_edits(
             kept.append(
                 KeptPin(f"{path}:{pin.line}", pin.layer, pin.version, "the reference changed while bumping")
             )
+        for pin in result.unmovable:
+            kept.append(KeptPin(f"{path}:{pin.line}", pin.layer, pin.version,
+                                f"unmovable: {pin.unmovable}; edit it by hand"))
         if result.text != text:
             files[path] = result.text
     return PinEdits(files, tuple(changed), tuple(current), tuple(kept), tuple(every))

@@ -144,6 +144,9 @@ class _Loader:
         for index, pattern in enumerate(raw.get("pin_patterns", ())):
             self.check_pin_pattern(pattern, ("settings", "pin_patterns", index))
         prune = raw.get("prune") or {}
+        pins_exclude = tuple((raw.get("pins") or {}).get("exclude", ()))
+        for index, glob in enumerate(pins_exclude):
+            self.check_exclude_glob(glob, ("settings", "pins", "exclude", index))
         return Settings(
             registry=raw.get("registry", defaults.registry),
             registry_path=raw.get("registry_path", defaults.registry_path),
@@ -159,7 +162,16 @@ class _Loader:
             pin_patterns=tuple(
                 dict(entry) if isinstance(entry, Mapping) else entry for entry in raw.get("pin_patterns", ())
             ),
+            pins_exclude=pins_exclude,
         )
+
+    def check_exclude_glob(self, glob: str, path: FieldPath) -> None:
+        from layer_ci.pins.find import exclude_spec
+
+        try:
+            exclude_spec([glob])
+        except ValueError as exc:
+            raise self.error(path, f"{glob!r} is not a valid glob: {exc}", "use .gitignore syntax") from exc
 
     def check_pin_pattern(self, pattern: PinPatternEntry, path: FieldPath) -> None:
         try:

@@ -13,6 +13,7 @@ from layer_ci.errors import UsageError
 if TYPE_CHECKING:
     from layer_ci.model import Config, FunctionSpec, LayerSpec
     from layer_ci.pins import Pin
+    from layer_ci.pins.arn import LayerVersionArn
 
 DEFAULT_REGION = "us-east-1"
 LOCAL = "local"
@@ -55,14 +56,44 @@ def parse_layer_options(values: Sequence[str]) -> dict[str, str]:
 
 
 def layer_entries(function: FunctionSpec) -> list[tuple[str, str | None]]:
-    """(name, ARN or None) for each layer of the function, in its order; external layers carry their ARN."""
+    """(name, ARN or None) for each layer of the function, in its order; external layers carry their ARN.
+
+    An external layer's name is its real name, read with the pins' ARN parser, so placeholders such as
+    `arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:NAME:3` name NAME.
+    """
+    from layer_ci.pins.arn import parse_layer_version_arn
+
     entries: list[tuple[str, str | None]] = []
     for entry in function.ordered_layers():
         if ":" in entry:
-            entries.append((entry.split(":")[6] if entry.count(":") >= 7 else entry, entry))
+            try:
+                entries.append((parse_layer_version_arn(entry).layer, entry))
+            except ValueError:
+                entries.append((entry, entry))  # unreadable: named by itself, and refused when resolved
         else:
             entries.append((entry, None))
     return entries
+
+
+def concrete_arn(config: Config, arn: str, region: str) -> LayerVersionArn:
+    """``arn`` with its placeholders filled: the region the run uses, settings.account, its partition.
+
+    Raises LayerSourceError naming the ARN when it is not a layer version ARN.
+    """
+    from layer_ci.pins.arn import LayerVersionArn, parse_layer_version_arn, partition_for_region
+
+    try:
+        parsed = parse_layer_version_arn(arn)
+    except ValueError as exc:
+        raise LayerSourceError(str(exc)) from exc
+    concrete_region = parsed.region or region
+    return LayerVersionArn(
+        partition=parsed.partition or partition_for_region(concrete_region),
+        region=concrete_region,
+        account=parsed.account or config.settings.account,
+        layer=parsed.layer,
+        version=parsed.version,
+    )
 
 
 def resolve_layers(
@@ -82,7 +113,10 @@ def resolve_layers(
             f"(its layers: {', '.join(name for name, _ in entries) or 'none'})"
         )
     return [
-        resolve_layer(config, function, name, sources.get(name, external), region=region, cache_dir=cache_dir)
+        resolve_layer(
+            config, function, name, sources.get(name, external), region=region, cache_dir=cache_dir,
+            external=external,
+        )
         for name, external in entries
     ]
 
@@ -95,8 +129,12 @@ def resolve_layer(
     *,
     region: str,
     cache_dir: Path,
+    external: str | None = None,
 ) -> ResolvedLayer:
-    """Resolve one layer; ``source`` None means the version the function pins."""
+    """Resolve one layer; ``source`` None means the version the function pins.
+
+    ``external`` is the ARN the function names for a layer layer-ci does not build (a vendor's).
+    """
     spec = _spec(config, name)
     runtimes = spec.compatible_runtimes if spec else ()
     architectures: tuple[str, ...] = tuple(spec.compatible_architectures) if spec else ()
@@ -120,38 +158,42 @@ def resolve_layer(
         version = int(source)
         if version < 1:
             raise LayerSourceError(f"--layer {name}={source}: layer versions start at 1")
+        if external is not None:  # another account's layer: that version of the ARN the function names
+            arn = concrete_arn(config, external, region)
+            assert arn.region is not None
+            layer_arn = str(arn).rsplit(":", 1)[0]
+            return fetch_version(config, name, layer_arn, version, arn.region, cache_dir,
+                                 f"{name} v{version} ({layer_arn})")
         return fetch_version(config, name, name, version, region, cache_dir, f"{name} v{version} ({region})")
     if source.startswith("arn:"):
-        from layer_ci.pins.arn import parse_layer_version_arn
-
         try:
-            arn = parse_layer_version_arn(source)
-        except ValueError as exc:
+            arn = concrete_arn(config, source, region)
+        except LayerSourceError as exc:
             raise LayerSourceError(f"--layer {name}: {exc}") from exc
-        if arn.region is None or arn.account is None:
-            raise LayerSourceError(
-                f"layer {name}: {source} holds a placeholder; pass --layer {name}=ARN with concrete "
-                "region and account, a version or a zip"
-            )
-        layer_arn = source.rsplit(":", 1)[0]
-        return fetch_version(
-            config, name, layer_arn, arn.version, arn.region, cache_dir, f"{name} = {source}"
-        )
+        assert arn.region is not None  # filled from the run's region
+        layer_arn = str(arn).rsplit(":", 1)[0]
+        label = f"{name} = {source}" if str(arn) == source else f"{name} = {arn} (from {source})"
+        return fetch_version(config, name, layer_arn, arn.version, arn.region, cache_dir, label)
     return resolved(f"{name} from {source}", _existing_zip(name, source, config.root))
 
 
 def default_region(config: Config, function: FunctionSpec) -> str:
-    """The region the function's pins name, else its first layer's first region, else us-east-1."""
+    """The region the function's pins name, else its first layer's first region, else the first region
+    any layer of layer-ci.yml is published to, else us-east-1."""
     try:
         pins = _function_pins(config, function)
     except Exception:  # pins are a convenience here; an unreadable file is reported by `layer-ci pins`
         pins = []
+    names = {name for name, _ in layer_entries(function)}
     for pin in pins:
-        if pin.layer in function.ordered_layers() and pin.region:
+        if pin.layer in names and pin.region:
             return str(pin.region)
     for name, _ in layer_entries(function):
         spec = _spec(config, name)
         if spec is not None and spec.regions:
+            return spec.regions[0]
+    for spec in config.layers:
+        if spec.regions:
             return spec.regions[0]
     return DEFAULT_REGION
 

@@ -7,13 +7,29 @@ from dataclasses import dataclass
 
 PARTITIONS: tuple[str, ...] = ("aws", "aws-cn", "aws-us-gov")
 
-# A placeholder stands where the value is only known per stack/workspace: `${AWS::Region}` inside
-# `!Sub`/`Fn::Sub`, `${var.region}` in Terraform, `${aws:region}` in serverless.yml,
-# `${Stack.of(this).region}` in a CDK template literal, `{self.region}` in a Python f-string.
-PLACEHOLDER = r"\$?\{[^{}\r\n]{1,100}\}"
+# A placeholder stands where the value is only known per stack, workspace or CI job: `${AWS::Region}`
+# inside `!Sub`/`Fn::Sub`, `${var.region}` in Terraform, `${aws:region}` and nested
+# `${opt:region, ${self:provider.region}}` in serverless.yml, `${Stack.of(this).region}` in a CDK template
+# literal (which may span lines), `{self.region}` in a Python f-string, `${{ matrix.region }}` in a
+# workflow, `{{ region }}` in a Jinja/Helm template, `$AWS_REGION` in a shell script, `<AWS_REGION>`,
+# `<<ACCOUNT>>`, `ACCOUNT_ID` or `xxxxxxxxxxxx` in a README, or `" + region + "` / `", region, "` where
+# code concatenates strings (`+`, Pulumi's `Output.concat(...)`, Terraform's `join("", [...])`).
+# Braces nest one level; lengths are bounded so a stray `{` costs at most a few hundred characters.
+_BRACED = r"\{(?:[^{}]|\{[^{}]{0,100}\}){1,200}\}"
+PLACEHOLDER = (
+    rf"(?:\$?{_BRACED}"
+    r"|\$[A-Za-z_][A-Za-z0-9_]{0,100}"
+    r"|<<?[A-Za-z_][A-Za-z0-9_.-]{0,100}>>?"
+    r"|[A-Z][A-Z0-9_]{1,60}(?![a-z0-9-])|[Xx]{12}"
+    r"|[\"'`]\s*[+,]\s*[A-Za-z_][\w.()\[\]]{0,100}\s*[+,]\s*[\"'`])"
+)
 REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}"
 LAYER_NAME = r"[A-Za-z0-9_-]{1,140}"
 ACCOUNT = r"[0-9]{12}"
+# The version may stand in a string of its own that code joins on: `"...:layer:name:" + "42"`,
+# `'...:layer:name:' + 42`, Python's implicit `"...:layer:name:" "42"` (possibly over lines), or the next
+# argument of a concat/join call: `join("", ["arn:...:layer:name:", "42"])`.
+_VERSION_JOIN = r"(?:[\"'`](?:\s{0,40}\+\s{0,40}[\"'`]?|\s{0,40},?\s{0,40}[\"'`]))"
 
 # Strict boundaries on both ends so `xarn:...`, `...:layer:x:3a` and `...:layer:x:31` (when the pin
 # says 3) never count: the version is every digit up to a non-word character, never a prefix of it.
@@ -23,12 +39,14 @@ LAYER_VERSION_ARN_RE = re.compile(
     rf"(?P<region>{REGION}|{PLACEHOLDER}):"
     rf"(?P<account>{ACCOUNT}|{PLACEHOLDER}):layer:"
     rf"(?P<layer>{LAYER_NAME}):"
+    rf"{_VERSION_JOIN}?"
     r"(?P<version>[0-9]{1,10})(?!\w)"
 )
 
 _REGION_RE = re.compile(rf"{REGION}\Z")
 _LAYER_NAME_RE = re.compile(rf"{LAYER_NAME}\Z")
 _ACCOUNT_RE = re.compile(rf"{ACCOUNT}\Z")
+_PLACEHOLDER_RE = re.compile(PLACEHOLDER)
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,8 @@ class LayerVersionArn:
 
 
 def is_placeholder(value: str) -> bool:
-    """True for `${...}` / `{...}` stand-ins such as `${AWS::Region}`."""
-    return value.endswith("}") and (value.startswith("${") or value.startswith("{"))
+    """True for a stand-in such as `${AWS::Region}`, `$AWS_REGION` or `<AWS_REGION>`."""
+    return _PLACEHOLDER_RE.fullmatch(value) is not None
 
 
 def is_region(value: str) -> bool:

@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pathspec
+
+from layer_ci.adapters.git import source_files as git_source_files
 from layer_ci.errors import Location
 from layer_ci.model import Config
 from layer_ci.pins.arn import LAYER_VERSION_ARN_RE, arn_from_match, is_region
+from layer_ci.pins.joins import JOIN_REASON, joined_arns
 from layer_ci.pins.patterns import PinPattern, compile_pin_patterns
 
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", ".layer-ci"})
+# Folders that are never a repository's own source, even when committed: version control, virtualenvs and
+# vendored packages (a vendored botocore's example JSON is full of layer ARNs), and the build output of
+# SAM, CDK, Serverless and Terraform (copies of the templates that hold the real pins).
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", ".layer-ci", ".tox", ".nox", "__pycache__",
+    "node_modules", "site-packages", "dist-packages",
+    ".aws-sam", "cdk.out", ".serverless", ".terraform",
+})  # fmt: skip
 # The lock records what layer-ci published; it is layer-ci's own state, not a consumer's pin.
 SKIP_ROOT_FILES = frozenset({"layer-ci.lock"})
 MAX_FILE_BYTES = 5 * 1024 * 1024
 BINARY_SNIFF_BYTES = 8 * 1024
 ARN_MARKER = b":layer:"
+JOIN_MARKER = b"Join"
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json", ".template")
 BOM = "\ufeff"
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+# Lists the files under a folder that its version control would commit, or None when it cannot tell.
+FileLister = Callable[[Path], "list[str] | None"]
 
 PinKind = Literal["arn", "pattern"]
 
@@ -34,6 +52,8 @@ class Pin:
     ``start``/``end`` span the version digits; ``text`` is the whole match, found at ``text_start``.
     ``region``/``account``/``partition`` are None where the file holds a placeholder (or, for a
     pattern pin, no region at all): such a pin applies to every region its stack is deployed in.
+    ``unmovable`` says why layer-ci cannot rewrite the pin safely (e.g. "built by Fn::Join"); such a
+    pin is listed and reported but never rewritten, and its ``start``/``end`` span the whole expression.
     """
 
     path: str
@@ -49,6 +69,7 @@ class Pin:
     end: int
     text_start: int
     kind: PinKind = "arn"
+    unmovable: str | None = None
 
     @property
     def location(self) -> str:
@@ -69,26 +90,40 @@ class Pin:
             "end": self.end,
             "text_start": self.text_start,
             "kind": self.kind,
+            "unmovable": self.unmovable,
         }
 
 
-def find_pins(root: Path, config: Config | None = None) -> list[Pin]:
-    """Every pin under ``root``, sorted by path then position; each reference appears exactly once."""
+def find_pins(root: Path, config: Config | None = None, *, list_files: FileLister | None = None) -> list[Pin]:
+    """Every pin under ``root``, sorted by path then position; each reference appears exactly once.
+
+    Only source files are read: what git would commit (see iter_text_files), never build output or
+    vendored packages, and nothing matching the config's ``settings.pins.exclude``.
+    """
     patterns: tuple[PinPattern, ...] = ()
     layer_names: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
     if config is not None:
         location = Location(_display_path(config.path, root))
         patterns = compile_pin_patterns(config.settings.pin_patterns, location)
         layer_names = tuple(layer.name for layer in config.layers)
+        excludes = config.settings.pins_exclude
     pins: list[Pin] = []
-    for rel_path, data in iter_text_files(root):
+    for rel_path, data in iter_text_files(root, excludes, list_files=list_files):
         applicable = tuple(p for p in patterns if p.applies_to(rel_path))
-        if not applicable and ARN_MARKER not in data:
+        if not applicable and not may_hold_pins(rel_path, data):
             continue
         text = data.decode("utf-8", "surrogateescape")
         pins.extend(find_pins_in_text(text, rel_path, applicable, layer_names))
     pins.sort(key=lambda pin: (pin.path, pin.start))
     return pins
+
+
+def may_hold_pins(path: str, data: bytes | str) -> bool:
+    """A quick look: could this file hold an ARN pin (literal, or built by a template's Fn::Join)?"""
+    if isinstance(data, bytes):
+        return ARN_MARKER in data or (path.endswith(TEMPLATE_SUFFIXES) and JOIN_MARKER in data)
+    return ":layer:" in data or (path.endswith(TEMPLATE_SUFFIXES) and "Join" in data)
 
 
 def find_pins_in_text(
@@ -101,7 +136,9 @@ def find_pins_in_text(
     lines = _LineIndex(text)
     pins: list[Pin] = []
     claimed: list[tuple[int, int]] = []
-    for match in LAYER_VERSION_ARN_RE.finditer(text):
+    arn_spans: list[tuple[int, int]] = []
+    for match in arn_matches(text):
+        arn_spans.append(match.span())
         arn = arn_from_match(match)
         start, end = match.span("version")
         line, column = lines.position(start)
@@ -129,7 +166,74 @@ def find_pins_in_text(
                 continue
             pins.append(pin)
             claimed.append((pin.start, pin.end))
+    if path.endswith(TEMPLATE_SUFFIXES) and _join_near_layer(text, arn_spans):
+        pins.extend(_join_pins(text, path, claimed))
     pins.sort(key=lambda pin: pin.start)
+    return pins
+
+
+# How far before its `:layer:` an ARN may start (placeholders spanning lines included).
+ARN_LOOKBACK = 2048
+
+
+def arn_matches(text: str) -> Iterator[re.Match[str]]:
+    """LAYER_VERSION_ARN_RE's matches, left to right and not overlapping, as ``finditer`` gives them.
+
+    The regex runs only from the `arn:` starts within ARN_LOOKBACK characters before each `:layer:`:
+    a large file with a few ARNs is scanned by str.find, not character by character by the regex.
+    """
+    done = 0  # nothing before this offset can start a new match
+    marker = text.find(":layer:")
+    while marker != -1:
+        candidate = text.find("arn:", max(done, marker - ARN_LOOKBACK), marker)
+        found = None
+        while candidate != -1:
+            found = LAYER_VERSION_ARN_RE.match(text, candidate)
+            if found is not None:
+                break
+            candidate = text.find("arn:", candidate + 1, marker)
+        if found is not None:
+            yield found
+            done = found.end()
+            marker = text.find(":layer:", max(done, marker + 1))
+        else:
+            marker = text.find(":layer:", marker + 1)
+
+
+_LAYER_WORD = re.compile(r"(?<![A-Za-z])layer(?![A-Za-z])")
+# How far after `Join` the word `layer` may stand in a Join that builds a layer ARN.
+JOIN_REACH = 1500
+
+
+def _join_near_layer(text: str, arn_spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether some `Join` has the word `layer` right after it, outside any literal ARN: only then is the
+    template parsed. Templates join strings for many ARNs (IAM, S3, log groups); parsing each such
+    template would cost far more than reading it.
+    """
+    at = text.find("Join")
+    while at != -1:
+        reach = at + JOIN_REACH
+        word = _LAYER_WORD.search(text, at, reach)
+        while word is not None:
+            inside = next((end for start, end in arn_spans if start <= word.start() < end), None)
+            if inside is None:
+                return True
+            word = _LAYER_WORD.search(text, inside, reach)
+        at = text.find("Join", at + 4)
+    return False
+
+
+def _join_pins(text: str, path: str, claimed: Sequence[tuple[int, int]]) -> list[Pin]:
+    """Pins a Fn::Join assembles: listed, never rewritten (the digits may be anywhere in its parts)."""
+    pins = []
+    for joined in joined_arns(text):
+        # An ARN written whole inside one part of the Join was found literally and can be moved.
+        if any(joined.start <= c_start and c_end <= joined.end for c_start, c_end in claimed):
+            continue
+        arn = joined.arn
+        pins.append(Pin(path, joined.line, joined.column, arn.layer, arn.region, arn.account, arn.partition,
+                        arn.version, text[joined.start:joined.end], joined.start, joined.end, joined.start,
+                        "arn", JOIN_REASON))
     return pins
 
 
@@ -208,12 +312,123 @@ class _LineIndex:
         return self._line, column
 
 
-def iter_text_files(root: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative POSIX path, content) for every regular text file, skipping tool and vendor folders.
+def exclude_spec(globs: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
+    """The ``settings.pins.exclude`` globs, with .gitignore's rules (``docs/``, ``**/fixtures/*.json``)."""
+    return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
-    Symlinks are skipped: their targets inside the repository are visited on their own, and a link
-    pointing outside must never be rewritten. Each file is read once.
+
+def is_source_path(rel_path: str, excludes: pathspec.GitIgnoreSpec | None = None) -> bool:
+    """False for layer-ci's lock, files under SKIP_DIRS folders and files the exclude globs match."""
+    parts = rel_path.split("/")
+    if len(parts) == 1 and rel_path in SKIP_ROOT_FILES:
+        return False
+    if any(part in SKIP_DIRS for part in parts[:-1]):
+        return False
+    return excludes is None or not excludes.match_file(rel_path)
+
+
+def iter_text_files(
+    root: Path, excludes: Sequence[str] = (), *, list_files: FileLister | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """(relative POSIX path, content) for every source text file under ``root``.
+
+    In a git checkout the files are the ones git would commit (tracked, plus untracked files that no
+    .gitignore rule ignores), as ``list_files`` (git ls-files by default) names them; elsewhere a walk of
+    the folder. Either way SKIP_DIRS folders, the lock and ``excludes`` globs are left out. Symlinks are
+    skipped: their targets inside the repository are visited on their own, and a link pointing outside
+    must never be rewritten. Each file is read once.
     """
+    spec = exclude_spec(excludes)
+    listed = (list_files or git_source_files)(root)
+    if listed is None:
+        yield from _walk(root, spec)
+        return
+    base = os.fspath(root)
+    vendored = _vendored_in_listing(base, listed)
+    for rel in listed:
+        if not is_source_path(rel, spec) or (vendored and _under(rel, vendored)):
+            continue
+        data = _read_regular(os.path.join(base, rel))
+        if data is not None:
+            yield rel, data
+
+
+_METADATA_DIRS = (".dist-info", ".egg-info")
+
+
+def _vendored_names(directory: str, metadata_dirs: Sequence[str]) -> set[str]:
+    """Entries of ``directory`` that pip installed there (`pip install -t`): each package's metadata
+    folder and the top-level modules its RECORD lists (else the distribution's own name)."""
+    names: set[str] = set()
+    for metadata in metadata_dirs:
+        names.add(metadata)
+        tops: set[str] = set()
+        try:
+            record_path = os.path.join(directory, metadata, "RECORD")
+            with open(record_path, encoding="utf-8", errors="replace") as record:
+                for line in record:
+                    top = line.split(",", 1)[0].split("/", 1)[0]
+                    if top and top != ".." and not top.endswith(_METADATA_DIRS):
+                        tops.add(top)
+        except OSError:
+            pass
+        if not tops:
+            dist = metadata.rsplit(".", 1)[0].split("-", 1)[0]
+            tops = {dist, dist.replace("-", "_").lower(), f"{dist}.py"}
+        names.update(tops)
+    return names
+
+
+def _vendored_in_listing(base: str, listed: Sequence[str]) -> set[str]:
+    """Folder-relative paths (``dir/name``) of packages pip installed into a committed folder."""
+    folders: dict[str, set[str]] = {}
+    for rel in listed:
+        if ".dist-info/" not in rel and ".egg-info/" not in rel:
+            continue
+        parts = rel.split("/")
+        for index, part in enumerate(parts[:-1]):
+            if part.endswith(_METADATA_DIRS):
+                folders.setdefault("/".join(parts[:index]), set()).add(part)
+                break
+    vendored: set[str] = set()
+    for folder, metadata in folders.items():
+        directory = os.path.join(base, folder) if folder else base
+        for name in _vendored_names(directory, sorted(metadata)):
+            vendored.add(f"{folder}/{name}" if folder else name)
+    return vendored
+
+
+def _under(rel: str, prefixes: set[str]) -> bool:
+    index = rel.find("/")
+    while index != -1:
+        if rel[:index] in prefixes:
+            return True
+        index = rel.find("/", index + 1)
+    return rel in prefixes
+
+
+def _read_regular(path: str) -> bytes | None:
+    """A regular text file's bytes (up to MAX_FILE_BYTES); None for links, folders, FIFOs, binaries."""
+    try:
+        # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking; fstat then needs no 2nd lookup.
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    with open(fd, "rb", buffering=0) as handle:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                return None
+            # Unbuffered readall sizes its buffer from fstat; read(n) would allocate n bytes each time.
+            data = handle.readall()
+        except OSError:
+            return None
+    if len(data) > MAX_FILE_BYTES or b"\0" in data[:BINARY_SNIFF_BYTES]:
+        return None
+    return data
+
+
+def _walk(root: Path, excludes: pathspec.GitIgnoreSpec | None) -> Iterator[tuple[str, bytes]]:
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         directory, prefix = stack.pop()
@@ -223,27 +438,28 @@ def iter_text_files(root: Path) -> Iterator[tuple[str, bytes]]:
         except OSError:
             continue
         subdirs: list[tuple[str, str]] = []
+        vendored = _vendored_names(directory, [e.name for e in listing if e.name.endswith(_METADATA_DIRS)])
         for entry in listing:
             rel = prefix + entry.name
+            if entry.name in vendored:
+                continue
             try:
                 if entry.is_symlink():
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
+                    excluded = excludes is not None and excludes.match_file(rel + "/")
+                    if entry.name not in SKIP_DIRS and not excluded:
                         subdirs.append((entry.path, rel + "/"))
                     continue
                 if not entry.is_file(follow_symlinks=False) or (not prefix and entry.name in SKIP_ROOT_FILES):
                     continue
-                if entry.stat(follow_symlinks=False).st_size > MAX_FILE_BYTES:
-                    continue
-                # Unbuffered readall sizes its buffer from fstat; read(n) would allocate n bytes each time.
-                with open(entry.path, "rb", buffering=0) as handle:
-                    data = handle.readall()
             except OSError:
-                continue  # unreadable or vanished while walking: not a file we could rewrite anyway
-            if len(data) > MAX_FILE_BYTES or b"\0" in data[:BINARY_SNIFF_BYTES]:
+                continue  # vanished while walking: not a file we could rewrite anyway
+            if excludes is not None and excludes.match_file(rel):
                 continue
-            yield rel, data
+            data = _read_regular(entry.path)
+            if data is not None:
+                yield rel, data
         stack.extend(reversed(subdirs))
 
 

@@ -26,7 +26,9 @@ class RewriteResult:
     ``missing``: the recorded reference is not in the text any more (file edited since finding) and
     was skipped, never guessed. ``unresolved``: the layer is bumped but there is no version for the
     pin's region (a placeholder region without ``default_region``, or a region the layer was not
-    published to). Pins of layers that are not bumped, or of another account, appear in no list.
+    published to). ``unmovable``: pins of a bumped layer that layer-ci cannot rewrite safely (see
+    ``Pin.unmovable``); they are reported, never touched. Pins of layers that are not bumped, or of
+    another account, appear in no list.
     """
 
     text: str
@@ -34,6 +36,7 @@ class RewriteResult:
     already_current: list[Pin] = field(default_factory=list)
     missing: list[Pin] = field(default_factory=list)
     unresolved: list[Pin] = field(default_factory=list)
+    unmovable: list[Pin] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ def rewrite_text(
         if account is not None and pin.account is not None and pin.account != account:
             continue
         seen_spans.add((pin.start, pin.end))
+        if pin.unmovable is not None:
+            if target_version(pin, new_versions, default_region) != pin.version:
+                result.unmovable.append(pin)
+            continue
         version = target_version(pin, new_versions, default_region)
         if version is None:
             result.unresolved.append(pin)
@@ -122,7 +129,12 @@ def rewrite_text(
             result.missing.append(pin)
     pieces.append(text[cursor:])
     return RewriteResult(
-        "".join(pieces), result.changed, result.already_current, result.missing, result.unresolved
+        "".join(pieces),
+        result.changed,
+        result.already_current,
+        result.missing,
+        result.unresolved,
+        result.unmovable,
     )
 
 
@@ -187,6 +199,14 @@ def plan_file_rewrites(
                 "%s: the %s reference recorded here is gone (file changed?); left as is",
                 pin.location,
                 pin.layer,
+            )
+        for pin in result.unmovable:
+            log.warning(
+                "%s: %s v%d not moved: unmovable: %s; edit it by hand",
+                pin.location,
+                pin.layer,
+                pin.version,
+                pin.unmovable,
             )
         rewrites.append(FileRewrite(path, before, after, result))
     return rewrites

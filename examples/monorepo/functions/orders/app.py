@@ -5,7 +5,7 @@ month arithmetic (31 January + 1 month is the last day of February, not 3 March)
 """
 
 import json
-from datetime import timezone
+from datetime import UTC
 
 from dateutil import parser as date_parser
 from dateutil.relativedelta import relativedelta
@@ -25,7 +25,7 @@ def parse_placed_at(text):
         raise BadOrder(f"placed_at {text!r} is not an ISO 8601 timestamp") from exc
     if placed.tzinfo is None:
         raise BadOrder(f"placed_at {text!r} has no UTC offset; add one, e.g. +00:00")
-    return placed.astimezone(timezone.utc)
+    return placed.astimezone(UTC)
 
 
 def schedule(order):

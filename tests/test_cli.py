@@ -171,7 +171,7 @@ def test_dispatch_still_reaches_the_named_command(capsys: pytest.CaptureFixture[
     assert "usage: layer-ci schema" in capsys.readouterr().out
 
 
-def test_a_happy_build_of_a_layer_without_native_code_loads_neither_jsonschema_nor_pyelftools(
+def test_a_happy_build_loads_neither_jsonschema_nor_pyelftools_nor_the_test_engine(
     tiny_repo: Path,
 ) -> None:
     # Both are needed only when something is wrong (a config error to word) or compiled (an ELF file to
@@ -180,7 +180,9 @@ def test_a_happy_build_of_a_layer_without_native_code_loads_neither_jsonschema_n
         "import sys\n"
         "from layer_ci import cli\n"
         "code = cli.main(['build', 'tools', '--out', 'dist'])\n"
-        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'jsonschema', 'elftools'}))\n"
+        "heavy = {m.split('.')[0] for m in sys.modules} & {'jsonschema', 'elftools'}\n"
+        "engine = {m for m in sys.modules if m in ('layer_ci.engine.runner', 'layer_ci.engine.invoke')}\n"
+        "print(code, sorted(heavy | engine))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", probe], cwd=tiny_repo, capture_output=True, text=True, check=False

@@ -63,10 +63,12 @@ class PlainLog(io.TextIOBase):
     pending piece before a workflow command is written on the same stream.
     """
 
-    def __init__(self, raw: TextIO) -> None:
+    def __init__(self, raw: TextIO, *, json_lines: bool = False) -> None:
         super().__init__()
         self._raw = raw
         self._pending = ""
+        # JSON output stays JSON: "##[" can only sit inside a string there, where "\u005b" means "[".
+        self._json = json_lines
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -80,11 +82,22 @@ class PlainLog(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         whole, newline, rest = (self._pending + text).rpartition("\n")
         if newline:
-            self._raw.write(fence(whole + newline))
-            self._pending = rest
-        else:
-            self._pending = rest
+            self._raw.write(self._fenced(whole + newline))
+        self._pending = rest
         return len(text)
+
+    def _fenced(self, text: str) -> str:
+        if not self._json:
+            return fence(text)
+        # A JSON line starts with white space then a quote, bracket, brace or value, never "::", and
+        # json.dumps escapes \r: only a line that breaks those rules (not JSON after all) is fenced.
+        text = text.replace("##[", "##\\u005b")
+        if "\r" in text or any(line.lstrip().startswith("::") for line in text.split("\n")):
+            return fence(text)
+        return text
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
 
     def flush(self) -> None:
         self._raw.flush()
@@ -93,7 +106,7 @@ class PlainLog(io.TextIOBase):
         """Write a pending partial line (ended with a newline), so what follows starts a line."""
         if self._pending:
             pending, self._pending = self._pending, ""
-            self._raw.write(fence(pending + "\n"))
+            self._raw.write(self._fenced(pending + "\n"))
         self._raw.flush()
 
     def isatty(self) -> bool:

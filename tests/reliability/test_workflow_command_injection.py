@@ -10,6 +10,10 @@ and checks that only layer-ci's own commands come out: no output set, no mask ad
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +129,67 @@ def test_names_and_regions_with_a_trailing_newline_are_refused(shop: Shop, where
     assert "\\n" in errors[0].data and "\n" not in errors[0].data, errors[0]
 
 
+
+
+# ----------------------------------------------------------------- the CLI in a workflow's `run:` step
+#
+# docs/gate.md runs `layer-ci verify` as a step: under GITHUB_ACTIONS=true the CLI's output is read by the
+# runner too. A failing test prints its output (the tail) on stderr, and the JSON result carries it.
+
+
+@pytest.fixture
+def canary_repo(tmp_path: Path) -> Path:
+    from tests.reliability.test_hostile_input import CONFIG
+
+    root = tmp_path / "repo"
+    (root / "layers" / "common" / "python").mkdir(parents=True)
+    (root / "layers" / "common" / "python" / "common.py").write_text("VALUE = 1\n")
+    function = root / "functions" / "canary"
+    function.mkdir(parents=True)
+    (function / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    headline = "before ##[set-output name=published;]pwned-v1 x\r::warning::INJECTED-warning"
+    (function / "ran.py").write_text(f"print({PAYLOAD!r})\nraise AssertionError({headline!r})\n")
+    (root / "layer-ci.yml").write_text(CONFIG)
+    return root
+
+
+def _cli(repo: Path, *args: str, actions: bool) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAYER_CI_", "AWS_", "GITHUB_"))}
+    env["LAYER_CI_CACHE"] = str(repo.parent / "cache")
+    if actions:
+        env["GITHUB_ACTIONS"] = "true"
+    return subprocess.run(
+        [sys.executable, "-m", "layer_ci", "--config", str(repo / "layer-ci.yml"), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_cli_in_an_actions_step_prints_test_output_inertly(canary_repo: Path) -> None:
+    done = _cli(canary_repo, "test", "canary", "--layer", "common=local", actions=True)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "INJECTED-warning" in done.stderr  # the reader still sees the output
+    log = RunnerLog().feed(done.stdout)
+    assert log.stopped_by is None
+    log.feed(done.stderr)
+    assert log.stopped_by is None
+    assert {command.name for command in log.commands} <= {"stop-commands"} | {
+        stop.data for stop in log.named("stop-commands")
+    }, log.commands
+
+
+def test_the_clis_json_stays_the_same_json_in_an_actions_step(canary_repo: Path) -> None:
+    plain = _cli(canary_repo, "test", "canary", "--layer", "common=local", "--json", actions=False)
+    fenced = _cli(canary_repo, "test", "canary", "--layer", "common=local", "--json", actions=True)
+    assert RunnerLog().feed(fenced.stdout).commands == []
+    inside = json.loads(fenced.stdout)
+    outside = json.loads(plain.stdout)
+    for volatile in ("duration_s",):
+        inside.pop(volatile, None)
+        outside.pop(volatile, None)
+    assert inside == outside
+    assert "##[set-output" in json.dumps(inside, ensure_ascii=False)

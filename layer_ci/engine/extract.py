@@ -297,13 +297,13 @@ def scan_central_directory(zip_path: Path, label: str, limits: ExtractLimits) ->
     with open(zip_path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
         size = handle.tell()
-        tail_start = max(0, size - _END.size - 0xFFFF)
+        tail_start = max(0, size - _END.size - (1 << 16))  # zipfile's window, so both find the same record
         handle.seek(tail_start)
         tail = handle.read()
         at = tail.rfind(b"PK\x05\x06")
         if at < 0 or len(tail) - at < _END.size:
             return 0
-        _sig, _disk, _cd_disk, _here, declared, cd_size, cd_offset, _comment = _END.unpack_from(tail, at)
+        _sig, _disk, _cd_disk, _here, declared, cd_size, _offset, _comment = _END.unpack_from(tail, at)
         location = tail_start + at
         if location >= _END64_LOCATOR.size + _END64.size:
             handle.seek(location - _END64_LOCATOR.size)
@@ -311,12 +311,13 @@ def scan_central_directory(zip_path: Path, label: str, limits: ExtractLimits) ->
                 handle.seek(location - _END64_LOCATOR.size - _END64.size)
                 record = handle.read(_END64.size)
                 if record[:4] == b"PK\x06\x06":
-                    *_, declared, cd_size, cd_offset = _END64.unpack(record)
+                    *_, declared, cd_size, _offset = _END64.unpack(record)
                     location -= _END64_LOCATOR.size + _END64.size
         if declared > limits.max_entries:
             raise _too_many(label, f"{declared:,} entries", limits)
-        start = location - cd_size  # as zipfile reads it: data prepended to the zip shifts the offsets
-        if start < 0 or cd_offset > start:
+        # Where zipfile reads it (location - size, whatever the recorded offset): the two must agree.
+        start = location - cd_size
+        if start < 0:
             return 0
         handle.seek(start)
         count = consumed = 0

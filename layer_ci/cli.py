@@ -114,7 +114,12 @@ def _runner_safe_output(args: argparse.Namespace) -> Iterator[None]:
         return
     from layer_ci.action.workflow_commands import PlainLog
 
-    json_out = bool(getattr(args, "json", False) or getattr(args, "matrix", False))
+    # Machine-read stdout stays byte-for-byte JSON: --json, --matrix, the schema, an invocation's payload.
+    json_out = bool(
+        getattr(args, "json", False)
+        or getattr(args, "matrix", False)
+        or getattr(args, "command", None) in ("schema", "invoke")
+    )
     out = PlainLog(sys.stdout, json_lines=json_out)
     err = PlainLog(sys.stderr)
     try:

@@ -193,3 +193,18 @@ def test_the_clis_json_stays_the_same_json_in_an_actions_step(canary_repo: Path)
         outside.pop(volatile, None)
     assert inside == outside
     assert "##[set-output" in json.dumps(inside, ensure_ascii=False)
+
+
+def test_an_invocations_payload_stays_the_same_json_in_an_actions_step(canary_repo: Path) -> None:
+    """`layer-ci invoke` prints the handler's result: an IAM ARN has "::", a string may hold "##["."""
+    (canary_repo / "functions" / "canary" / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    return {'role': 'arn:aws:iam::123456789012:role/x', 'text': '##[set-output name=x;]y'}\n"
+    )
+    args = ("invoke", "canary", "--layer", "common=local")
+    plain = _cli(canary_repo, *args, actions=False)
+    fenced = _cli(canary_repo, *args, actions=True)
+    assert plain.returncode == 0 and fenced.returncode == 0, plain.stderr + fenced.stderr
+    assert RunnerLog().feed(fenced.stdout).commands == []
+    assert json.loads(fenced.stdout) == json.loads(plain.stdout)
+    assert json.loads(plain.stdout)["role"] == "arn:aws:iam::123456789012:role/x"

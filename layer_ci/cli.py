@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -103,6 +104,40 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    with _runner_safe_output(args):
+        return _main(args)
+
+
+@contextlib.contextmanager
+def _runner_safe_output(args: argparse.Namespace) -> Iterator[None]:
+    """In a GitHub Actions step, print nothing the runner could take as a workflow command.
+
+    Messages carry file names, layer reasons and test output from the repository (and a pull request
+    is untrusted): risky lines are fenced by ``::stop-commands::``. JSON output stays valid JSON.
+    """
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        yield
+        return
+    from layer_ci.action.workflow_commands import PlainLog
+
+    # Machine-read stdout stays byte-for-byte JSON: --json, --matrix, the schema, an invocation's payload.
+    json_out = bool(
+        getattr(args, "json", False)
+        or getattr(args, "matrix", False)
+        or getattr(args, "command", None) in ("schema", "invoke")
+    )
+    out = PlainLog(sys.stdout, json_lines=json_out)
+    err = PlainLog(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        for stream in (out, err):
+            with contextlib.suppress(OSError, ValueError):  # a reader that went away: nothing to add
+                stream.finish_line()
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         code: int = args.handler(args)
         sys.stdout.flush()  # a reader that went away surfaces here rather than at interpreter exit

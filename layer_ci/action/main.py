@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import math
 import os
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from layer_ci.action.context import read_settings
 from layer_ci.action.routing import DefaultAwsProvider, action
-from layer_ci.action.workflow_commands import Runner
+from layer_ci.action.workflow_commands import PlainLog, Runner
 from layer_ci.cli import BUG_REPORT_URL
 from layer_ci.errors import LayerCiError, UsageError
 
@@ -88,6 +89,18 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
     environ = os.environ if environ is None else environ
     stdout = sys.stdout if stdout is None else stdout
     runner = Runner(stdout, environ)
+    # Whatever any module prints (file names, layer reasons, installer and test output) is plain text the
+    # runner would otherwise scan for commands, on stderr as on stdout: both go through PlainLog.
+    plain_stderr = PlainLog(sys.stderr)
+    with contextlib.redirect_stdout(runner.plain), contextlib.redirect_stderr(plain_stderr):
+        try:
+            return _main(environ, runner)
+        finally:
+            runner.plain.finish_line()
+            plain_stderr.finish_line()
+
+
+def _main(environ: Mapping[str, str], runner: Runner) -> int:
     masked: set[str] = set()
 
     def mask(secret: str) -> None:
@@ -127,7 +140,7 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         return exc.exit_code
     except Exception as exc:  # a bug: one annotation, the traceback only on request
         if environ.get("LAYER_CI_DEBUG"):
-            traceback.print_exc(file=stdout)
+            runner.log(traceback.format_exc().rstrip("\n"))  # names and messages in it are untrusted
         runner.error(
             f"internal error (a bug, not your input): {type(exc).__name__}: {exc}; rerun with "
             f"LAYER_CI_DEBUG=1 for the traceback and report it at {BUG_REPORT_URL}",

@@ -6,14 +6,13 @@ table cell, a code span, an HTML tag nor the Mermaid block.
 
 from __future__ import annotations
 
-import html
-import re
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 
 from layer_ci.model import Config
 from layer_ci.pipeline import FunctionCheck, PushOutcome
 from layer_ci.plan import Plan
+from layer_ci.report.markdown import escape_cell
 
 STATUS_ICONS: Mapping[str, str] = {
     "passed": "✅ passed",
@@ -22,13 +21,11 @@ STATUS_ICONS: Mapping[str, str] = {
     "timeout": "⏱️ timeout",
     "skipped": "⏭️ skipped",
 }
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md(text: object) -> str:
     """Text safe inside a markdown table cell: one line, HTML and markdown punctuation neutralised."""
-    one_line = " ".join(str(text).split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+    return escape_cell(str(text))
 
 
 def mermaid_label(text: object) -> str:

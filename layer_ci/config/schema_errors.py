@@ -28,8 +28,14 @@ def schema() -> dict[str, Any]:
 @cache
 def _validator() -> Any:
     from jsonschema import Draft202012Validator  # deferred: importing jsonschema costs ~0.1 s
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.validators import extend
 
-    return Draft202012Validator(schema())
+    def pattern(validator: Any, regex: str, instance: Any, _schema: Any) -> Iterable[Any]:
+        if validator.is_type(instance, "string") and _pattern(regex).search(instance) is None:
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    return extend(Draft202012Validator, {"pattern": pattern})(schema())
 
 
 def validate(document: Document) -> None:
@@ -63,6 +69,13 @@ _TYPES: dict[str, Any] = {
 
 @cache
 def _pattern(regex: str) -> re.Pattern[str]:
+    """``regex`` with the JSON Schema (ECMA-262) meaning of a final ``$``: the very end of the string.
+
+    Python's ``$`` also matches before a trailing newline, so "tools\\n" would pass ``^[a-z]+$``: a name
+    that prints as two lines (and can start a workflow command on the second).
+    """
+    if regex.endswith("$") and not regex.endswith("\\$"):
+        regex = regex[:-1] + "\\Z"
     return re.compile(regex)
 
 

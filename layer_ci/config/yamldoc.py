@@ -150,6 +150,8 @@ def format_field(path: Sequence[PathPart]) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not str(part).isprintable():  # a key with a newline must not break the one-line message
+            text += f"[{part!r}]"
         else:
             text += f".{part}" if text else str(part)
     return text or "(top level)"

@@ -6,14 +6,17 @@ import calendar
 import contextlib
 import hashlib
 import json
+import lzma
 import os
 import posixpath
 import re
 import shutil
 import stat
+import struct
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,6 +35,13 @@ _UNIX_CREATOR = 3
 _MAX_SYMLINK_TARGET = 4096
 _MAX_NAME_BYTES = 4096
 _MAX_COMPONENT_BYTES = 255
+# Deeper trees than any real layer; also keeps every recursive walk of the tree (os.walk and rmtree are
+# recursive before Python 3.12) far from the interpreter's recursion limit.
+_MAX_DEPTH = 256
+# What a damaged or unsupported entry raises while it is inflated (bz2 raises OSError).
+_INFLATE_ERRORS = (
+    zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, zlib.error, lzma.LZMAError,
+)  # fmt: skip
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 # Files whose mtime is this young may still be rewritten within one timestamp tick: hash them, but
 # don't remember the hash (git's "racily clean" rule).
@@ -199,40 +209,145 @@ class _Planned:
 def _extract_into(zip_path: Path, root: Path, limits: ExtractLimits) -> tuple[TreeEntry, ...]:
     label = str(zip_path)
     try:
+        scan_central_directory(zip_path, label, limits)
         archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, struct.error) as exc:
         raise UnsafeZipError(
             f"{label}: not a readable zip ({exc}); rebuild or re-download the layer"
         ) from exc
     with archive:
         plan = _plan(archive, label, limits)
+        _check_path_lengths(plan, root, label)
         root.mkdir(parents=True)
         entries: list[TreeEntry] = []
         symlinks: list[_Planned] = []
         for item in plan:
             target = root.joinpath(*item.path.split("/"))
-            if item.kind == "dir":
-                target.mkdir(exist_ok=True)
-                entries.append(TreeEntry(item.path, "dir", mode=item.mode))
-            elif item.kind == "symlink":
-                symlinks.append(item)  # last, so no file is ever written through a link
-            else:
-                assert item.info is not None
-                entries.append(_write_file(archive, item, target, label))
+            try:
+                if item.kind == "dir":
+                    target.mkdir(exist_ok=True)
+                    entries.append(TreeEntry(item.path, "dir", mode=item.mode))
+                elif item.kind == "symlink":
+                    symlinks.append(item)  # last, so no file is ever written through a link
+                else:
+                    assert item.info is not None
+                    entries.append(_write_file(archive, item, target, label))
+            except OSError as exc:  # a name this file system refuses, a full disk: about this entry
+                raise _unwritable(label, item, exc) from exc
         for item in symlinks:
             assert item.target is not None
-            os.symlink(item.target, root.joinpath(*item.path.split("/")))
+            try:
+                os.symlink(item.target, root.joinpath(*item.path.split("/")))
+            except OSError as exc:
+                raise _unwritable(label, item, exc) from exc
             entries.append(TreeEntry(item.path, "symlink", size=0, mode=0o777, target=item.target))
         _check_links_inside(root, symlinks, label)
     entries.sort(key=lambda entry: entry.path)
     return tuple(entries)
 
 
+def _unwritable(label: str, item: _Planned, exc: OSError) -> UnsafeZipError:
+    return UnsafeZipError(
+        f"{label}: entry {item.path!r} could not be extracted ({exc.strerror or exc}); "
+        "shorten or rename it, or free disk space"
+    )
+
+
+def _check_path_lengths(plan: list[_Planned], root: Path, label: str) -> None:
+    """Refuse names too long for this file system once under ``root``, before anything is written."""
+    folder = root.parent
+    try:
+        path_max = os.pathconf(folder, "PC_PATH_MAX")
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        path_max, name_max = 4096, 255
+    prefix = len(os.fsencode(root)) + 1
+    for item in plan:
+        encoded = item.path.encode("utf-8", "surrogateescape")
+        longest = max(len(part) for part in encoded.split(b"/"))
+        if prefix + len(encoded) >= path_max or longest > name_max:
+            raise UnsafeZipError(
+                f"{label}: entry {item.path[:80]!r}... is too long for this system once extracted "
+                f"({prefix + len(encoded):,} bytes under {folder}, limit {path_max:,}; names at most "
+                f"{name_max}); shorten the path"
+            )
+
+
+# The fixed parts of the zip format's end-of-central-directory records (APPNOTE 4.3.14-16).
+_END = struct.Struct("<4s4H2LH")
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_END64 = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+
+
+def scan_central_directory(zip_path: Path, label: str, limits: ExtractLimits) -> int:
+    """Read the raw central directory record by record before zipfile loads it; returns the entry count.
+
+    zipfile builds a ZipInfo for every record at once (a million empty entries take over 500 MB) and cuts
+    a name at its first NUL (so "evil.py\\0.txt" would extract as "evil.py"). Here the declared count is
+    checked first, then the records are streamed, counted and their raw names checked. Anything this scan
+    cannot make sense of is left for zipfile to word.
+    """
+    with open(zip_path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        tail_start = max(0, size - _END.size - (1 << 16))  # zipfile's window, so both find the same record
+        handle.seek(tail_start)
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < _END.size:
+            return 0
+        _sig, _disk, _cd_disk, _here, declared, cd_size, _offset, _comment = _END.unpack_from(tail, at)
+        location = tail_start + at
+        if location >= _END64_LOCATOR.size + _END64.size:
+            handle.seek(location - _END64_LOCATOR.size)
+            if handle.read(4) == b"PK\x06\x07":
+                handle.seek(location - _END64_LOCATOR.size - _END64.size)
+                record = handle.read(_END64.size)
+                if record[:4] == b"PK\x06\x06":
+                    *_, declared, cd_size, _offset = _END64.unpack(record)
+                    location -= _END64_LOCATOR.size + _END64.size
+        if declared > limits.max_entries:
+            raise _too_many(label, f"{declared:,} entries", limits)
+        # Where zipfile reads it (location - size, whatever the recorded offset): the two must agree.
+        start = location - cd_size
+        if start < 0:
+            return 0
+        handle.seek(start)
+        count = consumed = 0
+        while consumed < cd_size:
+            header = handle.read(_CENTRAL.size)
+            if len(header) < _CENTRAL.size or header[:4] != b"PK\x01\x02":
+                return count
+            fields = _CENTRAL.unpack(header)
+            flags, (name_len, extra_len, comment_len) = fields[3], fields[10:13]
+            name = handle.read(name_len)
+            if b"\x00" in name:
+                shown = name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+                raise UnsafeZipError(
+                    f"{label}: entry {shown!r} contains a NUL byte (zip tools cut the name there and "
+                    "would extract a different file); refusing to extract it"
+                )
+            handle.seek(extra_len + comment_len, os.SEEK_CUR)
+            consumed += _CENTRAL.size + name_len + extra_len + comment_len
+            count += 1
+            if count > limits.max_entries:
+                raise _too_many(label, f"more than {limits.max_entries:,} entries", limits)
+        return count
+
+
+def _too_many(label: str, what: str, limits: ExtractLimits) -> UnsafeZipError:
+    return UnsafeZipError(
+        f"{label}: {what}, over the cap of {limits.max_entries:,}; "
+        "refusing a possible zip bomb (split the layer or raise the cap)"
+    )
+
+
 def _plan(archive: zipfile.ZipFile, label: str, limits: ExtractLimits) -> list[_Planned]:
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise UnsafeZipError(
-            f"{label}: {len(infos)} entries, over the cap of {limits.max_entries}; "
+            f"{label}: {len(infos):,} entries, over the cap of {limits.max_entries:,}; "
             "refusing a possible zip bomb (split the layer or raise the cap)"
         )
     kinds: dict[str, EntryKind] = {}
@@ -312,6 +427,8 @@ def _safe_parts(name: str, label: str) -> list[str]:
             problem = "contains '..' (zip-slip: it would be written outside the layer)"
         elif any(len(part.encode("utf-8", "surrogateescape")) > _MAX_COMPONENT_BYTES for part in parts):
             problem = "has a path component longer than 255 bytes"
+        elif len(parts) > _MAX_DEPTH:
+            problem = f"is {len(parts):,} folders deep (at most {_MAX_DEPTH} are allowed)"
         else:
             return parts
     raise UnsafeZipError(f"{label}: entry {name!r} {problem}; refusing to extract it")
@@ -345,7 +462,7 @@ def _read_link_target(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: st
         )
     try:
         data = archive.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _INFLATE_ERRORS as exc:
         raise UnsafeZipError(
             f"{label}: symlink {info.filename!r} is corrupt ({exc}); rebuild the zip"
         ) from exc
@@ -404,7 +521,7 @@ def _write_file(archive: zipfile.ZipFile, item: _Planned, target: Path, label: s
                         "bytes; refusing a forged zip"
                     )
                 out.write(chunk)
-    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+    except _INFLATE_ERRORS as exc:
         raise UnsafeZipError(
             f"{label}: entry {info.filename!r} could not be extracted ({exc}); rebuild or re-download the zip"
         ) from exc

@@ -103,16 +103,19 @@ class LocalRegistry:
         path = self._region_dir / FUNCTIONS_FILE
         if not path.is_file():
             return []
-        data = json.loads(path.read_text(encoding="utf-8"))
-        functions = [
-            DeployedFunction(
-                name=item["name"],
-                region=self.region,
-                version=item.get("version", "$LATEST"),
-                layer_arns=tuple(item.get("layers", [])),
-            )
-            for item in data.get("functions", [])
-        ]
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            functions = [
+                DeployedFunction(
+                    name=str(item["name"]),
+                    region=self.region,
+                    version=str(item.get("version", "$LATEST")),
+                    layer_arns=tuple(str(arn) for arn in item.get("layers", [])),
+                )
+                for item in data.get("functions", [])
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON and Unicode errors included
+            raise RegistryRecordError(path, f"not a list of functions ({type(exc).__name__}: {exc})") from exc
         return functions if all_versions else [f for f in functions if f.version == "$LATEST"]
 
     # ----- writing --------------------------------------------------------------------------------
@@ -220,16 +223,29 @@ class LocalRegistry:
 
     def _last_version(self, folder: Path) -> int:
         marker = folder / ".last-version"
-        recorded = int(marker.read_text(encoding="utf-8").strip() or 0) if marker.is_file() else 0
+        try:
+            recorded = int(marker.read_text(encoding="utf-8").strip() or 0) if marker.is_file() else 0
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RegistryRecordError(
+                marker, "not a version number", f"write the highest version ever published into it ({exc})"
+            ) from exc
         present = [int(m[1]) for e in folder.iterdir() if (m := _VERSION_FILE.match(e.name))]
         return max([recorded, *present])
 
     def _read_record(self, name: str, version: int) -> dict[str, Any] | None:
+        """The version's JSON record, None when there is none; a damaged one is refused, naming the file."""
+        path = self._json_path(name, version)
         try:
-            text = self._json_path(name, version).read_text(encoding="utf-8")
+            record = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             return None
-        record: dict[str, Any] = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise RegistryRecordError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        except ValueError as exc:  # json.JSONDecodeError
+            raise RegistryRecordError(path, f"not valid JSON ({exc})") from exc
+        if not isinstance(record, dict):
+            raise RegistryRecordError(path, f"a JSON {type(record).__name__}, not an object")
+        _check_record(path, record, version)
         return record
 
     def _read_info(self, name: str, version: int) -> LayerVersionInfo | None:
@@ -239,15 +255,15 @@ class LocalRegistry:
         return LayerVersionInfo(
             layer=name,
             region=self.region,
-            version=int(record["Version"]),
-            arn=str(record["LayerVersionArn"]),
+            version=record["Version"],
+            arn=record["LayerVersionArn"],
             code_sha256_hex=code_sha256_hex(record["CodeSha256"]),
-            description=str(record.get("Description", "")),
+            description=record.get("Description", ""),
             created_date=datetime.fromisoformat(record["CreatedDate"]),
             compatible_runtimes=tuple(record.get("CompatibleRuntimes", [])),
             compatible_architectures=tuple(record.get("CompatibleArchitectures", [])),
             license=record.get("LicenseInfo"),
-            code_size=int(record.get("CodeSize", 0)),
+            code_size=record.get("CodeSize", 0),
             location=self._zip_path(name, version).as_uri(),
         )
 
@@ -259,6 +275,59 @@ class LocalRegistry:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class RegistryRecordError(UsageError):
+    """A file of the local registry that layer-ci wrote is damaged (edited by hand, a bad merge, ...)."""
+
+    def __init__(self, path: Path, problem: str, fix: str = "") -> None:
+        super().__init__(
+            f"{path}: damaged local registry record: {problem}; "
+            + (fix or f"restore it (`git checkout -- {path}`) or delete it and its .zip to drop the version")
+        )
+
+
+_TEXT_FIELDS = ("LayerVersionArn", "CodeSha256", "CreatedDate")
+_OPTIONAL_TEXT = ("Description", "LayerName")
+_TEXT_LISTS = ("CompatibleRuntimes", "CompatibleArchitectures")
+
+
+def _check_record(path: Path, record: dict[str, Any], version: int) -> None:
+    """Every field LayerVersionInfo and permissions read, of the type they read it as."""
+
+    def refuse(problem: str) -> RegistryRecordError:
+        return RegistryRecordError(path, problem)
+
+    number = record.get("Version")
+    if type(number) is not int:
+        raise refuse(f"'Version' is {json.dumps(number)}, not a whole number")
+    if number != version:
+        raise refuse(f"'Version' is {number}, but the file is {path.name}")
+    for key in _TEXT_FIELDS:
+        if not isinstance(record.get(key), str):
+            raise refuse(f"'{key}' is missing or not text")
+    for key in _OPTIONAL_TEXT:
+        if key in record and not isinstance(record[key], str):
+            raise refuse(f"'{key}' is not text")
+    if record.get("LicenseInfo") is not None and not isinstance(record["LicenseInfo"], str):
+        raise refuse("'LicenseInfo' is not text")
+    for key in _TEXT_LISTS:
+        value = record.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise refuse(f"'{key}' is not a list of text")
+    if type(record.get("CodeSize", 0)) is not int:
+        raise refuse("'CodeSize' is not a whole number")
+    try:
+        datetime.fromisoformat(record["CreatedDate"])
+    except ValueError:
+        raise refuse(f"'CreatedDate' {record['CreatedDate']!r} is not an ISO 8601 time") from None
+    policy = record.get("Policy", [])
+    fields = set(PermissionGrant.__dataclass_fields__)
+    if not isinstance(policy, list) or not all(
+        isinstance(grant, dict) and set(grant) <= fields and {"statement_id", "principal"} <= set(grant)
+        for grant in policy
+    ):
+        raise refuse("'Policy' is not a list of permission statements")
 
 
 def _missing(name: str, version: int, region: str) -> LayerCiError:

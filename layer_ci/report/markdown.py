@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -13,10 +14,27 @@ _FENCE_RE = re.compile(r"^(`{3,})", re.MULTILINE)
 _BACKTICK_RUN = re.compile(r"`+")
 
 
+# Markdown's active ASCII punctuation: links and images ([ ] ( ) !), emphasis, code and table cells, and
+# the ":" of "://" so GFM does not turn a bare URL into a link. A backslash makes any of them plain text.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()!|~]|:(?=//))")
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)
+
+
 def escape_cell(text: str) -> str:
-    """Text safe inside a table cell: one line, pipes escaped, mentions and HTML defused."""
+    """Text that renders as itself in Markdown (table cell, list item, paragraph), on one line.
+
+    Links, images, emphasis, raw HTML and autolinks are defused by backslashes and entities; an ``@``
+    gets a zero-width space after it, as GitHub turns ``@name`` into a notification even when escaped.
+    """
     one_line = " ".join(text.split())
-    return one_line.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("@", "@\u200b")
+    escaped = html.escape(one_line, quote=False)  # & < > as entities: plain text in HTML blocks too
+    escaped = _WWW.sub(r"\1\\.", _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped))
+    return escaped.replace("@", "@\u200b")
+
+
+def escape_html_text(text: str) -> str:
+    """Text inside raw HTML (``<summary>``): entities only, as Markdown is not parsed there; one line."""
+    return html.escape(" ".join(text.split())).replace("@", "@\u200b")
 
 
 def code_span(text: str) -> str:

@@ -13,6 +13,7 @@ from layer_ci.report.markdown import (
     code_span,
     details,
     escape_cell,
+    escape_html_text,
     human_bytes,
     signed_bytes,
     table,
@@ -161,7 +162,7 @@ def failure_details(result: TestResult, tail_lines: int = DEFAULT_TAIL_LINES) ->
         shown = [arg for arg in result.command if not arg.startswith(("--junitxml=", "--junit-xml="))]
         command = " ".join(shown) if shown else "the test command"
         body += "\n\n" + details(
-            f"last {len(tail)} lines of {escape_cell(command)}", code_block("\n".join(tail))
+            f"last {len(tail)} lines of {escape_html_text(command)}", code_block("\n".join(tail))
         )
     return body
 

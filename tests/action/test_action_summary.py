@@ -61,7 +61,8 @@ def test_push_summary_has_layer_pin_pr_and_function_tables(tmp_path: Path) -> No
         checks=(FunctionCheck("api", "failed", ("tools v3",), "AssertionError: | broke"),),
     )
     text = push_summary("layer-ci push: push to main", config, outcome)
-    assert f"| tools | us-east-1 | v3 | {arn} | 2.0 kB | 5.0 kB | new layer (not in layer-ci.lock) |" in text
+    why = "new layer \\(not in layer-ci.lock\\)"  # brackets escaped: text, never a link
+    assert f"| tools | us-east-1 | v3 | {arn} | 2.0 kB | 5.0 kB | {why} |" in text
     assert "| template.yaml:9 | tools | v2 → v3 |" in text
     assert "| [#5](https://github.com/o/r/pull/5) | layer-ci/tools | tools | created |" in text
     assert "| api | tools v3 | ❌ failed |" in text and "AssertionError: \\| broke" in text
@@ -72,5 +73,5 @@ def test_plan_summary_lists_changes_and_notes(tmp_path: Path) -> None:
     config = _config(tmp_path)
     text = plan_summary("layer-ci plan", config, make_plan(config, Lock()), ["read-only <b>run</b>"])
     assert "> read-only &lt;b&gt;run&lt;/b&gt;" in text
-    assert "| tools | new | new layer (not in layer-ci.lock) | api |" in text
+    assert "| tools | new | new layer \\(not in layer-ci.lock\\) | api |" in text
     assert "Functions to test: api" in text

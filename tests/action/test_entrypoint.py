@@ -103,8 +103,8 @@ def test_dispatch_dry_run_builds_and_tests_but_publishes_nothing(
     assert run.output_json("changed-layers") == ["common-deps", "tools"]
     assert run.output_json("published") == {}
     assert run.outputs["tests-passed"] == "true"
-    assert "| catalog | common-deps (built zip), tools (built zip) | ✅ passed |" in run.summary
-    assert "| orders | common-deps (built zip) | ✅ passed |" in run.summary
+    assert "| catalog | common-deps \\(built zip\\), tools \\(built zip\\) | ✅ passed |" in run.summary
+    assert "| orders | common-deps \\(built zip\\) | ✅ passed |" in run.summary
     assert _versions(action_repo, "tools") == [] and _versions(action_repo, "common-deps") == []
     assert action_repo.linked.standin.count("POST") == 0
     assert not (action_repo.workspace / "layer-ci.lock").exists()
@@ -152,7 +152,7 @@ def test_schedule_audits_clean_pins_and_prunes_when_configured(
     # v1 is pinned, v3 is the newest; only v2 goes.
     assert _versions(action_repo, "tools") == [1, 3]
     assert _versions(action_repo, "common-deps") == [1, 3]
-    assert "Pruned (keep 1, grace 0 days)" in run.summary
+    assert "Pruned \\(keep 1, grace 0 days\\)" in run.summary
     assert "tools v2 in us-east-1" in run.summary
 
 

@@ -193,6 +193,22 @@ CASES: list[tuple[str, str, int, str, str]] = [
      variant("[common, tools]", "[common, 'arn:aws:lambda:eu-west-1:123456789012:layer:shared:3']")
      + "settings:\n  account: '123456789012'\n", 18, "functions.orders.layers[1]",
      "layer 'shared' is not declared in layer-ci.yml; declare it under layers:"),
+    # Control characters and trailing newlines: names, regions and paths print as one line or not at all.
+    ("newline-in-requirements", variant("requirements: requirements.txt",
+                                        'requirements: "requirements.txt\\n::set-output name=x::y"'), 7,
+     "layers.common.build.requirements", "is not a valid one-line value; remove the newline"),
+    ("trailing-newline-in-source", variant("source: layers/tools", 'source: "layers/tools\\n"'), 11,
+     "layers.tools.source", "'layers/tools\\n' is not a valid one-line value"),
+    ("escape-in-handler", variant("handler: app.handler", 'handler: "app.handler\\e[2J"'), 17,
+     "functions.orders.handler", "is not a valid one-line value"),
+    ("carriage-return-in-template", BASE + 'templates: ["template.yaml\\r::warning::x"]\n', 19,
+     "templates[0]", "is not a valid one-line value"),
+    ("trailing-newline-in-layer-name", variant("  tools:\n", '  "tools\\n":\n'), 10,
+     "layers['tools\\n']", "'tools\\n' is not a valid layer name"),
+    ("trailing-newline-in-region", variant("    compatible_architectures: [x86_64]\n",
+                                           '    compatible_architectures: [x86_64]\n'
+                                           '    regions: ["us-east-1\\n"]\n'), 10,
+     "layers.common.regions[0]", "'us-east-1\\n' is not a valid AWS region"),
 ]
 # fmt: on
 CASE_IDS = [case[0] for case in CASES]

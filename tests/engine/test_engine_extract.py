@@ -194,3 +194,23 @@ def test_remove_tree_deletes_read_only_trees(tmp_path: Path) -> None:
     again = extract_layer(zip_path, tmp_path / "cache")
     (again.root.parent / "index.json").unlink()
     assert extract_layer(zip_path, tmp_path / "cache").entries
+
+
+def test_the_raw_directory_scan_counts_what_zipfile_reads(tmp_path: Path) -> None:
+    """A zip with data in front (a self-extractor stub), a comment and a ZIP64 directory still extracts."""
+    from layer_ci.engine.extract import scan_central_directory
+
+    plain = write_zip(tmp_path / "plain.zip", [file(f"python/m{i}.py", f"x = {i}\n") for i in range(5)])
+    stubbed = tmp_path / "stubbed.zip"
+    stubbed.write_bytes(b"#!/bin/sh\nexit 0\n" + plain.read_bytes())
+    with zipfile.ZipFile(stubbed, "a") as archive:
+        archive.comment = b"built by a self-extracting archiver"
+    forced64 = tmp_path / "zip64.zip"
+    with zipfile.ZipFile(forced64, "w") as archive:
+        for i in range(3):
+            with archive.open(f"python/big{i}.py", "w", force_zip64=True) as handle:
+                handle.write(b"y = 1\n")
+    for path, count in ((plain, 5), (stubbed, 5), (forced64, 3)):
+        assert scan_central_directory(path, str(path), ExtractLimits()) == count, path
+        tree = extract_layer(path, tmp_path / "cache")
+        assert len([e for e in tree.entries if e.kind == "file"]) == count

@@ -46,7 +46,7 @@ def fuzz(kind: str) -> settings:
     )
 
 
-NAME_RULE = re.compile(r"^[A-Za-z0-9_-]{1,140}$")
+NAME_RULE = re.compile(r"^[A-Za-z0-9_-]{1,140}\Z")  # \Z: "name\n" is no name ($ would allow it)
 
 BASE: dict[str, Any] = {
     "version": 1,

@@ -14,7 +14,7 @@ from layer_ci.report.markdown import (
 
 
 def test_cells_stay_one_cell() -> None:
-    assert escape_cell("a | b\nc <img src=x> @team") == "a \\| b c &lt;img src=x> @\u200bteam"
+    assert escape_cell("a | b\nc <img src=x> @team") == "a \\| b c &lt;img src=x&gt; @\u200bteam"
     assert table(["a", "b"], [["1", "2"]], "lr") == "| a | b |\n| --- | ---: |\n| 1 | 2 |"
 
 

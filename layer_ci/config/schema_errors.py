@@ -127,8 +127,16 @@ def _quick_one_of(branches: list[dict[str, Any]], value: Any, root: dict[str, An
     # A False from quick_accepts may only mean "unsure", which cannot prove the other branches fail;
     # a type mismatch can. The schema's unions (a string or an object, a string or a list) are all
     # told apart by type, so this decides them without jsonschema.
-    candidates = [branch for branch in branches if _type_matches(branch, value)]
+    candidates = [branch for branch in branches if _type_matches(_typed(branch, root), value)]
     return len(candidates) == 1 and quick_accepts(candidates[0], value, root)
+
+
+def _typed(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The node whose ``type`` applies to ``node``: itself, or what its ``$ref`` chain leads to."""
+    seen = 0
+    while "type" not in node and "$ref" in node and node["$ref"].startswith("#/$defs/") and seen < 32:
+        node, seen = root["$defs"][node["$ref"][8:]], seen + 1
+    return node
 
 
 def _quick_list(node: dict[str, Any], value: list[Any], root: dict[str, Any]) -> bool:

@@ -136,6 +136,12 @@ def test_one_of_is_decided_by_type_without_jsonschema() -> None:
     assert not quick_accepts(union, "")
     assert not quick_accepts(union, [1])
     assert not quick_accepts(union, 3)
+    # A branch's type may sit behind its $ref.
+    root = {"$defs": {"line": {"type": "string", "pattern": "^[a-z]*$"}}}
+    referenced = {"oneOf": [{"$ref": "#/$defs/line"}, {"type": "array", "items": {"$ref": "#/$defs/line"}}]}
+    assert quick_accepts(referenced, "abc", root)
+    assert quick_accepts(referenced, ["abc"], root)
+    assert not quick_accepts(referenced, "ABC", root)
     # Two branches of one type cannot be told apart by type: jsonschema decides.
     assert not quick_accepts({"oneOf": [{"type": "string"}, {"type": "string", "minLength": 2}]}, "x")
 

@@ -94,6 +94,21 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class IgnoreRule:
+    """Pins a bump leaves alone on purpose: ``layer``'s pins feeding ``function`` (None: every pin)."""
+
+    layer: str
+    function: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        scope = f"{self.layer} for {self.function}" if self.function else f"every pin of {self.layer}"
+        return f"ignored in layer-ci.yml (settings.ignore: {scope})" + (
+            f": {self.reason}" if self.reason else ""
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Repository-wide settings with embedded defaults that need no cloud account."""
 
@@ -110,6 +125,8 @@ class Settings:
     prune_grace_days: int = 14
     # Each entry: a regex string, or a mapping {regex, layer?, region?, files?} (see layer_ci.pins.patterns).
     pin_patterns: tuple[str | Mapping[str, object], ...] = ()
+    # Pins bump pull requests never move (and whose functions the gate does not test against the layer).
+    ignore: tuple[IgnoreRule, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -73,10 +73,14 @@ def choose_route(settings: ActionSettings) -> Route:
     command = settings.command
     if command == "plan":
         return "plan"
+    if settings.is_fork:
+        # A fork's pull request gets a read-only token and no secrets: whatever `command` asks for, it
+        # only plans (docs/action.md). Refusing would fail every fork PR of a workflow using `run`.
+        return "fork"
     if command == "run":
         return "push"
     if command == "verify":
-        return "fork" if settings.is_fork else "verify"
+        return "verify"
     if command == "audit":
         return "schedule"
     if command == "prune":

@@ -108,7 +108,8 @@ def render_text(reports: Sequence[PinReport]) -> str:
             report.pin.layer,
             report.pin.region or "*",  # a placeholder: whichever region the stack is deployed in
             str(report.pin.version),
-            report.status if report.published_version in (None, report.pin.version)
+            report.status
+            if report.published_version in (None, report.pin.version)
             else f"{report.status} (lock: {report.published_version})",
         )
         for report in reports
@@ -121,6 +122,8 @@ def render_text(reports: Sequence[PinReport]) -> str:
     counts = Counter(report.status for report in reports)
     files = len({report.pin.path for report in reports})
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
-    lines.append(f"{len(reports)} pin{'s' if len(reports) != 1 else ''} in {files} "
-                 f"file{'s' if files != 1 else ''}: {summary}")
+    lines.append(
+        f"{len(reports)} pin{'s' if len(reports) != 1 else ''} in {files} "
+        f"file{'s' if files != 1 else ''}: {summary}"
+    )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +22,7 @@ from layer_ci.model import (
     BuildSpec,
     Config,
     FunctionSpec,
+    IgnoreRule,
     LayerSpec,
     Settings,
     Sharing,
@@ -112,6 +113,7 @@ class _Loader:
         layers = self.layers()
         templates = tuple(self.data.get("templates") or ())
         functions = self.functions({layer.name: layer for layer in layers}, templates)
+        self.check_ignore(settings, layers, functions)
         return Config(
             root=self.root,
             path=self.path,
@@ -143,7 +145,31 @@ class _Loader:
             pin_patterns=tuple(
                 dict(entry) if isinstance(entry, Mapping) else entry for entry in raw.get("pin_patterns", ())
             ),
+            ignore=tuple(
+                IgnoreRule(entry["layer"], entry.get("function"), entry.get("reason") or "")
+                for entry in raw.get("ignore", ())
+            ),
         )
+
+    def check_ignore(
+        self, settings: Settings, layers: Sequence[LayerSpec], functions: Sequence[FunctionSpec]
+    ) -> None:
+        layer_names = [layer.name for layer in layers]
+        function_names = [function.name for function in functions]
+        for index, rule in enumerate(settings.ignore):
+            path: FieldPath = ("settings", "ignore", index)
+            if rule.layer not in layer_names:
+                raise self.error(
+                    (*path, "layer"),
+                    f"unknown layer '{rule.layer}'",
+                    f"name one of the layers: {', '.join(layer_names)}",
+                )
+            if rule.function is not None and rule.function not in function_names:
+                raise self.error(
+                    (*path, "function"),
+                    f"unknown function '{rule.function}'",
+                    f"name one of the functions: {', '.join(function_names)}",
+                )
 
     def check_pin_pattern(self, pattern: PinPatternEntry, path: FieldPath) -> None:
         try:

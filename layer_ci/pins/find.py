@@ -105,8 +105,22 @@ def find_pins_in_text(
         arn = arn_from_match(match)
         start, end = match.span("version")
         line, column = lines.position(start)
-        pins.append(Pin(path, line, column, arn.layer, arn.region, arn.account, arn.partition, arn.version,
-                        match.group(), start, end, match.start()))
+        pins.append(
+            Pin(
+                path,
+                line,
+                column,
+                arn.layer,
+                arn.region,
+                arn.account,
+                arn.partition,
+                arn.version,
+                match.group(),
+                start,
+                end,
+                match.start(),
+            )
+        )
         claimed.append((start, end))
     for pattern in patterns:
         for match in pattern.regex.finditer(text):
@@ -141,8 +155,21 @@ def _pattern_pin(
         captured_region = match.group("region")
         region = captured_region if captured_region and is_region(captured_region) else None
     line, column = lines.position(start)
-    return Pin(path, line, column, layer, region, None, None, int(version), match.group(), start, end,
-               match.start(), "pattern")
+    return Pin(
+        path,
+        line,
+        column,
+        layer,
+        region,
+        None,
+        None,
+        int(version),
+        match.group(),
+        start,
+        end,
+        match.start(),
+        "pattern",
+    )
 
 
 def _resolve_layer(captured: str, layer_names: Sequence[str]) -> str:

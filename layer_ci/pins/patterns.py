@@ -36,8 +36,10 @@ def compile_pin_patterns(entries: Iterable[PinPatternEntry], location: Location)
     value for a regex that lacks that group. Patterns are compiled with re.MULTILINE so ``^`` means
     the start of a line, which is how these one-line declarations are usually written.
     """
-    return tuple(_compile_entry(entry, f"settings.pin_patterns[{index}]", location)
-                 for index, entry in enumerate(entries))
+    return tuple(
+        _compile_entry(entry, f"settings.pin_patterns[{index}]", location)
+        for index, entry in enumerate(entries)
+    )
 
 
 def _compile_entry(entry: PinPatternEntry, field: str, location: Location) -> PinPattern:
@@ -49,47 +51,85 @@ def _compile_entry(entry: PinPatternEntry, field: str, location: Location) -> Pi
     elif isinstance(entry, Mapping):
         unknown = sorted(str(key) for key in entry if key not in _ENTRY_KEYS)
         if unknown:
-            raise ConfigError(location, field, f"unknown key(s) {', '.join(unknown)}",
-                              "use only regex, layer, region and files")
+            raise ConfigError(
+                location,
+                field,
+                f"unknown key(s) {', '.join(unknown)}",
+                "use only regex, layer, region and files",
+            )
         raw_source = entry.get("regex")
         if not isinstance(raw_source, str):
-            raise ConfigError(location, f"{field}.regex", "missing or not a string",
-                              "give the regex as a string with a (?P<version>...) group")
+            raise ConfigError(
+                location,
+                f"{field}.regex",
+                "missing or not a string",
+                "give the regex as a string with a (?P<version>...) group",
+            )
         source = raw_source
         layer = _optional_str(entry, "layer", field, location)
         region = _optional_str(entry, "region", field, location)
         files = _files(entry.get("files"), f"{field}.files", location)
         if layer is not None and not is_layer_name(layer):
-            raise ConfigError(location, f"{field}.layer", f"{layer!r} is not a layer name",
-                              "use 1-140 of [a-zA-Z0-9-_]")
+            raise ConfigError(
+                location, f"{field}.layer", f"{layer!r} is not a layer name", "use 1-140 of [a-zA-Z0-9-_]"
+            )
         if region is not None and not is_region(region):
-            raise ConfigError(location, f"{field}.region", f"{region!r} is not a region",
-                              "use a region code such as us-east-1")
+            raise ConfigError(
+                location,
+                f"{field}.region",
+                f"{region!r} is not a region",
+                "use a region code such as us-east-1",
+            )
     else:
         kind = type(entry).__name__
-        raise ConfigError(location, field, f"expected a regex string or a mapping, got {kind}",
-                          "write a string such as '(?P<layer>[a-z_-]+)_layer_version = (?P<version>[0-9]+)'")
+        raise ConfigError(
+            location,
+            field,
+            f"expected a regex string or a mapping, got {kind}",
+            "write a string such as '(?P<layer>[a-z_-]+)_layer_version = (?P<version>[0-9]+)'",
+        )
     try:
         regex = re.compile(source, re.MULTILINE)
     except re.error as exc:
-        raise ConfigError(location, field, f"invalid regex {source!r}: {exc}",
-                          "fix the regular expression (Python re syntax)") from None
+        raise ConfigError(
+            location,
+            field,
+            f"invalid regex {source!r}: {exc}",
+            "fix the regular expression (Python re syntax)",
+        ) from None
     groups = regex.groupindex
     if "version" not in groups:
-        raise ConfigError(location, field, f"regex {source!r} has no (?P<version>...) group",
-                          "capture the version digits as (?P<version>[0-9]+)")
+        raise ConfigError(
+            location,
+            field,
+            f"regex {source!r} has no (?P<version>...) group",
+            "capture the version digits as (?P<version>[0-9]+)",
+        )
     if "layer" not in groups and layer is None:
-        raise ConfigError(location, field, f"regex {source!r} has no (?P<layer>...) group",
-                          "add a (?P<layer>...) group, or use {regex: ..., layer: NAME} to fix the layer")
+        raise ConfigError(
+            location,
+            field,
+            f"regex {source!r} has no (?P<layer>...) group",
+            "add a (?P<layer>...) group, or use {regex: ..., layer: NAME} to fix the layer",
+        )
     if "layer" in groups and layer is not None:
-        raise ConfigError(location, f"{field}.layer", "set both here and as a (?P<layer>...) group",
-                          "keep only one of them")
+        raise ConfigError(
+            location, f"{field}.layer", "set both here and as a (?P<layer>...) group", "keep only one of them"
+        )
     if "region" in groups and region is not None:
-        raise ConfigError(location, f"{field}.region", "set both here and as a (?P<region>...) group",
-                          "keep only one of them")
+        raise ConfigError(
+            location,
+            f"{field}.region",
+            "set both here and as a (?P<region>...) group",
+            "keep only one of them",
+        )
     if regex.match("") is not None:
-        raise ConfigError(location, field, f"regex {source!r} matches the empty string",
-                          "make the version group require digits, e.g. (?P<version>[0-9]+)")
+        raise ConfigError(
+            location,
+            field,
+            f"regex {source!r} matches the empty string",
+            "make the version group require digits, e.g. (?P<version>[0-9]+)",
+        )
     return PinPattern(regex=regex, layer=layer, region=region, files=files)
 
 
@@ -97,8 +137,9 @@ def _optional_str(entry: Mapping[str, object], key: str, field: str, location: L
     value = entry.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise ConfigError(location, f"{field}.{key}", f"expected a string, got {type(value).__name__}",
-                      f"quote the {key}")
+    raise ConfigError(
+        location, f"{field}.{key}", f"expected a string, got {type(value).__name__}", f"quote the {key}"
+    )
 
 
 def _files(value: object, field: str, location: Location) -> tuple[str, ...]:
@@ -108,5 +149,6 @@ def _files(value: object, field: str, location: Location) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
         return tuple(str(item) for item in value)
-    raise ConfigError(location, field, "expected a glob or a list of globs",
-                      "write e.g. files: ['*.tfvars', 'infra/**']")
+    raise ConfigError(
+        location, field, "expected a glob or a list of globs", "write e.g. files: ['*.tfvars', 'infra/**']"
+    )

@@ -50,9 +50,7 @@ class FileRewrite:
         return self.before != self.after
 
 
-def target_version(
-    pin: Pin, new_versions: NewVersions, default_region: str | None = None
-) -> int | None:
+def target_version(pin: Pin, new_versions: NewVersions, default_region: str | None = None) -> int | None:
     """The version ``pin`` should move to, or None when nothing says which (see RewriteResult)."""
     new_versions = cast(Mapping[tuple[str, str | None], int], new_versions)  # only read, so safe
     if pin.region is not None:
@@ -123,12 +121,19 @@ def rewrite_text(
         else:
             result.missing.append(pin)
     pieces.append(text[cursor:])
-    return RewriteResult("".join(pieces), result.changed, result.already_current, result.missing,
-                         result.unresolved)
+    return RewriteResult(
+        "".join(pieces), result.changed, result.already_current, result.missing, result.unresolved
+    )
 
 
-def rewrite_pins(text: str, pins: Sequence[Pin], new_versions: NewVersions, *,
-                 default_region: str | None = None, account: str | None = None) -> str:
+def rewrite_pins(
+    text: str,
+    pins: Sequence[Pin],
+    new_versions: NewVersions,
+    *,
+    default_region: str | None = None,
+    account: str | None = None,
+) -> str:
     """Just the rewritten text (see rewrite_text for the full account of each pin)."""
     return rewrite_text(text, pins, new_versions, default_region=default_region, account=account).text
 
@@ -169,12 +174,20 @@ def plan_file_rewrites(
         except FileNotFoundError:
             before = b""
         # surrogateescape round-trips any byte, so non-UTF-8 bytes elsewhere in the file survive.
-        result = rewrite_text(before.decode("utf-8", "surrogateescape"), by_path[rel_path], new_versions,
-                              default_region=default_region, account=account)
+        result = rewrite_text(
+            before.decode("utf-8", "surrogateescape"),
+            by_path[rel_path],
+            new_versions,
+            default_region=default_region,
+            account=account,
+        )
         after = result.text.encode("utf-8", "surrogateescape")
         for pin in result.missing:
-            log.warning("%s: the %s reference recorded here is gone (file changed?); left as is",
-                        pin.location, pin.layer)
+            log.warning(
+                "%s: the %s reference recorded here is gone (file changed?); left as is",
+                pin.location,
+                pin.layer,
+            )
         rewrites.append(FileRewrite(path, before, after, result))
     return rewrites
 
@@ -189,8 +202,9 @@ def rewrite_files(
 ) -> list[Path]:
     """Rewrite every file whose pins move, atomically; return the paths that changed."""
     changed: list[Path] = []
-    for rewrite in plan_file_rewrites(root, pins, new_versions, default_region=default_region,
-                                      account=account):
+    for rewrite in plan_file_rewrites(
+        root, pins, new_versions, default_region=default_region, account=account
+    ):
         if rewrite.changed:
             write_atomically(rewrite.path, rewrite.after)
             changed.append(rewrite.path)

@@ -419,7 +419,7 @@ def _verify(
     from layer_ci.lockfile import load_lock
     from layer_ci.plan import make_plan
     from layer_ci.report import verify_comment
-    from layer_ci.verify import verify_change
+    from layer_ci.verify import VERIFY_CONTEXT, verify_change, verify_status
 
     number = settings.pr_number
     if number is None:
@@ -444,6 +444,12 @@ def _verify(
             log=lambda message: print(message, flush=True),
         )
     title = _title(settings, "verify")
+    if github is not None:
+        # On the pull request's head commit (not the merge commit the checkout holds), where GitHub shows
+        # it and branch protection can require it by this stable name, also when nothing needed checking.
+        state, description = verify_status(report)
+        github.set_status(settings.pr_head_sha, VERIFY_CONTEXT, state, description, settings.run_url or None)
+        print(f"status {VERIFY_CONTEXT}={state} on {settings.pr_head_sha[:12]}", flush=True)
     if not report.relevant:
         runner.add_summary(f"## {md(title)}\n\nNothing to verify: no layer pins or layer sources changed.\n")
         return EXIT_OK

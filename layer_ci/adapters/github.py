@@ -618,7 +618,13 @@ class GitHubClient:
     # --------------------------------------------------------------------------------- sticky comment
 
     def upsert_sticky_comment(
-        self, number: int, marker: str, body: str, *, new_pr: bool = False, author: str | None = None
+        self,
+        number: int,
+        marker: str,
+        body: str | Callable[[str | None], str],
+        *,
+        new_pr: bool = False,
+        author: str | None = None,
     ) -> tuple[CommentInfo, CommentOutcome]:
         """Keep exactly one comment of ours carrying ``marker`` on the PR: create it, or edit it in place.
 
@@ -626,11 +632,15 @@ class GitHubClient:
         login, so comments of people who quoted the marker are never touched. ``new_pr`` (the caller has
         just created the PR, so it has no comments yet) skips listing them. ``author`` is the login the
         token writes as when the caller knows it (the author of a pull request it opened), which saves
-        asking GitHub.
+        asking GitHub. ``body`` may be a function of the comment's current text (without the marker; None
+        when there is none yet), for a comment that carries something over from its previous version.
         """
         tag = marker_comment(marker)
-        full = truncate_body(f"{tag}\n{body}")
         login = (author or self.login).lower()
+
+        def text(current: str | None) -> str:
+            rendered = body(current) if callable(body) else body
+            return truncate_body(f"{tag}\n{rendered}")
 
         def mine() -> list[Any]:
             return [
@@ -644,10 +654,12 @@ class GitHubClient:
             keep, extra = ours[0], ours[1:]
             for duplicate in extra:  # left by an earlier crash between create and a retry
                 self._call("delete duplicate comment", duplicate.delete)
+            full = text((keep.body or "").removeprefix(f"{tag}\n"))
             if keep.body == full:
                 return _comment_info(keep), "updated" if extra else "unchanged"
             self._call("update comment", lambda: keep.edit(full))
             return _comment_info(keep), "updated"
+        full = text(None)
         for attempt in range(2):
             try:
                 created = self._raw_call(lambda: self._repo.get_issue(number).create_comment(full))

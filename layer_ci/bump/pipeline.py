@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 PrAction = Literal["created", "updated", "unchanged", "closed", "skipped", "dry-run"]
 COMMENT_MARKER = "bump"  # the hidden marker of the sticky comment on every bump pull request
+_WAS = "Changed since the previous push: was"
 Log = Callable[[str], None]
 RegistryFactory = Callable[[str], LayerRegistry]
 _BINARY_SNIFF = 8192
@@ -540,7 +541,10 @@ def _publish_branch(
         f"{branch}: statuses set on {head[:12]}: " + ", ".join(f"{s.context}={s.state}" for s in statuses)
     )
     _label(github, pr, settings.labels, settings.failure_label, gate.passed)
-    comment_body = bump_comment(report, head, run.base_sha, previous=existing, title=outcome.title)
+
+    def comment_body(current: str | None) -> str:
+        return bump_comment(report, head, run.base_sha, title=outcome.title, current=current)
+
     _comment, comment = github.upsert_sticky_comment(
         pr.number,
         COMMENT_MARKER,
@@ -605,22 +609,29 @@ def _delete_branch(run: _Run, branch: str, tip: str) -> bool:
     return True
 
 
-def bump_comment(
-    report: BumpReport, head: str, base: str, *, previous: PullRequestInfo | None, title: str
-) -> str:
-    """The sticky comment: what this run's commit bumps (versions, packages) and its latest test results.
+def bump_comment(report: BumpReport, head: str, base: str, *, title: str, current: str | None) -> str:
+    """The sticky comment: what the branch's commit bumps (versions, packages) and the latest tests.
 
-    Rendered from the same report as the body, without timings, so a rerun that changes nothing edits
-    nothing; when the title moved (new versions, a verdict that flipped), it says what it was before.
+    Rendered from the same report as the body, without timings. ``current`` is the comment as it stands
+    (None: not written yet): when its title differs, the new one says what it was before; when the title
+    is the same, that note is carried over, so a rerun that changes nothing edits nothing.
     """
-    lines = [f"## layer-ci: {title}", ""]
-    lines.append(f"Latest run: head `{head[:12]}` on base `{base[:12]}`.")
-    if previous is not None and previous.title != title:
-        lines.append(f"Changed since the previous push: was *{previous.title}*.")
+    heading = f"## layer-ci: {title}"
+    previous_note = ""
+    if current is not None:
+        lines = current.splitlines()
+        old_title = lines[0].removeprefix("## layer-ci: ") if lines and lines[0].startswith("## ") else ""
+        if old_title and old_title != title:
+            previous_note = f"{_WAS} *{old_title}*."
+        else:
+            previous_note = next((line for line in lines if line.startswith(_WAS)), "")
+    parts = [heading, "", f"Latest run: head `{head[:12]}` on base `{base[:12]}`."]
+    if previous_note:
+        parts.append(previous_note)
     body = bump_body(report)
     # The body's sections after its one-line verdict: versions, packages, sizes, tests, pins.
     sections = body.split("\n\n", 1)[1] if "\n\n" in body else body
-    return "\n".join(lines) + "\n\n" + sections
+    return "\n".join(parts) + "\n\n" + sections
 
 
 def _other_failing_contexts(current: CombinedStatus | None, gate: GateResult) -> tuple[str, ...]:

@@ -37,13 +37,17 @@ STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
 _DROPPED_PREFIXES = ("GITHUB_", "INPUT_", "LAYER_CI_", "RUNNER_")
 TEST_ARGV = "[python, -m, pytest, -q, -p, no:cacheprovider]"
 
-MYLIB_V1 = 'def greet(name):\n    return f"hello {name}"\n\n\ndef shout(text):\n    return text.upper() + "!"\n'
+MYLIB_V1 = (
+    'def greet(name):\n    return f"hello {name}"\n\n\ndef shout(text):\n    return text.upper() + "!"\n'
+)
 MYLIB_COMPATIBLE = MYLIB_V1 + '\n\ndef wave(name):\n    return f"o/ {name}"\n'
 MYLIB_BREAKING = 'def greet(name):\n    return f"hello {name}"\n'
 TOOLBOX_V1 = 'def slug(text):\n    return text.lower().replace(" ", "-")\n'
-TOOLBOX_V2 = TOOLBOX_V1 + '\n\ndef title(text):\n    return text.title()\n'
+TOOLBOX_V2 = TOOLBOX_V1 + "\n\ndef title(text):\n    return text.title()\n"
 
-SHOUTER_APP = 'from mylib import shout\n\n\ndef handler(event, context):\n    return {"text": shout(event["text"])}\n'
+SHOUTER_APP = (
+    'from mylib import shout\n\n\ndef handler(event, context):\n    return {"text": shout(event["text"])}\n'
+)
 # shouter fixed: it no longer needs mylib.shout
 SHOUTER_FIXED = 'def handler(event, context):\n    return {"text": event["text"].upper() + "!"}\n'
 
@@ -73,16 +77,19 @@ def _template() -> str:
 
 
 def _config(registry: Path, ignore: str = "") -> str:
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         version: 1
         settings:
           registry: local
           registry_path: {registry}
           labels: [layer-ci]
         """
-    ) + ignore + textwrap.dedent(
-        f"""\
+        )
+        + ignore
+        + textwrap.dedent(
+            f"""\
         templates: [template.yaml]
         layers:
           common:
@@ -100,7 +107,16 @@ def _config(registry: Path, ignore: str = "") -> str:
           shouter: {{test: {TEST_ARGV}}}
           catalog: {{test: {TEST_ARGV}}}
         """
+        )
     )
+
+
+def _app(imports: str, returns: str) -> str:
+    return f"{imports}\n\n\ndef handler(event, context):\n    return {returns}\n"
+
+
+def _test(condition: str) -> str:
+    return f"import app\n\n\ndef test_handler():\n    assert {condition}\n"
 
 
 FILES: dict[str, str] = {
@@ -108,14 +124,12 @@ FILES: dict[str, str] = {
     "template.yaml": _template(),
     "layers/common/python/mylib.py": MYLIB_V1,
     "layers/tools/python/toolbox.py": TOOLBOX_V1,
-    "functions/greeter/app.py": 'import mylib\n\n\ndef handler(event, context):\n    return mylib.greet("ada")\n',
-    "functions/greeter/tests/test_app.py": 'import app\n\n\ndef test_greets():\n    assert app.handler({}, None) == "hello ada"\n',
+    "functions/greeter/app.py": _app("import mylib", 'mylib.greet("ada")'),
+    "functions/greeter/tests/test_app.py": _test("app.handler({}, None) == 'hello ada'"),
     "functions/shouter/app.py": SHOUTER_APP,
-    "functions/shouter/tests/test_app.py": (
-        'import app\n\n\ndef test_shouts():\n    assert app.handler({"text": "hi"}, None) == {"text": "HI!"}\n'
-    ),
-    "functions/catalog/app.py": 'import toolbox\n\n\ndef handler(event, context):\n    return toolbox.slug("A B")\n',
-    "functions/catalog/tests/test_app.py": 'import app\n\n\ndef test_slug():\n    assert app.handler({}, None) == "a-b"\n',
+    "functions/shouter/tests/test_app.py": _test("app.handler({'text': 'hi'}, None) == {'text': 'HI!'}"),
+    "functions/catalog/app.py": _app("import toolbox", 'toolbox.slug("A B")'),
+    "functions/catalog/tests/test_app.py": _test("app.handler({}, None) == 'a-b'"),
 }
 
 
@@ -155,6 +169,7 @@ class Shop:
     tmp: Path
     runs: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    last_pr: tuple[int, str] = (0, "")  # number and head sha of the last pull request a test opened
 
     @property
     def standin(self) -> GitHubStandIn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,9 @@ def _merge_in_every_order(shop: Shop, branches: list[str]) -> str:
             edited = shop.read_remote(branch, "template.yaml")
             merged = shop.read_remote(base, "template.yaml")
             for function in ("greeter", "shouter", "catalog"):
-                if pin_line(edited, function) != pin_line(shop.read_remote("main", "template.yaml"), function):
+                if pin_line(edited, function) != pin_line(
+                    shop.read_remote("main", "template.yaml"), function
+                ):
                     assert pin_line(merged, function) == pin_line(edited, function)
         locks.add(shop.read_remote(base, "layer-ci.lock"))
     (lock,) = locks
@@ -240,7 +243,9 @@ def test_an_ignored_pin_is_left_alone_and_listed_in_the_pr(shop: Shop) -> None:
     assert released.returncode == 0, released.explain()  # shouter is not tested: it is ignored
     pull = shop.open_pulls()["layer-ci/common"]
     body = pull.body or ""
-    assert "stays at v1: ignored in layer-ci.yml (settings.ignore: common for shouter): rewrite pending" in body
+    assert (
+        "stays at v1: ignored in layer-ci.yml (settings.ignore: common for shouter): rewrite pending" in body
+    )
     template = shop.read_remote("layer-ci/common", "template.yaml")
     assert pin_line(template, "greeter").endswith("common:3") and pin_line(template, "shouter").endswith(
         "common:1"
@@ -285,7 +290,6 @@ def test_reverting_a_layer_updates_the_pr_while_pins_lag_and_closes_it_when_none
     back = shop.push()
     assert back.returncode == 0, back.explain()
     assert back.prs["layer-ci/common"]["outcome"] == "closed"
-    assert "every pin names the version layer-ci.lock records" in back.prs["layer-ci/common"]["reason"] or True
     assert shop.open_pulls() == {}
     assert any("every pin names the version layer-ci.lock records" in c for c in shop.comments(number))
 
@@ -322,3 +326,82 @@ def test_one_sticky_comment_per_bump_pr_edited_in_place(shop: Shop) -> None:
     assert rerun.returncode == 0
     assert shop.standin.count("PATCH") == 0 and shop.standin.count("POST") == 0
     assert shop.standin.state.comments_on(REPOSITORY, pull.number)[0].body == body
+
+
+# ------------------------------------------------------------------------ pull requests by people
+
+
+def _pull_request(
+    shop: Shop, branch: str, edit: dict[str, str], *, fork: str | None = None
+) -> dict[str, Any]:
+    """A person's pull request from ``branch`` with ``edit`` applied; the Action on its event."""
+    base_sha = shop.linked.remote.branch_sha("main")
+    shop.checkout()
+    run_git(["checkout", "--quiet", "-b", branch], shop.workspace)
+    for relative, text in edit.items():
+        shop.write(relative, text)
+    run_git(["commit", "--quiet", "-am", f"{branch}: a change"], shop.workspace)
+    head = shop.head
+    if fork is None:
+        run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], shop.workspace)
+        number = shop.standin.open_pull(branch, title=branch, user="octocat", repo=REPOSITORY).number
+    else:
+        pull = shop.standin.open_pull(branch, title=branch, user=fork, repo=REPOSITORY, fork_owner=fork)
+        number = pull.number
+    head_repo = f"{fork}/linked" if fork else REPOSITORY
+    payload = {
+        "action": "synchronize",
+        "number": number,
+        "repository": {"full_name": REPOSITORY, "default_branch": "main", "name": "linked"},
+        "pull_request": {
+            "number": number,
+            "head": {"ref": branch, "sha": head, "repo": {"full_name": head_repo}},
+            "base": {"ref": "main", "sha": base_sha, "repo": {"full_name": REPOSITORY}},
+        },
+    }
+    shop.last_pr = (number, head)
+    return payload
+
+
+def test_verify_sets_the_layer_ci_verify_status_on_the_pull_requests_head(shop: Shop) -> None:
+    _published(shop)
+    template = shop.read_remote("main", "template.yaml")
+    broken = template.replace("layer:common:1", "layer:common:9", 1)
+    payload = _pull_request(shop, "pin-nine", {"template.yaml": broken})
+    number, head = shop.last_pr
+    run = shop.run("pull_request", payload, ref=f"refs/pull/{number}/merge")
+    assert run.returncode == 1, run.explain()
+    assert shop.statuses(head)["layer-ci/verify"] == "failure"
+    (status,) = [s for s in shop.linked.repo.statuses if s.sha == head and s.context == "layer-ci/verify"]
+    assert "common v9 does not exist" in (status.description or "")
+    assert status.target_url and status.target_url.endswith("/actions/runs/4242")
+    assert len([c for c in shop.comments(number) if "<!-- layer-ci:verify -->" in c]) == 1
+
+    # The fix pushed to the same PR: the status on the new head is green.
+    shop.write("template.yaml", template)
+    run_git(["commit", "--quiet", "-am", "back to v1"], shop.workspace)
+    shop.write("README.md", "a readme\n")
+    run_git(["add", "README.md"], shop.workspace)
+    run_git(["commit", "--quiet", "-m", "docs"], shop.workspace)
+    run_git(["push", "--quiet", "origin", "HEAD:refs/heads/pin-nine"], shop.workspace)
+    payload["pull_request"]["head"]["sha"] = shop.head
+    again = shop.run("pull_request", payload, ref=f"refs/pull/{number}/merge")
+    assert again.returncode == 0, again.explain()
+    assert shop.statuses(shop.head)["layer-ci/verify"] == "success"
+
+
+def test_a_fork_pull_request_with_command_run_runs_read_only(shop: Shop) -> None:
+    _published(shop)
+    template = shop.read_remote("main", "template.yaml")
+    moved = {"template.yaml": template.replace("common:1", "common:2")}
+    payload = _pull_request(shop, "evil", moved, fork="mallory")
+    number, _head = shop.last_pr
+    standin = shop.standin
+    standin.clear_requests()
+    versions = sorted(path.name for path in shop.registry.rglob("*") if path.is_file())
+    run = shop.run("pull_request", payload, ref=f"refs/pull/{number}/merge", inputs={"command": "run"})
+    assert run.returncode == 0, run.explain()
+    assert any("runs read-only" in line for line in run.annotations("warning"))
+    assert [r for r in standin.requests if r.method != "GET"] == []
+    assert run.output_json("published") == {} and run.output_json("pull-requests") == []
+    assert sorted(path.name for path in shop.registry.rglob("*") if path.is_file()) == versions

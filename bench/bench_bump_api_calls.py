@@ -107,7 +107,9 @@ def run_leftovers(label: str, leftovers: int) -> tuple[str, int, int, str]:
             run_git(["checkout", "--quiet", "HEAD", "--", "layer-ci.lock"], scenario.repo.root)
             run_git(["pull", "--quiet", "origin", "main"], scenario.repo.root)
             save_lock(scenario.repo.root, lock)  # the removed layers are still in the lock: candidates
-            run_git(["commit", "--quiet", "-am", "lock names removed layers"], scenario.repo.root)
+            run_git(
+                ["commit", "--quiet", "--allow-empty", "-am", "lock names removed layers"], scenario.repo.root
+            )
             run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], scenario.repo.root)
             outcome, counts = scenario.bump()
             again, counts_again = scenario.bump()

@@ -93,6 +93,9 @@ class FunctionSpec:
         return self.layer_order or (self.layers + self.external_layers)
 
 
+IGNORED_BY_CONFIG = "ignored in layer-ci.yml"  # how every reason IgnoreRule.describe() gives begins
+
+
 @dataclass(frozen=True)
 class IgnoreRule:
     """Pins a bump leaves alone on purpose: ``layer``'s pins feeding ``function`` (None: every pin)."""
@@ -103,9 +106,7 @@ class IgnoreRule:
 
     def describe(self) -> str:
         scope = f"{self.layer} for {self.function}" if self.function else f"every pin of {self.layer}"
-        return f"ignored in layer-ci.yml (settings.ignore: {scope})" + (
-            f": {self.reason}" if self.reason else ""
-        )
+        return f"{IGNORED_BY_CONFIG} (settings.ignore: {scope})" + (f": {self.reason}" if self.reason else "")
 
 
 @dataclass(frozen=True)

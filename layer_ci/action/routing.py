@@ -20,7 +20,7 @@ from layer_ci.action.context import ActionSettings
 from layer_ci.action.summary import lines_section, md, plan_summary, push_summary
 from layer_ci.action.workflow_commands import Runner
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, ConfigError, LayerCiError, UsageError
-from layer_ci.model import Config
+from layer_ci.model import IGNORED_BY_CONFIG, Config
 from layer_ci.pipeline import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
 from layer_ci.plan import Plan
 
@@ -317,6 +317,8 @@ def _push_outputs(
             # The versions are published but this PR does not show them: say so, or it looks done.
             runner.warning(f"{pr.branch}: pull request not updated: {pr.reason}", title="layer-ci: bump")
     for held in outcome.held_pins:
+        if held.reason.startswith(IGNORED_BY_CONFIG):
+            continue  # kept back on purpose: the PR lists it, a warning on every run would be noise
         runner.warning(
             f"{held.layer} stays at v{held.version} in the bump pull request: {held.reason}",
             file=_workspace_path(settings, config.root / held.path),

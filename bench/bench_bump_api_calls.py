@@ -24,8 +24,9 @@ from layer_ci.bump import BumpOutcome
 from layer_ci.bump.pipeline import bump_after_publish
 from layer_ci.engine import EngineOptions
 from layer_ci.gate import AGGREGATE_CONTEXT, engine_runner
+from layer_ci.lockfile import save_lock
 from tests.report.bump_repo import FAST, BumpRepo, make_bump_repo
-from tests.support.git_remote import make_git_remote
+from tests.support.git_remote import make_git_remote, run_git
 from tests.support.github_standin import GitHubStandIn
 
 REPO = "octo-org/linked"
@@ -74,6 +75,53 @@ def run(
     assert pr.api_calls == sum(counts.values()), (pr.api_calls, counts)
     detail = ", ".join(f"{n}x {key.split(' ', 1)[0]} {_short(key)}" for key, n in sorted(counts.items()))
     return label, 2 + extra, pr.api_calls, f"{pr.action}{' + merged' if pr.merged else ''}: {detail}"
+
+
+def run_leftovers(label: str, leftovers: int) -> tuple[str, int, int, str]:
+    """A push with nothing to bump while ``leftovers`` bump branches of merged PRs are still on the remote.
+
+    Before one listing per run, every leftover branch cost a ``GET /pulls?head=`` on every run; now the
+    first run lists the open PRs once and deletes the leftovers (git), and the next run asks nothing.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-bump-") as tmp:
+        scenario = Scenario(Path(tmp), auto_merge=False, extra=0)
+        try:
+            scenario.repo.release()
+            scenario.bump()
+            pull = scenario.standin.open_pulls(REPO)[0]
+            status = scenario.standin.state.repo(REPO)
+            # The PR is merged by a person (GitHub keeps its branch), plus stale branches of removed layers.
+            client = GitHubClient(scenario.standin.token, REPO, policy=FAST)
+            try:
+                assert pull.pull is not None
+                assert client.merge_at_sha(pull.number, pull.pull.head_sha, merge_method="merge").merged
+            finally:
+                client.close()
+            main_sha = scenario.repo.remote.branch_sha("main") or ""
+            lock = scenario.repo.lock()  # the released lock (what the merged PR recorded)
+            for index in range(leftovers - 1):
+                name = f"gone{index}"
+                status.refs.create(f"refs/heads/layer-ci/{name}", main_sha)
+                entry = lock.layers["common"]
+                lock = lock.with_layer(name, entry)
+            run_git(["checkout", "--quiet", "HEAD", "--", "layer-ci.lock"], scenario.repo.root)
+            run_git(["pull", "--quiet", "origin", "main"], scenario.repo.root)
+            save_lock(scenario.repo.root, lock)  # the removed layers are still in the lock: candidates
+            run_git(
+                ["commit", "--quiet", "--allow-empty", "-am", "lock names removed layers"], scenario.repo.root
+            )
+            run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], scenario.repo.root)
+            outcome, counts = scenario.bump()
+            again, counts_again = scenario.bump()
+        finally:
+            scenario.stop()
+    detail = ", ".join(f"{n}x {key.split(' ', 1)[0]} {_short(key)}" for key, n in sorted(counts.items()))
+    return (
+        label,
+        leftovers,
+        outcome.api_calls,
+        f"{detail or 'none'}; the next run: {again.api_calls} ({len(counts_again)} kinds of request)",
+    )
 
 
 def _short(key: str) -> str:
@@ -125,6 +173,12 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for label, functions, calls, detail in rows:
         print(f"| {label} | {functions} | {calls} | {detail} |")
+    print()
+    print("| scenario | leftover bump branches | API calls | requests |")
+    print("|---|---:|---:|---|")
+    for leftovers in (1, 2, 5, 20):
+        label, count, calls, detail = run_leftovers("push with nothing to bump", leftovers)
+        print(f"| {label} | {count} | {calls} | {detail} |")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,22 @@ class FunctionSpec:
         return self.layer_order or (self.layers + self.external_layers)
 
 
+IGNORED_BY_CONFIG = "ignored in layer-ci.yml"  # how every reason IgnoreRule.describe() gives begins
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """Pins a bump leaves alone on purpose: ``layer``'s pins feeding ``function`` (None: every pin)."""
+
+    layer: str
+    function: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        scope = f"{self.layer} for {self.function}" if self.function else f"every pin of {self.layer}"
+        return f"{IGNORED_BY_CONFIG} (settings.ignore: {scope})" + (f": {self.reason}" if self.reason else "")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Repository-wide settings with embedded defaults that need no cloud account."""
@@ -112,6 +128,8 @@ class Settings:
     pin_patterns: tuple[str | Mapping[str, object], ...] = ()
     # settings.pins.exclude: globs (.gitignore rules) of paths never searched for pins.
     pins_exclude: tuple[str, ...] = ()
+    # Pins bump pull requests never move (and whose functions the gate does not test against the layer).
+    ignore: tuple[IgnoreRule, ...] = ()
 
 
 @dataclass(frozen=True)

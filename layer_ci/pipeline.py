@@ -473,6 +473,16 @@ def _plan_pins(config: Config, lock: Lock) -> _PinPlan:
     account = _lock_account(lock)
     behind: dict[str, list[Pin]] = {}
     current = 0
+    if config.settings.ignore:  # pins layer-ci.yml keeps where they are on purpose: never moved
+        from layer_ci.bump.edits import pin_owners
+        from layer_ci.bump.releases import ignore_reason
+
+        owners = pin_owners(config, pins)
+        pins = tuple(
+            pin
+            for pin in pins
+            if ignore_reason(config.settings.ignore, pin.layer, owners.get(pin, ())) is None
+        )
     for pin in pins:
         if (pin.layer, pin.region) not in new_versions and (pin.layer, None) not in new_versions:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from layer_ci.adapters.git import GitRepo
 from layer_ci.audit import pin_regions
@@ -28,6 +29,29 @@ from layer_ci.report.model import PinChange, VerifyReport
 
 RegistryFactory = Callable[[str], LayerRegistry]
 Log = Callable[[str], None]
+
+VERIFY_CONTEXT = "layer-ci/verify"  # the commit status verify sets on a pull request's head commit
+
+
+def verify_status(report: VerifyReport) -> tuple[Literal["success", "failure"], str]:
+    """The ``layer-ci/verify`` status of a report: its state and a description (cut to 140 by the adapter)."""
+    if not report.relevant:
+        return "success", "nothing to verify: no layer pins or layer sources changed"
+    if report.ok:
+        tested = len(report.results)
+        moved = len(report.pin_changes)
+        return "success", (
+            f"passed: {moved} pin change{'' if moved == 1 else 's'} checked, "
+            f"{tested} function{'' if tested == 1 else 's'} tested"
+        )
+    failed = [result for result in report.results if not result.passed]
+    first = (
+        report.problems[0]
+        if report.problems
+        else f"{failed[0].function}: {failed[0].headline or failed[0].status}"
+    )
+    count = len(report.problems) + len(failed)
+    return "failure", f"{count} problem{'' if count == 1 else 's'}: {first}"
 
 
 @dataclass(frozen=True)

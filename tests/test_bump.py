@@ -83,6 +83,7 @@ def bump(
 
 
 def only_pr(outcome: BumpOutcome) -> PrOutcome:
+    assert len(outcome.prs) == 1, [(p.branch, p.action, p.reason) for p in outcome.prs]
     (pr,) = outcome.prs
     return pr
 
@@ -198,10 +199,12 @@ def test_a_rerun_changes_nothing_and_a_newer_release_updates_the_same_pr_in_plac
     again = only_pr(bump(repo, linked_github, cache))
     assert (again.action, again.number, again.head_sha) == ("unchanged", first.number, head)
     assert repo.remote.branch_sha(BRANCH) == head  # nothing pushed
-    # An unchanged rerun reads the PR and the statuses already on its head, and writes nothing.
+    # An unchanged rerun lists the open PRs once, reads the statuses already on its head and its sticky
+    # comment, and writes nothing.
     assert [r.key for r in standin.requests] == [
         f"GET {PULLS}",
         "GET /repos/{owner}/{repo}/commits/{ref}/status",
+        "GET /repos/{owner}/{repo}/issues/{number}/comments",
     ]
 
     repo.release(version="3.0.0")
@@ -237,7 +240,8 @@ def test_a_pr_whose_pins_vanished_is_closed_with_a_comment_and_its_branch_delete
     assert "no pins of common remain" in pr.reason
     assert standin.open_pulls("octo-org/linked") == []
     assert first.number is not None
-    (comment,) = standin.state.comments_on("octo-org/linked", first.number)
+    sticky, comment = standin.state.comments_on("octo-org/linked", first.number)
+    assert sticky.body.startswith("<!-- layer-ci:bump -->")
     assert "no pins of common remain in the repository" in comment.body
     assert repo.remote.branch_sha(BRANCH) is None
 
@@ -255,7 +259,7 @@ def test_a_pr_made_obsolete_by_the_base_is_closed(
     outcome = bump(repo, linked_github, cache)
     pr = only_pr(outcome)
     assert (pr.action, pr.number, pr.branch) == ("closed", first.number, BRANCH)
-    assert "already records every published version" in pr.reason
+    assert "every pin names the version layer-ci.lock records" in pr.reason
     assert standin.open_pulls("octo-org/linked") == []
 
 
@@ -291,7 +295,8 @@ def test_per_push_mode_opens_one_pr_and_closes_the_per_layer_one(
     (pull,) = standin.open_pulls("octo-org/linked")
     assert pull.pull is not None and pull.pull.head_ref == "layer-ci/layers"
     assert per_layer.number is not None
-    (comment,) = standin.state.comments_on("octo-org/linked", per_layer.number)
+    sticky, comment = standin.state.comments_on("octo-org/linked", per_layer.number)
+    assert sticky.body.startswith("<!-- layer-ci:bump -->")
     assert "layer-ci/layers" in comment.body
 
 
@@ -400,30 +405,35 @@ def test_when_every_function_passes_auto_merge_merges_within_ten_api_calls(
     assert b'"version": 2' in merged_main["layer-ci.lock"]
     # Everything this PR cost, statuses included, within the budget of 10 requests: the merge is one
     # PUT at the tested sha, with no re-reading of the PR or of the statuses layer-ci has just set.
-    assert pr.api_calls == outcome.api_calls == standin.count() == 6
+    # A new PR has no comments yet: its sticky comment is created without listing them first.
+    assert pr.api_calls == outcome.api_calls == standin.count() == 7
     assert sorted(r.key for r in standin.requests) == sorted(
         [f"POST {STATUSES}"] * 3  # greeter, shouter, aggregate
         + [f"POST {PULLS}", "POST /repos/{owner}/{repo}/issues/{number}/labels"]
+        + ["POST /repos/{owner}/{repo}/issues/{number}/comments"]
         + [f"PUT {MERGE}"]
     )
+    # The merged PR's branch is deleted at once (git, no API request): nothing left for later runs.
+    assert pr.branch_deleted and repo.remote.branch_sha(BRANCH) is None
     (merge,) = [r for r in standin.requests if r.key == f"PUT {MERGE}"]
     assert merge.status == 200
 
 
-def test_six_affected_functions_with_auto_merge_cost_exactly_the_budget_of_ten(
+def test_five_affected_functions_with_auto_merge_cost_exactly_the_budget_of_ten(
     linked_github: LinkedRepo, cache: Path, standin: GitHubStandIn
 ) -> None:
-    # greeter, shouter and 4 more consumers: 6 function statuses + the aggregate + PR + labels + merge.
-    repo = make_bump_repo(linked_github.remote, auto_merge=True, extra_consumers=4)
+    # greeter, shouter and 3 more consumers: 5 function statuses + the aggregate + PR + labels + the
+    # sticky comment + merge.
+    repo = make_bump_repo(linked_github.remote, auto_merge=True, extra_consumers=3)
     standin.repo("octo-org/linked").required_contexts = [AGGREGATE_CONTEXT]
     repo.release()
     standin.clear_requests()
     outcome = bump(repo, linked_github, cache)
     pr = only_pr(outcome)
 
-    assert pr.merged and pr.action == "created" and len(pr.checks) == 6
+    assert pr.merged and pr.action == "created" and len(pr.checks) == 5
     assert pr.api_calls == outcome.api_calls == standin.count() == 10
-    assert standin.count("POST", STATUSES) == 7
+    assert standin.count("POST", STATUSES) == 6
     assert standin.count("PUT", MERGE) == 1 and standin.count("GET") == 0
 
 
@@ -500,8 +510,8 @@ def test_many_open_prs_and_secondary_rate_limits_are_survived(
         403,
         200,
     ]
-    # The PR is found by its head, so 131 open PRs cost one request, not a walk through the pages.
-    assert standin.count("GET", PULLS) == 1
+    # Every bump PR is found by one listing of the open PRs into main: 131 of them are two pages.
+    assert [r.query.get("page") for r in standin.requests if r.key == f"GET {PULLS}"] == [None, ["2"]]
     assert latest_statuses(standin, pr.head_sha or "")[AGGREGATE_CONTEXT][0] == "success"
     assert len(standin.open_pulls("octo-org/linked")) == 131
 

@@ -22,7 +22,7 @@ from layer_ci.action.summary import lines_section, md, plan_summary, push_summar
 from layer_ci.action.workflow_commands import Runner
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, ConfigError, LayerCiError, UsageError
 from layer_ci.fsutil import is_inside
-from layer_ci.model import Config
+from layer_ci.model import IGNORED_BY_CONFIG, Config
 from layer_ci.pipeline import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
 from layer_ci.plan import Plan
 
@@ -77,7 +77,10 @@ def choose_route(settings: ActionSettings) -> Route:
     that writes; a manual run off the default branch only plans unless release-any-branch allows it.
     """
     route = _requested_route(settings)
-    if settings.read_only_reason is not None and route in ("verify", "plan"):
+    if settings.read_only_reason is not None and settings.command != "plan":
+        # A fork's pull request gets a read-only token and no secrets: whatever `command` asks for, it
+        # only plans, with a warning (docs/action.md). Refusing would fail every fork PR of a workflow
+        # using `run`; an explicit `command: plan` is a plain plan.
         return "fork"
     if settings.event_name == "workflow_dispatch" and route in ("push", "release"):
         return route if settings.releasable_ref else "plan"
@@ -345,6 +348,8 @@ def _push_outputs(
             # The versions are published but this PR does not show them: say so, or it looks done.
             runner.warning(f"{pr.branch}: pull request not updated: {pr.reason}", title="layer-ci: bump")
     for held in outcome.held_pins:
+        if held.reason.startswith(IGNORED_BY_CONFIG):
+            continue  # kept back on purpose: the PR lists it, a warning on every run would be noise
         runner.warning(
             f"{held.layer} stays at v{held.version} in the bump pull request: {held.reason}",
             file=_workspace_path(settings, config.root / held.path),
@@ -447,7 +452,7 @@ def _verify(
     from layer_ci.lockfile import load_lock
     from layer_ci.plan import make_plan
     from layer_ci.report import verify_comment
-    from layer_ci.verify import verify_change
+    from layer_ci.verify import VERIFY_CONTEXT, verify_change, verify_status
 
     number = settings.pr_number
     if number is None:
@@ -472,6 +477,12 @@ def _verify(
             log=lambda message: print(message, flush=True),
         )
     title = _title(settings, "verify")
+    if github is not None:
+        # On the pull request's head commit (not the merge commit the checkout holds), where GitHub shows
+        # it and branch protection can require it by this stable name, also when nothing needed checking.
+        state, description = verify_status(report)
+        github.set_status(settings.pr_head_sha, VERIFY_CONTEXT, state, description, settings.run_url or None)
+        print(f"status {VERIFY_CONTEXT}={state} on {settings.pr_head_sha[:12]}", flush=True)
     if not report.relevant:
         runner.add_summary(f"## {md(title)}\n\nNothing to verify: no layer pins or layer sources changed.\n")
         return EXIT_OK

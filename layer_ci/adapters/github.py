@@ -199,6 +199,7 @@ class PullRequestInfo:
     labels: tuple[str, ...]
     draft: bool
     merged: bool
+    head_repo: str = ""  # owner/name of the head branch's repository ("" when it was deleted)
 
 
 @dataclass(frozen=True)
@@ -373,11 +374,16 @@ class GitHubClient:
         return self._call("find pull request", find)
 
     def list_open_prs(self, *, head_prefix: str = "", base: str | None = None) -> list[PullRequestInfo]:
-        """Open pull requests whose head branch starts with ``head_prefix`` (every page)."""
+        """Open pull requests from branches of this repository starting with ``head_prefix`` (every page).
+
+        One paginated listing (100 per page) answers for every branch at once, where ``find_open_pr`` costs
+        a request per branch; pull requests from forks are left out, whatever their branch is called.
+        """
 
         def collect() -> list[PullRequestInfo]:
             pulls = self._repo.get_pulls(state="open", base=base or NotSet)
-            return [_pr_info(pr) for pr in pulls if pr.head.ref.startswith(head_prefix)]
+            found = [_pr_info(pr) for pr in pulls if pr.head.ref.startswith(head_prefix)]
+            return [pr for pr in found if pr.head_repo.lower() == self.repository.lower()]
 
         return self._call("list pull requests", collect)
 
@@ -612,16 +618,29 @@ class GitHubClient:
     # --------------------------------------------------------------------------------- sticky comment
 
     def upsert_sticky_comment(
-        self, number: int, marker: str, body: str
+        self,
+        number: int,
+        marker: str,
+        body: str | Callable[[str | None], str],
+        *,
+        new_pr: bool = False,
+        author: str | None = None,
     ) -> tuple[CommentInfo, CommentOutcome]:
         """Keep exactly one comment of ours carrying ``marker`` on the PR: create it, or edit it in place.
 
         A comment counts as ours only when it carries the hidden marker and was written by this token's
-        login, so comments of people who quoted the marker are never touched.
+        login, so comments of people who quoted the marker are never touched. ``new_pr`` (the caller has
+        just created the PR, so it has no comments yet) skips listing them. ``author`` is the login the
+        token writes as when the caller knows it (the author of a pull request it opened), which saves
+        asking GitHub. ``body`` may be a function of the comment's current text (without the marker; None
+        when there is none yet), for a comment that carries something over from its previous version.
         """
         tag = marker_comment(marker)
-        full = truncate_body(f"{tag}\n{body}")
-        login = self.login.lower()
+        login = (author or self.login).lower()
+
+        def text(current: str | None) -> str:
+            rendered = body(current) if callable(body) else body
+            return truncate_body(f"{tag}\n{rendered}")
 
         def mine() -> list[Any]:
             return [
@@ -630,15 +649,17 @@ class GitHubClient:
                 if tag in (c.body or "") and c.user is not None and c.user.login.lower() == login
             ]
 
-        ours = self._pr_call(number, "list comments", mine)
+        ours = [] if new_pr else self._pr_call(number, "list comments", mine)
         if ours:
             keep, extra = ours[0], ours[1:]
             for duplicate in extra:  # left by an earlier crash between create and a retry
                 self._call("delete duplicate comment", duplicate.delete)
+            full = text((keep.body or "").removeprefix(f"{tag}\n"))
             if keep.body == full:
                 return _comment_info(keep), "updated" if extra else "unchanged"
             self._call("update comment", lambda: keep.edit(full))
             return _comment_info(keep), "updated"
+        full = text(None)
         for attempt in range(2):
             try:
                 created = self._raw_call(lambda: self._repo.get_issue(number).create_comment(full))
@@ -887,6 +908,7 @@ def _truncate_title(title: str) -> str:
 
 
 def _pr_info(pr: Any) -> PullRequestInfo:
+    head_repo = pr.head.repo
     return PullRequestInfo(
         number=pr.number,
         html_url=pr.html_url,
@@ -900,6 +922,7 @@ def _pr_info(pr: Any) -> PullRequestInfo:
         labels=tuple(label.name for label in pr.labels),
         draft=bool(pr.draft),
         merged=bool(pr.merged_at),
+        head_repo=head_repo.full_name if head_repo is not None else "",
     )
 
 

@@ -43,6 +43,8 @@ def collect_artifacts(
     registry_factory: RegistryFactory,
     cache_dir: Path,
 ) -> ReleaseArtifacts:
+    """The artifacts of ``releases``; a layer whose lock entry did not change (only its pins lag) is
+    compared with the version its lagging pins name, read from the registry in that region."""
     new_zips: dict[str, Path] = {}
     before: dict[str, Manifest] = {}
     after: dict[str, Manifest] = {}
@@ -60,7 +62,15 @@ def collect_artifacts(
             after[name] = manifest
             _remember(manifest, cache_dir)
         old = lock_before.get(name)
-        if old is not None and old.published:
+        if old is not None and old.zip_sha256 == locked.zip_sha256:
+            lagging = next((r for r in release.regions if r.changed and r.old is not None), None)
+            if lagging is not None and lagging.old is not None:
+                old_manifest = _version_manifest(
+                    registry_factory, name, lagging.region, lagging.old, cache_dir
+                )
+                if old_manifest is not None:
+                    before[name] = old_manifest
+        elif old is not None and old.published:
             old_manifest = _cached(cache_dir, old.zip_sha256)
             if old_manifest is None:
                 old_zip = _fetch(registry_factory, name, old, cache_dir, notes)
@@ -68,6 +78,26 @@ def collect_artifacts(
             if old_manifest is not None:
                 before[name] = old_manifest
     return ReleaseArtifacts(new_zips, before, after, tuple(notes))
+
+
+def _version_manifest(
+    registry_factory: RegistryFactory, name: str, region: str, version: int, cache_dir: Path
+) -> Manifest | None:
+    """The manifest of version ``version`` in ``region``, from its zip (None when it cannot be read)."""
+    try:
+        zip_path = Path(registry_factory(region).fetch(name, version, cache_dir / "zips"))
+    except LayerCiError:
+        return None
+    digest = sha256_of(zip_path)
+    cached = _cached(cache_dir, digest)
+    if cached is not None:
+        return cached
+    try:
+        manifest = manifest_from_zip(zip_path, layer=name, input_key="", zip_sha256=digest)
+    except (OSError, ValueError):
+        return None
+    _remember(manifest, cache_dir)
+    return manifest
 
 
 def _built(build_dir: Path, name: str, locked: LockedLayer) -> tuple[Path | None, Manifest | None]:

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layer_ci.bump.releases import LayerRelease
+from layer_ci.bump.releases import LayerRelease, ignore_reason
 from layer_ci.errors import Location
 from layer_ci.model import Config
 from layer_ci.pins.find import Pin, find_pins_in_text, may_hold_pins
@@ -106,7 +106,8 @@ def plan_pin_edits(
 ) -> PinEdits:
     """Rewrite every pin of the released layers in ``texts`` (path -> text) to its region's new version.
 
-    ``blocked`` maps functions whose tests failed to a reason; their pins keep the old version.
+    ``blocked`` maps functions whose tests failed to a reason; their pins keep the old version, as do
+    pins ``settings.ignore`` names (listed with the rule as the reason).
     """
     reader = reader or PinReader(config)
     blocked = blocked or {}
@@ -132,8 +133,9 @@ def plan_pin_edits(
         owners = pin_owners(config, pins)
         allowed: list[Pin] = []
         for pin in relevant:
+            ignored = ignore_reason(config.settings.ignore, pin.layer, owners.get(pin, ()))
             failing = [name for name in owners.get(pin, ()) if name in blocked]
-            if not failing:
+            if ignored is None and not failing:
                 allowed.append(pin)
                 continue
             target = target_version(pin, new_versions)
@@ -141,7 +143,7 @@ def plan_pin_edits(
                 continue
             if account is not None and pin.account is not None and pin.account != account:
                 continue  # another account's layer of the same name: never ours to move
-            reasons = "; ".join(blocked[name] for name in failing)
+            reasons = ignored if ignored is not None else "; ".join(blocked[name] for name in failing)
             kept.append(KeptPin(f"{path}:{pin.line}", pin.layer, pin.version, reasons))
         result = rewrite_text(text, allowed, new_versions, account=account)
         changed.extend(result.changed)

@@ -14,16 +14,19 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from layer_ci.adapters.git import GitRepo, PushRejectedError
-from layer_ci.bump.edits import PinReader, blocked_reasons, plan_pin_edits
+from layer_ci.bump.edits import PinReader, blocked_reasons, pin_owners, plan_pin_edits
 from layer_ci.bump.releases import (
+    BRANCH_PREFIX,
     PER_PUSH_BRANCH,
     BumpGroup,
     LayerRelease,
     candidate_branches,
-    find_releases,
+    committed_lock,
     group_releases,
+    ignore_reason,
+    lagging_pins,
     layers_known,
-    merged_lock,
+    pending_releases,
     removed_layers,
 )
 from layer_ci.errors import LayerCiError, ServiceError, UsageError
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
     from layer_ci.adapters.github import CombinedStatus, GitHubClient, PullRequestInfo
 
 PrAction = Literal["created", "updated", "unchanged", "closed", "skipped", "dry-run"]
+COMMENT_MARKER = "bump"  # the hidden marker of the sticky comment on every bump pull request
+_WAS = "Changed since the previous push: was"
 Log = Callable[[str], None]
 RegistryFactory = Callable[[str], LayerRegistry]
 _BINARY_SNIFF = 8192
@@ -75,6 +80,8 @@ class PrOutcome:
     api_calls: int = 0
     checks: tuple[FunctionCheck, ...] = ()  # the gate's results, whatever became of the branch
     kept_pins: tuple[KeptPin, ...] = ()  # pins left at their old version, and why
+    comment: str = ""  # what became of the sticky comment: created, updated, unchanged ("" none)
+    branch_deleted: bool = False
 
     @property
     def passed(self) -> bool:
@@ -95,6 +102,8 @@ class PrOutcome:
             "title": self.title,
             "files": list(self.files),
             "api_calls": self.api_calls,
+            "comment": self.comment,
+            "branch_deleted": self.branch_deleted,
         }
 
 
@@ -133,10 +142,21 @@ class _Run:
     say: Log
     on_outcome: Callable[[PrOutcome], None] | None = None
     outcomes: list[PrOutcome] = field(default_factory=list)
+    # head branch -> its open pull request into the base, from one listing per run (None: not listed yet)
+    open_prs: dict[str, PullRequestInfo] | None = None
+    releases: tuple[LayerRelease, ...] = ()
 
     @property
     def calls(self) -> int:
         return self.github.api_calls if self.github is not None else 0
+
+    def open_pr(self, branch: str) -> PullRequestInfo | None:
+        """The open pull request from ``branch``: every bump branch's found by one paginated listing."""
+        if self.open_prs is None:
+            assert self.github is not None
+            listed = self.github.list_open_prs(head_prefix=BRANCH_PREFIX, base=self.options.base)
+            self.open_prs = {pr.head_ref: pr for pr in listed}
+        return self.open_prs.get(branch)
 
     def record(self, outcome: PrOutcome) -> None:
         """Keep a branch's outcome, and tell the caller at once (a later branch may still fail)."""
@@ -159,15 +179,18 @@ def bump_layers(
     options: BumpOptions | None = None,
     log: Log | None = None,
     on_outcome: Callable[[PrOutcome], None] | None = None,
+    texts: Mapping[str, str] | None = None,
 ) -> BumpOutcome:
-    """Open or update one pull request per released layer (or per push) moving its pins, gated by tests.
+    """Open or update one pull request per pending layer (or per push) moving its pins, gated by tests.
 
     ``lock_before`` is the lock committed on the base branch, ``lock_after`` the one ``publish`` wrote;
     a layer whose versions differ is released. ``new_zips`` are the released versions' zips the consumers
     are tested against (without one, the version is fetched from the registry by ARN). ``github`` may be
     None only for a dry run, which tests and renders everything but commits, pushes and asks nothing.
     ``on_outcome`` hears of each branch as soon as it is done, so a failure on a later branch (GitHub
-    refusing a request) does not hide what the earlier ones did.
+    refusing a request) does not hide what the earlier ones did. A layer is pending when released, or
+    when pins on the base lag ``lock_after`` (see bump/releases.py). ``texts`` are the base tip's files
+    that may hold pins, when the caller has read them already (``texts_at_base``).
     """
     options = options or BumpOptions()
     if github is None and not options.dry_run:
@@ -184,7 +207,7 @@ def bump_layers(
         runner=test_runner,
         options=options,
         base_sha=base_sha,
-        texts=texts_at_base(config, git, base_sha, options.repo_prefix),
+        texts=texts if texts is not None else texts_at_base(config, git, base_sha, options.repo_prefix),
         reader=reader,
         new_zips=new_zips or {},
         manifests_before=manifests_before or {},
@@ -193,7 +216,9 @@ def bump_layers(
         on_outcome=on_outcome,
     )
     start = run.calls
-    groups = group_releases(find_releases(lock_before, lock_after, config), config.settings.pr_mode)
+    releases = _pending(config, lock_before, lock_after, run.texts, reader, say)
+    run.releases = releases
+    groups = group_releases(releases, config.settings.pr_mode)
     for group in groups:
         run.record(_bump_group(run, group))
     if not options.dry_run:
@@ -229,7 +254,8 @@ def bump_after_publish(
     committed = git.read_file(base_sha, prefix + LOCK_FILE_NAME)
     lock_before = parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
     lock_after = load_lock(config.root)
-    releases = find_releases(lock_before, lock_after, config)
+    texts = texts_at_base(config, git, base_sha, prefix)
+    releases = _pending(config, lock_before, lock_after, texts, PinReader(config), lambda _message: None)
     superseded = superseded_by_base(config, git, base_sha, prefix, [release.layer for release in releases])
     if superseded:
         # Two pushes in quick succession (no workflow `concurrency` queue): this run's content is no longer
@@ -263,7 +289,19 @@ def bump_after_publish(
         options=BumpOptions(base=base, repo_prefix=prefix, dry_run=dry_run, target_url=target_url),
         log=log,
         on_outcome=on_outcome,
+        texts=texts,
     )
+
+
+def _pending(
+    config: Config, lock_before: Lock, lock_after: Lock, texts: Mapping[str, str], reader: PinReader, say: Log
+) -> tuple[LayerRelease, ...]:
+    """Released layers plus those whose pins on the base lag ``lock_after`` (and are not ignored)."""
+    lagging = lagging_pins(config, lock_after, texts, reader.pins, lambda pins: pin_owners(config, pins))
+    for name, pins in sorted(lagging.items()):
+        shown = ", ".join(f"{pin.path}:{pin.line} v{pin.version}" for pin in pins)
+        say(f"{name}: {len(pins)} pin(s) behind the version layer-ci.lock records, proposed again: {shown}")
+    return pending_releases(lock_before, lock_after, config, lagging)
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -363,7 +401,15 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
         return retired or PrOutcome(group.branch, group.layers, "skipped", reason=reason)
 
     subject = _subject(group.releases)
-    functions = sorted({f.name for layer in group.layers for f in config.consumers(layer)})
+    # A function settings.ignore keeps on its versions is not tested against them: its verdict moves nothing.
+    functions = sorted(
+        {
+            f.name
+            for layer in group.layers
+            for f in config.consumers(layer)
+            if ignore_reason(config.settings.ignore, layer, (f.name,)) is None
+        }
+    )
     sources = {
         release.layer: str(run.new_zips[release.layer])
         if release.layer in run.new_zips
@@ -388,9 +434,10 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
         )
 
     prefix = options.repo_prefix
-    lock = merged_lock(run.lock_before, run.lock_after, group.layers)
+    lock = committed_lock(config, run.lock_after)
     files = {prefix + path: text.encode("utf-8", "surrogateescape") for path, text in edits.files.items()}
-    files[prefix + LOCK_FILE_NAME] = lock.render().encode("utf-8")
+    if lock != run.lock_before:
+        files[prefix + LOCK_FILE_NAME] = lock.render().encode("utf-8")
     report = BumpReport(
         layers=tuple(
             LayerBumpReport(
@@ -421,7 +468,19 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
     )
     if options.dry_run or run.github is None:
         return outcome
-    return _publish_branch(run, group, gate, outcome, files, commit_message(report), subject, start)
+    if not files and gate.failed:
+        # Only held pins lag, and their functions still fail: nothing can move. An open pull request from
+        # an earlier run would move them anyway, so it goes; the run's failed tests report the rest.
+        reason = f"every pin left to move is held back: {', '.join(gate.failed)} failed against {subject}"
+        retired = _retire(run, group.branch, group.layers, reason)
+        return (
+            replace(retired, checks=gate.checks, failed_functions=gate.failed, kept_pins=edits.kept)
+            if (retired is not None)
+            else _done(run, outcome, "skipped", start, reason=reason)
+        )
+    return _publish_branch(
+        run, group, gate, outcome, files, commit_message(report), subject, start, report=report
+    )
 
 
 FOREIGN_COMMITS_MARKER = "layer-ci:foreign-commits"
@@ -457,6 +516,8 @@ def _publish_branch(
     message: str,
     subject: str,
     start: int,
+    *,
+    report: BumpReport,
 ) -> PrOutcome:
     git, github, options, settings = run.git, run.github, run.options, run.config.settings
     assert github is not None
@@ -488,7 +549,7 @@ def _publish_branch(
         return _done(run, outcome, "skipped", start, reason=exc.one_line())
     run.say(f"{branch}: {'pushed' if pushed else 'unchanged at'} {head[:12]}")
 
-    existing = github.find_open_pr(branch, options.base) if remote_tip is not None else None
+    existing = run.open_pr(branch) if remote_tip is not None else None
     pr: PullRequestInfo
     if existing is None:
         pr, action = github.create_or_update_pr(branch, options.base, outcome.title, outcome.body)
@@ -507,6 +568,19 @@ def _publish_branch(
     )
     _label(github, pr, settings.labels, settings.failure_label, gate.passed)
 
+    def comment_body(current: str | None) -> str:
+        return bump_comment(report, head, run.base_sha, title=outcome.title, current=current)
+
+    _comment, comment = github.upsert_sticky_comment(
+        pr.number,
+        COMMENT_MARKER,
+        comment_body,
+        new_pr=action == "created" and existing is None,
+        # Bump pull requests are opened by this token: their author is the login its comments carry.
+        author=pr.user_login,
+    )
+    run.say(f"{branch}: sticky comment {comment}")
+
     merged, reason = False, ""
     if settings.auto_merge and gate.passed and pr.state == "open":
         others = _other_failing_contexts(current, gate)
@@ -523,8 +597,10 @@ def _publish_branch(
                 )
     elif settings.auto_merge and not gate.passed:
         reason = "not auto-merged: tests failed"
+    deleted = False
     if merged:
         run.say(f"{branch}: pull request #{pr.number} merged")
+        deleted = _delete_branch(run, branch, head)
     return _done(
         run,
         outcome,
@@ -536,7 +612,52 @@ def _publish_branch(
         statuses=tuple((s.context, s.state) for s in statuses),
         merged=merged,
         reason=reason,
+        comment=comment,
+        branch_deleted=deleted,
     )
+
+
+def _delete_branch(run: _Run, branch: str, tip: str) -> bool:
+    """Delete a bump branch whose pull request is merged or closed (git, no API call); False if refused.
+
+    GitHub keeps merged branches unless the repository deletes them itself; a leftover bump branch costs
+    every later run a look. A branch carrying commits by people is theirs and stays.
+    """
+    try:
+        if run.git.remote_foreign_commits(branch, run.base_sha):
+            run.say(f"{branch}: kept: it carries commits by people")
+            return False
+        run.git.delete_remote_branch(branch, tip)
+    except (PushRejectedError, LayerCiError) as exc:
+        run.say(f"{branch}: not deleted: {exc.one_line()}")
+        return False
+    run.say(f"{branch}: branch deleted")
+    return True
+
+
+def bump_comment(report: BumpReport, head: str, base: str, *, title: str, current: str | None) -> str:
+    """The sticky comment: what the branch's commit bumps (versions, packages) and the latest tests.
+
+    Rendered from the same report as the body, without timings. ``current`` is the comment as it stands
+    (None: not written yet): when its title differs, the new one says what it was before; when the title
+    is the same, that note is carried over, so a rerun that changes nothing edits nothing.
+    """
+    heading = f"## layer-ci: {title}"
+    previous_note = ""
+    if current is not None:
+        lines = current.splitlines()
+        old_title = lines[0].removeprefix("## layer-ci: ") if lines and lines[0].startswith("## ") else ""
+        if old_title and old_title != title:
+            previous_note = f"{_WAS} *{old_title}*."
+        else:
+            previous_note = next((line for line in lines if line.startswith(_WAS)), "")
+    parts = [heading, "", f"Latest run: head `{head[:12]}` on base `{base[:12]}`."]
+    if previous_note:
+        parts.append(previous_note)
+    body = bump_body(report)
+    # The body's sections after its one-line verdict: versions, packages, sizes, tests, pins.
+    sections = body.split("\n\n", 1)[1] if "\n\n" in body else body
+    return "\n".join(parts) + "\n\n" + sections
 
 
 def _other_failing_contexts(current: CombinedStatus | None, gate: GateResult) -> tuple[str, ...]:
@@ -638,14 +759,17 @@ def _retire_stale(run: _Run, active: set[str]) -> None:
         elif per_push and branch in {f"layer-ci/{n}" for n in _per_push_layers(run)}:
             reason = f"{layer} is now bumped in the pull request from {PER_PUSH_BRANCH}"
         else:
-            reason = "nothing left to bump: the base branch's lock already records every published version"
+            reason = (
+                "nothing left to bump: every pin names the version layer-ci.lock records (the layer is back "
+                "to content already published and pinned, or somebody bumped by hand)"
+            )
         outcome = _retire(run, branch, (layer,) if branch != PER_PUSH_BRANCH else (), reason)
         if outcome is not None:
             run.record(outcome)
 
 
 def _per_push_layers(run: _Run) -> tuple[str, ...]:
-    return tuple(r.layer for r in find_releases(run.lock_before, run.lock_after, run.config))
+    return tuple(r.layer for r in run.releases)
 
 
 def _retire(run: _Run, branch: str, layers: tuple[str, ...], reason: str) -> PrOutcome | None:
@@ -665,8 +789,12 @@ def _retire(run: _Run, branch: str, layers: tuple[str, ...], reason: str) -> PrO
         return PrOutcome(
             branch, layers, "dry-run", reason=f"would close the pull request from {branch}: {reason}"
         )
-    pr = github.find_open_pr(branch, run.options.base)
+    pr = run.open_pr(branch)
     if pr is None:
+        # Left behind by a pull request that was merged or closed (GitHub keeps such branches): delete it,
+        # so later runs need not look at it again. Only the log tells: there is no pull request to report.
+        run.say(f"{branch}: no open pull request (merged or closed)")
+        _delete_branch(run, branch, tip)
         return None
     foreign = git.remote_foreign_commits(branch, run.base_sha)
     if foreign:
@@ -675,9 +803,11 @@ def _retire(run: _Run, branch: str, layers: tuple[str, ...], reason: str) -> PrO
             branch, layers, "skipped", pr.number, pr.html_url, reason=note, api_calls=run.calls - start
         )
     github.close_pr(pr.number, comment=f"Closing this pull request: {reason}.\n\n*— layer-ci*")
+    deleted = True
     try:
         git.delete_remote_branch(branch, tip)
     except PushRejectedError as exc:
+        deleted = False
         run.say(f"{branch}: closed, but the branch was not deleted: {exc.one_line()}")
     run.say(f"{branch}: closed pull request #{pr.number}: {reason}")
     return PrOutcome(
@@ -689,4 +819,5 @@ def _retire(run: _Run, branch: str, layers: tuple[str, ...], reason: str) -> PrO
         head_sha=tip,
         reason=reason,
         api_calls=run.calls - start,
+        branch_deleted=deleted,
     )

@@ -81,10 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         print(json.dumps(_json(report), indent=2))
+    commenting = number is not None and _can_comment(args.pr is not None, quiet=not report.relevant)
+    if commenting:
+        _set_status(report, _event_head_sha(event) or report.head)
     if not report.relevant:
         _say("nothing to verify: no layer pins or layer sources changed")
         return EXIT_OK
-    if number is not None and _can_comment(args.pr is not None):
+    if commenting and number is not None:
         from layer_ci.adapters.github import GitHubClient
 
         github = GitHubClient.from_env()
@@ -160,14 +163,38 @@ def _event_pr(event: Mapping[str, Any]) -> int | None:
     return number if isinstance(number, int) else None
 
 
-def _can_comment(asked: bool) -> bool:
+def _can_comment(asked: bool, *, quiet: bool = False) -> bool:
     """Whether to write the comment: a token and a repository are needed; asked for with --pr they must be."""
     if os.environ.get("GITHUB_TOKEN") and os.environ.get("GITHUB_REPOSITORY"):
         return True
     if asked:
         raise UsageError("--pr needs GITHUB_TOKEN and GITHUB_REPOSITORY to comment; export them or drop --pr")
-    _say("warning: no GITHUB_TOKEN/GITHUB_REPOSITORY: printing the comment instead of posting it")
+    if not quiet:
+        _say("warning: no GITHUB_TOKEN/GITHUB_REPOSITORY: printing the comment instead of posting it")
     return False
+
+
+def _event_head_sha(event: Mapping[str, Any]) -> str | None:
+    """The pull request's head commit from the event (the checkout holds the merge commit instead)."""
+    pull = event.get("pull_request")
+    head = pull.get("head") if isinstance(pull, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    return sha if isinstance(sha, str) and sha else None
+
+
+def _set_status(report: VerifyReport, sha: str) -> None:
+    """``layer-ci/verify`` on the pull request's head commit: a stable name branch protection can require."""
+    from layer_ci.adapters.github import GitHubClient
+    from layer_ci.gate import actions_run_url
+    from layer_ci.verify import VERIFY_CONTEXT, verify_status
+
+    state, description = verify_status(report)
+    github = GitHubClient.from_env()
+    try:
+        github.set_status(sha, VERIFY_CONTEXT, state, description, actions_run_url())
+    finally:
+        github.close()
+    _say(f"status {VERIFY_CONTEXT}={state} on {sha[:12]}")
 
 
 def _json(report: VerifyReport) -> dict[str, Any]:

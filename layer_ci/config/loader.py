@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +24,7 @@ from layer_ci.model import (
     BuildSpec,
     Config,
     FunctionSpec,
+    IgnoreRule,
     LayerSpec,
     Settings,
     Sharing,
@@ -128,6 +129,7 @@ class _Loader:
             # The build's own rules (layer_ci.build.rules), so nothing it would refuse waits for a build.
             for problem in layer_problems(spec):
                 raise self.error(("layers", spec.name, *problem.field), problem.problem, problem.fix)
+        self.check_ignore(settings, list(by_name.values()), functions)
         return Config(
             root=self.root,
             path=self.path,
@@ -163,6 +165,10 @@ class _Loader:
                 dict(entry) if isinstance(entry, Mapping) else entry for entry in raw.get("pin_patterns", ())
             ),
             pins_exclude=pins_exclude,
+            ignore=tuple(
+                IgnoreRule(entry["layer"], entry.get("function"), entry.get("reason") or "")
+                for entry in raw.get("ignore", ())
+            ),
         )
 
     def check_exclude_glob(self, glob: str, path: FieldPath) -> None:
@@ -172,6 +178,26 @@ class _Loader:
             exclude_spec([glob])
         except ValueError as exc:
             raise self.error(path, f"{glob!r} is not a valid glob: {exc}", "use .gitignore syntax") from exc
+
+    def check_ignore(
+        self, settings: Settings, layers: Sequence[LayerSpec], functions: Sequence[FunctionSpec]
+    ) -> None:
+        layer_names = [layer.name for layer in layers]
+        function_names = [function.name for function in functions]
+        for index, rule in enumerate(settings.ignore):
+            path: FieldPath = ("settings", "ignore", index)
+            if rule.layer not in layer_names:
+                raise self.error(
+                    (*path, "layer"),
+                    f"unknown layer '{rule.layer}'",
+                    f"name one of the layers: {', '.join(layer_names)}",
+                )
+            if rule.function is not None and rule.function not in function_names:
+                raise self.error(
+                    (*path, "function"),
+                    f"unknown function '{rule.function}'",
+                    f"name one of the functions: {', '.join(function_names)}",
+                )
 
     def check_pin_pattern(self, pattern: PinPatternEntry, path: FieldPath) -> None:
         try:

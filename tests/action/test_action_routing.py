@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from layer_ci.action.context import read_settings
-from layer_ci.action.routing import action
+from layer_ci.action.routing import action, choose_route
 from layer_ci.action.workflow_commands import Runner, parse_output_file
 from layer_ci.errors import ConfigError, Location
 from layer_ci.model import Config
@@ -109,3 +109,14 @@ def test_publishing_without_a_github_token_is_refused_before_touching_aws(tmp_pa
     code = action(read_settings(env), None, None, aws, runner=Runner(stdout, env), load=lambda _path: config)
     assert code == 2 and aws.calls == 0
     assert "needs a GitHub token" in stdout.getvalue()
+
+
+def test_a_fork_stays_read_only_whatever_command_asks_for(tmp_path: Path) -> None:
+    env, _config = _setup(tmp_path, "pull_request", FORK_PR)
+    for command in ("auto", "run", "verify", "audit", "prune"):
+        assert choose_route(read_settings({**env, "LAYER_CI_COMMAND": command})) == "fork", command
+    assert choose_route(read_settings({**env, "LAYER_CI_COMMAND": "plan"})) == "plan"
+    same_repo = json.loads(json.dumps(FORK_PR))
+    same_repo["pull_request"]["head"]["repo"]["full_name"] = "octo/app"
+    (tmp_path / "event.json").write_text(json.dumps(same_repo))
+    assert choose_route(read_settings({**env, "LAYER_CI_COMMAND": "run"})) == "push"

@@ -359,9 +359,12 @@ def test_pull_request_without_layer_changes_has_nothing_to_verify(
     run_git(["checkout", "--quiet", "-b", "docs"], action_repo.workspace)
     (action_repo.workspace / "README.md").write_text("words\n")
     run_git(["commit", "--quiet", "-am", "docs"], action_repo.workspace)
+    run_git(["push", "--quiet", "origin", "HEAD:refs/heads/docs"], action_repo.workspace)
     payload = action_repo.payload("pull_request")
     payload["pull_request"]["base"]["sha"] = base_sha
     run = action_repo.run("pull_request", payload, ref="refs/pull/7/merge", tmp=tmp_path / "run")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Nothing to verify" in run.summary
     assert not action_repo.linked.repo.comments
+    # The required check is green all the same: layer-ci/verify on the pull request's head.
+    assert _statuses(action_repo, action_repo.head) == {"layer-ci/verify": "success"}

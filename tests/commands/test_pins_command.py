@@ -40,10 +40,12 @@ Resources:
 
 
 def published(us_east: int, eu_west: int) -> dict[str, dict[str, tuple[int, str]]]:
-    return {"common-deps": {
-        "us-east-1": (us_east, f"arn:aws:lambda:us-east-1:000000000000:layer:common-deps:{us_east}"),
-        "eu-west-1": (eu_west, f"arn:aws:lambda:eu-west-1:000000000000:layer:common-deps:{eu_west}"),
-    }}
+    return {
+        "common-deps": {
+            "us-east-1": (us_east, f"arn:aws:lambda:us-east-1:000000000000:layer:common-deps:{us_east}"),
+            "eu-west-1": (eu_west, f"arn:aws:lambda:eu-west-1:000000000000:layer:common-deps:{eu_west}"),
+        }
+    }
 
 
 @pytest.fixture
@@ -52,8 +54,10 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "layer-ci.yml").write_text(CONFIG)
     (tmp_path / "template.yaml").write_text(TEMPLATE)
     (tmp_path / "prod.tfvars").write_text("common_deps_layer_version = 4\n")
-    refs = {region: PublishedRef(version, arn)
-            for region, (version, arn) in published(4, 5)["common-deps"].items()}
+    refs = {
+        region: PublishedRef(version, arn)
+        for region, (version, arn) in published(4, 5)["common-deps"].items()
+    }
     lock = Lock({"common-deps": LockedLayer("sha256:" + "a" * 64, "b" * 64, refs)})
     lock_path(tmp_path).write_text(lock.render())
     monkeypatch.chdir(tmp_path)
@@ -76,8 +80,10 @@ def test_text_lists_place_layer_region_version_and_status(
         ["template.yaml:9:67", "common-deps", "us-east-1", "3", "other-account"],
         ["template.yaml:10:73", "Datadog-Python311", "us-east-1", "3", "not-in-lock"],
     ]
-    assert lines[-1] == ("7 pins in 2 files: 1 behind, 1 current, 1 not-in-lock, 1 other-account, "
-                         "2 per-region, 1 region-not-published")
+    assert lines[-1] == (
+        "7 pins in 2 files: 1 behind, 1 current, 1 not-in-lock, 1 other-account, "
+        "2 per-region, 1 region-not-published"
+    )
 
 
 def test_json_output_carries_positions_spans_and_status(
@@ -90,7 +96,7 @@ def test_json_output_carries_positions_spans_and_status(
     assert behind["path"] == "template.yaml" and (behind["line"], behind["column"]) == (5, 67)
     assert (behind["status"], behind["version"], behind["published_version"]) == ("behind", 3, 4)
     text = (repo / "template.yaml").read_text()
-    assert text[behind["start"]:behind["end"]] == "3"
+    assert text[behind["start"] : behind["end"]] == "3"
     assert rows[0]["kind"] == "pattern" and rows[0]["region"] is None
 
 
@@ -117,8 +123,9 @@ def test_status_against_the_lock(arn: str, status: str, lock_version: int | None
     assert pin_status(pin, published(4, 4)) == (status, lock_version)
 
 
-def test_no_pins_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_pins_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "layers" / "common-deps").mkdir(parents=True)
     (tmp_path / "layer-ci.yml").write_text(CONFIG)
     monkeypatch.chdir(tmp_path)

@@ -111,3 +111,21 @@ def test_a_config_error_exits_2_with_one_line(tmp_path: Path, engine_cache: Path
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "layer-ci.yml:" in result.stderr and "filez" in result.stderr
+
+
+def test_run_leaves_pins_that_settings_ignore_names(tmp_path: Path, engine_cache: Path) -> None:
+    root = copy_example(tmp_path / "shop")
+    assert layer_ci(root, engine_cache, "run").returncode == 0
+    config = root / "layer-ci.yml"
+    config.write_text(
+        config.read_text().replace(
+            "settings:\n", "settings:\n  ignore:\n    - {layer: tools, reason: pinned for the audit}\n", 1
+        )
+    )
+    slugify = root / "layers" / "tools" / "bin" / "slugify"
+    slugify.write_text(slugify.read_text() + "# changed\n")
+    run = layer_ci(root, engine_cache, "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (root / ".layer-ci" / "registry" / "us-east-1" / "tools" / "2.zip").is_file()
+    template = (root / "template.yaml").read_text()
+    assert "layer:tools:1" in template and "layer:tools:2" not in template

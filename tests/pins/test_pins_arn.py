@@ -15,20 +15,34 @@ from layer_ci.pins.arn import (
 @pytest.mark.parametrize(
     ("arn", "expected"),
     [
-        ("arn:aws:lambda:us-east-1:123456789012:layer:common-deps:3",
-         LayerVersionArn("aws", "us-east-1", "123456789012", "common-deps", 3)),
-        ("arn:aws-cn:lambda:cn-north-1:123456789012:layer:x:1",
-         LayerVersionArn("aws-cn", "cn-north-1", "123456789012", "x", 1)),
-        ("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:layer:Under_score-9:1234",
-         LayerVersionArn("aws-us-gov", "us-gov-west-1", "123456789012", "Under_score-9", 1234)),
-        ("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:layer:x:2",
-         LayerVersionArn(None, None, None, "x", 2)),
-        ("arn:aws:lambda:${var.region}:${data.aws_caller_identity.current.account_id}:layer:x:2",
-         LayerVersionArn("aws", None, None, "x", 2)),
-        ("arn:aws:lambda:{self.region}:123456789012:layer:x:2",
-         LayerVersionArn("aws", None, "123456789012", "x", 2)),
-        ("arn:aws:lambda:ap-southeast-4:123456789012:layer:" + "n" * 140 + ":1",
-         LayerVersionArn("aws", "ap-southeast-4", "123456789012", "n" * 140, 1)),
+        (
+            "arn:aws:lambda:us-east-1:123456789012:layer:common-deps:3",
+            LayerVersionArn("aws", "us-east-1", "123456789012", "common-deps", 3),
+        ),
+        (
+            "arn:aws-cn:lambda:cn-north-1:123456789012:layer:x:1",
+            LayerVersionArn("aws-cn", "cn-north-1", "123456789012", "x", 1),
+        ),
+        (
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:layer:Under_score-9:1234",
+            LayerVersionArn("aws-us-gov", "us-gov-west-1", "123456789012", "Under_score-9", 1234),
+        ),
+        (
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:layer:x:2",
+            LayerVersionArn(None, None, None, "x", 2),
+        ),
+        (
+            "arn:aws:lambda:${var.region}:${data.aws_caller_identity.current.account_id}:layer:x:2",
+            LayerVersionArn("aws", None, None, "x", 2),
+        ),
+        (
+            "arn:aws:lambda:{self.region}:123456789012:layer:x:2",
+            LayerVersionArn("aws", None, "123456789012", "x", 2),
+        ),
+        (
+            "arn:aws:lambda:ap-southeast-4:123456789012:layer:" + "n" * 140 + ":1",
+            LayerVersionArn("aws", "ap-southeast-4", "123456789012", "n" * 140, 1),
+        ),
     ],
 )
 def test_parse_accepts_partitions_regions_and_placeholders(arn: str, expected: LayerVersionArn) -> None:
@@ -78,8 +92,10 @@ def test_format_uses_cloudformation_placeholders_for_unknown_parts() -> None:
         ({"layer": "x", "version": 0, "region": "us-east-1", "account": None}, "versions start at 1"),
         ({"layer": "x", "version": 1, "region": "mars-1", "account": None}, "invalid region"),
         ({"layer": "x", "version": 1, "region": None, "account": "42"}, "invalid account"),
-        ({"layer": "x", "version": 1, "region": None, "account": None, "partition": "aws-iso"},
-         "invalid partition"),
+        (
+            {"layer": "x", "version": 1, "region": None, "account": None, "partition": "aws-iso"},
+            "invalid partition",
+        ),
     ],
 )
 def test_format_refuses_invalid_parts(kwargs: dict[str, object], problem: str) -> None:

@@ -16,20 +16,39 @@ ARN = "arn:aws:lambda:us-east-1:111111111111:layer:x:1"
 
 
 def config_for(root: Path, *patterns: str, layers: tuple[str, ...] = ()) -> Config:
-    specs = tuple(LayerSpec(name=name, source=root, build=BuildSpec("files"), compatible_runtimes=(),
-                            compatible_architectures=("x86_64",), regions=("us-east-1",)) for name in layers)
-    return Config(root=root, path=root / "layer-ci.yml", layers=specs, functions=(),
-                  settings=Settings(pin_patterns=patterns))
+    specs = tuple(
+        LayerSpec(
+            name=name,
+            source=root,
+            build=BuildSpec("files"),
+            compatible_runtimes=(),
+            compatible_architectures=("x86_64",),
+            regions=("us-east-1",),
+        )
+        for name in layers
+    )
+    return Config(
+        root=root,
+        path=root / "layer-ci.yml",
+        layers=specs,
+        functions=(),
+        settings=Settings(pin_patterns=patterns),
+    )
 
 
 def test_pin_records_line_column_span_and_parts() -> None:
     text = "first line 1\n  layers: [" + ARN + "]\n"
     (pin,) = find_pins_in_text(text, "t.yaml")
     assert (pin.path, pin.line, pin.column) == ("t.yaml", 2, 12 + len(ARN) - 1)
-    assert text[pin.start:pin.end] == "1" and pin.end - pin.start == 1
-    assert text[pin.text_start:pin.text_start + len(pin.text)] == pin.text == ARN
+    assert text[pin.start : pin.end] == "1" and pin.end - pin.start == 1
+    assert text[pin.text_start : pin.text_start + len(pin.text)] == pin.text == ARN
     assert (pin.layer, pin.region, pin.account, pin.partition, pin.version) == (
-        "x", "us-east-1", "111111111111", "aws", 1)
+        "x",
+        "us-east-1",
+        "111111111111",
+        "aws",
+        1,
+    )
     assert pin.location == f"t.yaml:2:{pin.column}"
 
 
@@ -66,7 +85,7 @@ def test_version_boundaries_are_strict_but_punctuation_ends_a_pin() -> None:
     text = f"{ARN}0 ({ARN}) '{ARN}'-{ARN}.zip {ARN}\\n -{ARN}"
     pins = find_pins_in_text(text, "t")
     assert [pin.version for pin in pins] == [10, 1, 1, 1, 1, 1]
-    assert all(text[pin.start:pin.end] == str(pin.version) for pin in pins)
+    assert all(text[pin.start : pin.end] == str(pin.version) for pin in pins)
 
 
 def test_each_reference_is_extracted_once_even_when_a_pattern_also_matches(tmp_path: Path) -> None:
@@ -106,10 +125,12 @@ def test_non_utf8_files_are_still_searched(tmp_path: Path) -> None:
 
 
 def test_string_pattern_maps_a_variable_name_to_the_configured_layer(tmp_path: Path) -> None:
-    (tmp_path / "terraform.tfvars").write_text("region = \"us-east-1\"\ncommon_deps_layer_version = 3\n"
-                                               "unknown_thing_layer_version = 8\nreplicas = 3\n")
-    config = config_for(tmp_path, r"^(?P<layer>\w+)_layer_version\s*=\s*(?P<version>[0-9]+)$",
-                        layers=("common-deps",))
+    (tmp_path / "terraform.tfvars").write_text(
+        'region = "us-east-1"\ncommon_deps_layer_version = 3\nunknown_thing_layer_version = 8\nreplicas = 3\n'
+    )
+    config = config_for(
+        tmp_path, r"^(?P<layer>\w+)_layer_version\s*=\s*(?P<version>[0-9]+)$", layers=("common-deps",)
+    )
     pins = find_pins(tmp_path, config)
     assert [(pin.layer, pin.version, pin.line, pin.column, pin.region, pin.kind) for pin in pins] == [
         ("common-deps", 3, 2, 29, None, "pattern"),
@@ -121,10 +142,15 @@ def test_mapping_pattern_fixes_layer_and_region_and_limits_files(tmp_path: Path)
     (tmp_path / "a.yaml").write_text("layer_version: 5\n")
     (tmp_path / "b.json").write_text('{"layer_version": 5}\n')
     config = config_for(tmp_path)
-    entry = {"regex": r"layer_version\W+(?P<version>[0-9]+)", "layer": "tools", "region": "eu-west-1",
-             "files": ["*.yaml"]}
-    config = Config(root=tmp_path, path=config.path, layers=(), functions=(),
-                    settings=Settings(pin_patterns=(entry,)))  # type: ignore[arg-type]
+    entry = {
+        "regex": r"layer_version\W+(?P<version>[0-9]+)",
+        "layer": "tools",
+        "region": "eu-west-1",
+        "files": ["*.yaml"],
+    }
+    config = Config(
+        root=tmp_path, path=config.path, layers=(), functions=(), settings=Settings(pin_patterns=(entry,))
+    )  # type: ignore[arg-type]
     (pin,) = find_pins(tmp_path, config)
     assert (pin.path, pin.layer, pin.region, pin.version) == ("a.yaml", "tools", "eu-west-1", 5)
 

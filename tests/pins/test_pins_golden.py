@@ -21,9 +21,14 @@ CASES = sorted(path.name for path in FIXTURES.iterdir() if (path / "case.json").
 def load_case(name: str, root: Path) -> tuple[dict[str, Any], Config, dict[tuple[str, str | None], int]]:
     case: dict[str, Any] = json.loads((FIXTURES / name / "case.json").read_text())
     layers = tuple(
-        LayerSpec(name=layer, source=root / "layers" / layer, build=BuildSpec("files"),
-                  compatible_runtimes=("python3.11",), compatible_architectures=("x86_64",),
-                  regions=("us-east-1",))
+        LayerSpec(
+            name=layer,
+            source=root / "layers" / layer,
+            build=BuildSpec("files"),
+            compatible_runtimes=("python3.11",),
+            compatible_architectures=("x86_64",),
+            regions=("us-east-1",),
+        )
         for layer in case.get("layers", [])
     )
     # Mapping entries are the richer pattern shape this package accepts beside plain regex strings.
@@ -40,8 +45,11 @@ def copy_repo(name: str, tmp_path: Path) -> Path:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*"))
-            if path.is_file()}
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -53,14 +61,16 @@ def test_bump_matches_golden_tree_and_changes_only_version_digits(name: str, tmp
     assert len(pins) == case["pins"]
     assert len({(pin.path, pin.start) for pin in pins}) == len(pins), "a reference was extracted twice"
 
-    rewrites = plan_file_rewrites(root, pins, new_versions, default_region=case.get("default_region"),
-                                  account=case.get("account"))
+    rewrites = plan_file_rewrites(
+        root, pins, new_versions, default_region=case.get("default_region"), account=case.get("account")
+    )
     assert sum(len(r.result.changed) for r in rewrites) == case["changed"]
     assert sum(len(r.result.unresolved) for r in rewrites) == case.get("unresolved", 0)
     assert not any(r.result.missing for r in rewrites)
 
-    changed_paths = rewrite_files(root, pins, new_versions, default_region=case.get("default_region"),
-                                  account=case.get("account"))
+    changed_paths = rewrite_files(
+        root, pins, new_versions, default_region=case.get("default_region"), account=case.get("account")
+    )
     after = tree(root)
     assert after == tree(FIXTURES / name / "expected")
     assert sorted(p.relative_to(root).as_posix() for p in changed_paths) == sorted(
@@ -79,8 +89,11 @@ def test_bump_is_idempotent_and_refinding_gives_new_versions_on_same_lines(name:
     case, config, new_versions = load_case(name, root)
     options: dict[str, Any] = {"default_region": case.get("default_region"), "account": case.get("account")}
     pins = find_pins(root, config)
-    changed = {(r.path.relative_to(root).as_posix(), pin.start) for r in
-               plan_file_rewrites(root, pins, new_versions, **options) for pin in r.result.changed}
+    changed = {
+        (r.path.relative_to(root).as_posix(), pin.start)
+        for r in plan_file_rewrites(root, pins, new_versions, **options)
+        for pin in r.result.changed
+    }
     rewrite_files(root, pins, new_versions, **options)
     once = tree(root)
 
@@ -103,8 +116,11 @@ def test_bump_is_idempotent_and_refinding_gives_new_versions_on_same_lines(name:
         (p.path, p.line, p.layer, p.region) for p in pins
     ]
     for old_pin, new_pin in zip(pins, refound, strict=True):
-        expected = expected_version(old_pin, new_versions, case) if (old_pin.path, old_pin.start) in changed \
+        expected = (
+            expected_version(old_pin, new_versions, case)
+            if (old_pin.path, old_pin.start) in changed
             else old_pin.version
+        )
         assert new_pin.version == expected, old_pin.location
 
 

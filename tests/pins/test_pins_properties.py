@@ -41,8 +41,9 @@ def arns(draw: st.DrawFn) -> Embedded:
         region_text = draw(st.sampled_from(PLACEHOLDERS))
         partition = draw(st.sampled_from(("aws", "${AWS::Partition}")))
     account = draw(st.one_of(accounts, st.just("${AWS::AccountId}")))
-    return Embedded(f"arn:{partition}:lambda:{region_text}:{account}:layer:{layer}:{version}", layer, region,
-                    version)
+    return Embedded(
+        f"arn:{partition}:lambda:{region_text}:{account}:layer:{layer}:{version}", layer, region, version
+    )
 
 
 @st.composite
@@ -50,18 +51,23 @@ def near_misses(draw: st.DrawFn) -> str:
     """ARN-like text that must never count as a pin, whatever surrounds it."""
     good = draw(arns()).text
     head, version = good.rsplit(":", 1)
-    return draw(st.sampled_from((
-        "x" + good,  # preceded by a word character
-        "1" + good,
-        good + draw(st.sampled_from(("a", "_", "Z"))),  # version followed by a word character
-        head + ":",  # no version
-        head + ":${Version}",
-        good.replace(":layer:", ":function:"),
-        good.replace("arn:", "arn:aws-iso:", 1) if good.startswith("arn:${") else good.replace(
-            ":lambda:", ":lambda-x:"),
-        good.replace(":layer:", ":layer::"),
-        head.replace("lambda", "LAMBDA") + ":" + version,
-    )))
+    return draw(
+        st.sampled_from(
+            (
+                "x" + good,  # preceded by a word character
+                "1" + good,
+                good + draw(st.sampled_from(("a", "_", "Z"))),  # version followed by a word character
+                head + ":",  # no version
+                head + ":${Version}",
+                good.replace(":layer:", ":function:"),
+                good.replace("arn:", "arn:aws-iso:", 1)
+                if good.startswith("arn:${")
+                else good.replace(":lambda:", ":lambda-x:"),
+                good.replace(":layer:", ":layer::"),
+                head.replace("lambda", "LAMBDA") + ":" + version,
+            )
+        )
+    )
 
 
 noise = st.text(alphabet="0123456789:-_ ax{}$\"'[]#=\n\r,.", max_size=12)
@@ -129,7 +135,7 @@ def test_exactly_the_embedded_arns_are_found(document: tuple[str, list[Embedded]
         (e.text, e.layer, e.region, e.version) for e in embedded
     ]
     for pin in pins:
-        assert text[pin.start:pin.end] == str(pin.version)
+        assert text[pin.start : pin.end] == str(pin.version)
         assert pin.line == text.count("\n", 0, pin.start) + 1
 
 
@@ -187,7 +193,7 @@ def test_a_text_edited_after_finding_is_never_guessed_at(text: str, data: st.Dat
     result = rewrite_text(edited, pins, new_versions)
     # Whatever was rewritten was the recorded reference, byte for byte, at its recorded place.
     for pin in result.changed:
-        assert edited[pin.text_start:pin.text_start + len(pin.text)] == pin.text
+        assert edited[pin.text_start : pin.text_start + len(pin.text)] == pin.text
     assert_only_version_digits_changed(edited, result.text, result.changed)
     # A reference the edit moved, broke or extended (`:x:1` + `1`) is reported, not rewritten.
     for pin in pins:

@@ -48,7 +48,7 @@ def test_stale_references_are_reported_and_skipped_never_guessed() -> None:
     pins = find_pins_in_text(original, "t")
     # Edited since finding: the second reference now names another account, the third grew a digit.
     edited = original.replace(f"b: {ARN}", f"b: {ARN.replace('111111111111', '222222222222')}")
-    edited = edited[: edited.rindex(ARN) + len(ARN)] + "2" + edited[edited.rindex(ARN) + len(ARN):]
+    edited = edited[: edited.rindex(ARN) + len(ARN)] + "2" + edited[edited.rindex(ARN) + len(ARN) :]
     assert len(edited) == len(original) + 1
     result = rewrite_text(edited, pins, {("x", "us-east-1"): 7})
     assert [pin.line for pin in result.changed] == [1]
@@ -135,8 +135,9 @@ def test_rewrite_files_preserves_foreign_bytes_mode_and_leaves_no_temporary_file
 
 def test_a_deleted_file_is_reported_missing_and_not_recreated(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(ARN)
-    config = Config(root=tmp_path, path=tmp_path / "layer-ci.yml", layers=(), functions=(),
-                    settings=Settings())
+    config = Config(
+        root=tmp_path, path=tmp_path / "layer-ci.yml", layers=(), functions=(), settings=Settings()
+    )
     pins = find_pins(tmp_path, config)
     (tmp_path / "t.yaml").unlink()
     (rewrite,) = plan_file_rewrites(tmp_path, pins, {("x", "us-east-1"): 2})

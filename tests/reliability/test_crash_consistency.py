@@ -94,7 +94,7 @@ def expected_state(title: str, version: int = 2) -> dict[str, Any]:
                 "head_is_branch_tip": True,
                 "title": title,
                 "labels": ["layer-ci"],
-                "comments": 0,
+                "comments": 1,  # the sticky comment, never a second one
             }
         ],
         "branch": {

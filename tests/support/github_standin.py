@@ -102,9 +102,16 @@ class GitHubStandIn:
         body: str | None = None,
         user: str | None = None,
         repo: str = DEFAULT_REPO,
+        fork_owner: str | None = None,
     ) -> Issue:
         return self.state.open_pull(
-            repo, head=head, base=base, title=title, body=body, user=user or self.login
+            repo,
+            head=head,
+            base=base,
+            title=title,
+            body=body,
+            user=user or self.login,
+            fork_owner=fork_owner,
         )
 
     def open_pulls(self, repo: str = DEFAULT_REPO) -> list[Issue]:

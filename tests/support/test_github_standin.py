@@ -511,3 +511,24 @@ def test_enterprise_prefix_is_required(github_standin_factory: Callable[..., Git
     repo = call(ghe, "GET", f"/repos/{DEFAULT_REPO}").json()
     assert repo["url"] == f"{ghe.url}/repos/{DEFAULT_REPO}"
     assert repo["html_url"] == f"{ghe.web_url}/{DEFAULT_REPO}"
+
+
+def test_a_forks_pull_request_names_the_fork_as_its_head_repository(github_standin: GitHubStandIn) -> None:
+    from layer_ci.adapters.github import GitHubClient
+
+    github_standin.create_branch("main")
+    ours = github_standin.open_pull("layer-ci/common")
+    theirs = github_standin.open_pull("layer-ci/common", user="mallory", fork_owner="mallory")
+    pulls = {p["number"]: p for p in call(github_standin, "GET", f"/repos/{DEFAULT_REPO}/pulls").json()}
+    fork_head, own_head = pulls[theirs.number]["head"], pulls[ours.number]["head"]
+    assert fork_head["repo"]["full_name"] == "mallory/app" and fork_head["repo"]["fork"] is True
+    assert fork_head["label"] == "mallory:layer-ci/common" and fork_head["user"]["login"] == "mallory"
+    assert own_head["repo"]["full_name"] == DEFAULT_REPO
+    assert_same_shape(own_head["repo"], fork_head["repo"], "head.repo")
+    # Listing bump PRs by branch name must not pick up a fork's PR from a branch of the same name.
+    client = GitHubClient(github_standin.token, DEFAULT_REPO)
+    try:
+        listed = client.list_open_prs(head_prefix="layer-ci/")
+    finally:
+        client.close()
+    assert [(pr.number, pr.head_repo) for pr in listed] == [(ours.number, DEFAULT_REPO)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -244,6 +245,23 @@ def issue(urls: Urls, repo: Repo, item: Issue, users: dict[str, User], *, single
     return out
 
 
+def fork_of(urls: Urls, parent: JSON, owner: str, name: str, owner_json: JSON) -> JSON:
+    """``parent`` (a repository's JSON) as ``owner``'s fork of it would be shown."""
+    full_name = f"{owner}/{name}"
+    out = dict(parent)
+    out.update(
+        {
+            "id": 10_000_000 + int(hashlib.sha256(full_name.encode()).hexdigest()[:6], 16),
+            "full_name": full_name,
+            "owner": owner_json,
+            "fork": True,
+            "html_url": f"{urls.web}/{full_name}",
+            "url": f"{urls.api}/repos/{full_name}",
+        }
+    )
+    return out
+
+
 def pull(urls: Urls, repo: Repo, item: Issue, users: dict[str, User], *, single: bool = False) -> JSON:
     assert item.pull is not None
     p = item.pull
@@ -252,6 +270,12 @@ def pull(urls: Urls, repo: Repo, item: Issue, users: dict[str, User], *, single:
     issue_api = f"{urls.repo(repo)}/issues/{item.number}"
     repo_json = repository(urls, repo, kind="list")
     owner_json = user(urls, repo.owner)
+    head_repo_json, head_user_json = repo_json, owner_json
+    if p.head_owner.lower() != repo.owner.login.lower():
+        # A fork's pull request: GitHub names the fork as the head's repository (and its owner as user).
+        fork_owner = users.get(p.head_owner.lower())
+        head_user_json = user(urls, fork_owner) if fork_owner else {"login": p.head_owner}
+        head_repo_json = fork_of(urls, repo_json, p.head_owner, repo.name, head_user_json)
     out: JSON = {
         "url": api,
         "id": item.pull_id,
@@ -287,8 +311,8 @@ def pull(urls: Urls, repo: Repo, item: Issue, users: dict[str, User], *, single:
             "label": f"{p.head_owner}:{p.head_ref}",
             "ref": p.head_ref,
             "sha": p.head_sha,
-            "user": owner_json,
-            "repo": repo_json,
+            "user": head_user_json,
+            "repo": head_repo_json,
         },
         "base": {
             "label": f"{repo.owner.login}:{p.base_ref}",

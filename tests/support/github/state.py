@@ -400,12 +400,28 @@ class State:
         return value
 
     def open_pull(
-        self, full_name: str, *, head: str, base: str, title: str, body: str | None = None, user: str
+        self,
+        full_name: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str | None = None,
+        user: str,
+        fork_owner: str | None = None,
     ) -> Issue:
-        """Open a pull request directly in the state (as if somebody had used the web UI)."""
+        """Open a pull request directly in the state (as if somebody had used the web UI).
+
+        ``fork_owner`` makes it a pull request from that user's fork (``fork_owner/<name>``), whose head
+        branch is not one of this repository's: its sha is the base's tip.
+        """
         repo = self.repo(full_name)
         with self.lock:
-            head_sha = repo.branch_sha(head) or self.create_branch(full_name, head)
+            if fork_owner is not None:
+                self.user(fork_owner)
+                head_sha = repo.branch_sha(base) or ""
+            else:
+                head_sha = repo.branch_sha(head) or self.create_branch(full_name, head)
             base_sha = repo.branch_sha(base) or ""
             issue = Issue(
                 number=repo.next_number,
@@ -415,7 +431,7 @@ class State:
                 user=self.user(user).login,
                 pull=PullFields(
                     head_ref=head,
-                    head_owner=repo.owner.login,
+                    head_owner=fork_owner or repo.owner.login,
                     base_ref=base,
                     head_sha=head_sha,
                     base_sha=base_sha,

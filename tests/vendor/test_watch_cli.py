@@ -135,3 +135,36 @@ def test_nothing_to_do_when_every_pin_is_current(
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith(f"current      {VENDOR} ({VENDOR_ACCOUNT}): us-east-1 v1")
+
+
+def test_a_placeholder_region_pin_waits_until_every_region_has_the_version(
+    linked_github: LinkedRepo,
+    vendor: Vendor,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from tests.vendor.vendor_support import make_vendor_repo
+
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "cache"))
+    root = make_vendor_repo(
+        linked_github.remote,
+        f"vendor_layers:\n  layers:\n    - name: {VENDOR}\n      regions: [us-east-1, eu-west-1]\n",
+    )
+    vendor.publish(GOOD)
+    vendor.publish(GOOD + "\nVERSION = 2\n")
+    vendor.publish(GOOD, region="eu-west-1")  # eu-west-1 has not got v2 yet
+
+    code, result = watch(root, capsys, "--dry-run")
+
+    assert code == 0, json.dumps(result)
+    assert [(r["region"], r["newest"]) for r in result["vendor_layers"][0]["regions"]] == [
+        ("eu-west-1", 1),
+        ("us-east-1", 2),
+    ]
+    [pr] = result["pull_requests"]
+    assert pr["action"] == "dry-run" and pr["files"] == ["template.yaml"]
+    code = cli.main(["--config", str(root / "layer-ci.yml"), "watch", "--dry-run"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "no single new version" in text  # shouter's ${AWS::Region} pin is kept, and the PR says why

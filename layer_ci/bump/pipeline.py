@@ -390,7 +390,7 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
     prefix = options.repo_prefix
     lock = merged_lock(run.lock_before, run.lock_after, group.layers)
     files = {prefix + path: text.encode("utf-8", "surrogateescape") for path, text in edits.files.items()}
-    if lock != run.lock_before:  # a vendor layer's bump (layer-ci watch) leaves the lock as it is
+    if lock != run.lock_before:
         files[prefix + LOCK_FILE_NAME] = lock.render().encode("utf-8")
     report = BumpReport(
         layers=tuple(

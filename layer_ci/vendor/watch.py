@@ -286,7 +286,6 @@ def watch_vendor_layers(
         except LayerCiError as exc:
             message = f"{layer.name} ({layer.account}): {exc.one_line()}"
             errors.append(message)
-            say(f"error: {message}")
             statuses.append(VendorStatus(layer.name, layer.account, "error", (), exc.one_line()))
             continue
         statuses.append(status)

@@ -39,3 +39,18 @@ def test_command_audit_on_schedule_stays_read_only(
 
     assert "vendor layers" not in run.summary, run.stdout + run.stderr
     assert linked_github.standin.open_pulls(linked_github.full_name) == []
+
+
+def test_without_a_github_token_the_schedule_warns_and_opens_nothing(
+    consumer: Path, vendor: Vendor, linked_github: LinkedRepo, aws: AwsEnv, tmp_path: Path
+) -> None:
+    vendor.publish(GOOD)
+    vendor.publish(GOOD + "\nVERSION = 2\n")
+    repo = ActionRepo(consumer, linked_github, aws, tmp_path / "cache")
+
+    run = repo.run("schedule", env={"LAYER_CI_GITHUB_TOKEN": ""}, tmp=tmp_path / "run")
+
+    warning = [line for line in run.stdout.splitlines() if "vendor layers not watched" in line]
+    assert warning and warning[0].startswith("::warning title=layer-ci watch::"), run.stdout + run.stderr
+    assert linked_github.remote.read_file(f"layer-ci/vendor/{VENDOR}", "template.yaml") is None
+    assert linked_github.standin.open_pulls(linked_github.full_name) == []

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "verify",
     "run",
     "schema",
+    "watch",
 )
 
 NO_COMMAND = ""  # what _chosen_command answers when argv needs no command's module loaded

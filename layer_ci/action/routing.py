@@ -142,7 +142,12 @@ def action(
             return _verify(settings, config, github, git, aws, runner, outputs)
         assert aws is not None
         if route == "schedule":
-            return _schedule(settings, config, aws, runner, prune=None)
+            code = _schedule(settings, config, aws, runner, prune=None)
+            if settings.command != "auto":  # `command: audit` stays read-only
+                return code
+            from layer_ci.vendor.action import watch_job
+
+            return max(code, watch_job(settings, config, github, git, runner))
         if route == "prune":
             return _schedule(settings, config, aws, runner, prune=True, audit_too=False)
         return _push(settings, config, github, git, aws, runner, outputs, release=route == "release")

@@ -49,6 +49,7 @@ _IAM_ACTION = {
     "UploadPart": "s3:PutObject",
     "CompleteMultipartUpload": "s3:PutObject",
     "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "GetParametersByPath": "ssm:GetParametersByPath",
 }
 
 _THROTTLING_CODES = frozenset(
@@ -177,6 +178,7 @@ class AwsAdapter:
         # LocalStack-style setups need no layer-ci-specific switch.
         self._lambda = self._session.client("lambda", config=self._config)
         self._s3_client: Any = None
+        self._ssm_client: Any = None
 
     @property
     def _s3(self) -> Any:
@@ -292,6 +294,40 @@ class AwsAdapter:
         with self._calling("sts", "GetCallerIdentity", "caller"):
             return str(sts.get_caller_identity()["Account"])
 
+    # ----- vendor layers (other accounts' layers, read only) ----------------------------------------
+
+    def list_layer_versions_if_allowed(self, layer_arn: str) -> list[dict[str, Any]] | None:
+        """Every version of another account's layer (by layer ARN); None when its owner does not allow
+        lambda:ListLayerVersions (most vendors grant only GetLayerVersion), [] when it does not exist."""
+        try:
+            return self.list_layer_versions(layer_arn)
+        except ServiceError as exc:
+            if _denied(exc.__cause__):
+                return None
+            raise
+
+    def ssm_parameters_by_path(self, path: str) -> list[tuple[str, str]] | None:
+        """(name, value) of every parameter under ``path`` (recursive, paginated); None when denied."""
+        client = self._ssm
+        found: list[tuple[str, str]] = []
+        try:
+            with self._calling("ssm", "GetParametersByPath", path):
+                paginator = client.get_paginator("get_parameters_by_path")
+                for page in paginator.paginate(Path=path, Recursive=True):
+                    for parameter in page.get("Parameters", []):
+                        found.append((str(parameter.get("Name", "")), str(parameter.get("Value", ""))))
+        except ServiceError as exc:
+            if _denied(exc.__cause__):
+                return None
+            raise
+        return found
+
+    @property
+    def _ssm(self) -> Any:
+        if self._ssm_client is None:
+            self._ssm_client = self._session.client("ssm", config=self._config)
+        return self._ssm_client
+
     # ----- S3 artifacts ---------------------------------------------------------------------------
 
     def object_size(self, bucket: str, key: str) -> int | None:
@@ -346,7 +382,9 @@ class AwsAdapter:
         unknown_outcome: bool = False,
     ) -> Iterator[None]:
         """Turn botocore failures into one-line LayerCiErrors naming service, operation and the fix."""
-        label = {"lambda": "AWS Lambda", "s3": "AWS S3", "sts": "AWS STS"}.get(service, f"AWS {service}")
+        label = {"lambda": "AWS Lambda", "s3": "AWS S3", "sts": "AWS STS", "ssm": "AWS SSM"}.get(
+            service, f"AWS {service}"
+        )
         try:
             yield
         except LayerCiError:
@@ -460,6 +498,14 @@ class AwsAdapter:
 
 
 AdapterFactory = Callable[[str], AwsAdapter]
+
+
+def _denied(cause: BaseException | None) -> bool:
+    """Whether a failed call was refused for lack of permission (the owner's policy, or ours)."""
+    if not isinstance(cause, ClientError):
+        return False
+    status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return _code(cause) in _ACCESS_DENIED_CODES or (status == 403 and _code(cause) not in _THROTTLING_CODES)
 
 
 def _code(exc: ClientError) -> str:

@@ -821,3 +821,51 @@ def _retire(run: _Run, branch: str, layers: tuple[str, ...], reason: str) -> PrO
         api_calls=run.calls - start,
         branch_deleted=deleted,
     )
+
+
+def bump_vendor_groups(
+    config: Config,
+    groups: Sequence[BumpGroup],
+    *,
+    git: GitRepo,
+    github: GitHubClient | None,
+    test_runner: TestRunner,
+    new_zips: Mapping[str, Path],
+    options: BumpOptions | None = None,
+    log: Log | None = None,
+    on_outcome: Callable[[PrOutcome], None] | None = None,
+) -> BumpOutcome:
+    """The gated pull requests of `layer-ci watch`: layers another account publishes (vendor layers).
+
+    Each group goes through the same steps as a released layer (tests against ``new_zips``, failing
+    functions keep their pins, one commit, leased push, PR upsert), but the base's ``layer-ci.lock`` is
+    left as it is and no other bump branch is looked at. ``config`` lists each vendor layer
+    among its layers, and its consumers among the layer's consumers (see layer_ci/vendor/watch.py).
+    """
+    options = options or BumpOptions()
+    if github is None and not options.dry_run:
+        raise UsageError("watch needs GitHub (GITHUB_TOKEN and GITHUB_REPOSITORY) unless --dry-run is given")
+    base_sha = base_tip(git, options.base)
+    committed = git.read_file(base_sha, options.repo_prefix + LOCK_FILE_NAME)
+    lock = parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
+    run = _Run(
+        config=config,
+        lock_before=lock,
+        lock_after=lock,
+        git=git,
+        github=github,
+        runner=test_runner,
+        options=options,
+        base_sha=base_sha,
+        texts=texts_at_base(config, git, base_sha, options.repo_prefix),
+        reader=PinReader(config),
+        new_zips=new_zips,
+        manifests_before={},
+        manifests_after={},
+        say=log or (lambda _message: None),
+        on_outcome=on_outcome,
+    )
+    start = run.calls
+    for group in groups:
+        run.record(_bump_group(run, group))
+    return BumpOutcome(tuple(run.outcomes), run.calls - start)

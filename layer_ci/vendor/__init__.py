@@ -1,0 +1,1 @@
+"""Vendor layers: layers other accounts publish, watched for new versions and bumped through the gate."""

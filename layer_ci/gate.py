@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from layer_ci.engine.runner import DEFAULT_TIMEOUT_S, TestResult
 from layer_ci.errors import LayerCiError
 from layer_ci.model import Config, FunctionSpec
+from layer_ci.pins.arn import layer_name_of
 
 if TYPE_CHECKING:
     from layer_ci.adapters.github import CombinedStatus, GitHubClient
@@ -111,7 +112,7 @@ def run_gate(
     checks = []
     for name in sorted(set(functions)):
         spec = config.function(name)
-        used = {entry.split(":")[6] if entry.count(":") >= 7 else entry for entry in spec.ordered_layers()}
+        used = {layer_name_of(entry) for entry in spec.ordered_layers()}
         own = {layer: source for layer, source in sorted(sources.items()) if layer in used}
         reason = (skip or {}).get(name)
         if reason is not None:

@@ -22,6 +22,7 @@ from layer_ci.gate import GateResult, TestRunner, run_gate
 from layer_ci.limits import check_function_limits
 from layer_ci.lockfile import LOCK_FILE_NAME, Lock
 from layer_ci.model import Config
+from layer_ci.pins.arn import layer_name_of
 from layer_ci.pins.find import SKIP_DIRS, Pin
 from layer_ci.plan import make_plan
 from layer_ci.registry.base import LayerRegistry, LayerVersionInfo
@@ -301,7 +302,7 @@ def _check_limits(config: Config, gate: GateResult, findings: _Findings) -> None
         sizes = {
             entry: by_name[name]
             for entry in function.ordered_layers()
-            if (name := entry.split(":")[6] if entry.count(":") >= 7 else entry) in by_name
+            if (name := layer_name_of(entry)) in by_name
         }
         code = function_code_bytes(function.source) if function.source.is_dir() else 0
         for problem in check_function_limits(config, function, sizes, code):

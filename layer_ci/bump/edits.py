@@ -14,6 +14,7 @@ from pathlib import Path
 from layer_ci.bump.releases import LayerRelease, ignore_reason
 from layer_ci.errors import Location
 from layer_ci.model import Config
+from layer_ci.pins.arn import layer_name_of
 from layer_ci.pins.find import Pin, find_pins_in_text, may_hold_pins
 from layer_ci.pins.patterns import PinPattern, compile_pin_patterns
 from layer_ci.pins.rewrite import rewrite_text, target_version
@@ -72,7 +73,7 @@ def pin_owners(config: Config, pins: Sequence[Pin]) -> dict[Pin, tuple[str, ...]
     starts: dict[str, list[tuple[int, str]]] = {}
     consumers: dict[tuple[str, str], set[str]] = {}
     for function in config.functions:
-        used = {*function.layers, *(e.split(":")[6] for e in function.external_layers if e.count(":") >= 7)}
+        used = {*function.layers, *(layer_name_of(entry) for entry in function.external_layers)}
         for pin_file in function.pin_files:
             path = _normal(pin_file)
             for layer in used:

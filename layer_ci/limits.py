@@ -136,4 +136,6 @@ def raise_on_violations(messages: Iterable[str]) -> None:
 # Managed runtimes Lambda accepts: engine/runtimes.py's table is the one list (the JSON Schema's runtime
 # enum must name exactly these; a test keeps the two in step). Imported last because layer_ci.engine
 # imports this module back (engine.preflight checks a function's limits).
-from layer_ci.engine.runtimes import RUNTIME_NAMES as LAMBDA_RUNTIMES  # noqa: E402
+from layer_ci.engine.runtimes import RUNTIME_NAMES  # noqa: E402
+
+LAMBDA_RUNTIMES: tuple[str, ...] = RUNTIME_NAMES

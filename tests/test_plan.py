@@ -340,8 +340,8 @@ def test_editing_the_tool_touches_only_the_function_using_the_tools_layer(
     assert completed.returncode == 0, completed.stderr
     assert (
         completed.stdout
-        == '{"include":[{"layer":"tools","functions":["catalog","labels"],"reason":"inputs changed: source files"}]}'
-        "\n"
+        == '{"include":[{"layer":"tools","functions":["catalog","labels"],'
+        '"reason":"inputs changed: source files"}]}\n'
     )
 
 

@@ -361,8 +361,9 @@ def _find_node(
         seen.append((executable, version, name))
     if not seen:
         raise InterpreterNotFoundError(
-            f"function {function_name} runs on {runtime.name} but neither `node{wanted}` nor `node` was found "
-            f"on PATH; install Node.js {wanted} (e.g. `nvm install {wanted}` or your package manager)"
+            f"function {function_name} runs on {runtime.name} but neither `node{wanted}` nor `node` "
+            f"was found on PATH; install Node.js {wanted} "
+            f"(e.g. `nvm install {wanted}` or your package manager)"
         )
     executable, version, name = seen[0]
     if not allow_other:

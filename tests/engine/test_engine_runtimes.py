@@ -208,4 +208,6 @@ def test_a_node_of_another_major_is_refused_naming_the_major_link(tmp_path: Path
     )
     assert mismatched is not None and mismatched.mismatch
     with pytest.raises(InterpreterNotFoundError, match=rf"neither `node{other}` nor `node`"):
-        find_interpreter(parse_runtime(f"nodejs{other}.x"), function_name="f", search_path=str(tmp_path / "x"))
+        find_interpreter(
+            parse_runtime(f"nodejs{other}.x"), function_name="f", search_path=str(tmp_path / "x")
+        )

@@ -40,12 +40,14 @@ RUN --mount=type=secret,id=ca-bundle \
     /usr/local/lib/layer-ci/venv/bin/python /usr/local/lib/layer-ci/build/install_runtimes.py \
         node /usr/local/lib/layer-ci/build
 
+# pytest is the runner the engine links into each Python runtime's home for a function's tests; 8.x
+# is the last series that still runs on Python 3.9 (python3.9 is a Lambda runtime).
 WORKDIR /app
 COPY pyproject.toml README.md entrypoint.py ./
 COPY layer_ci ./layer_ci
 RUN --mount=type=secret,id=ca-bundle \
     if [ -f /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
-    && /usr/local/lib/layer-ci/venv/bin/pip install --quiet /app \
+    && /usr/local/lib/layer-ci/venv/bin/pip install --quiet /app 'pytest>=8.3,<9' \
     && ln -s /usr/local/lib/layer-ci/venv/bin/layer-ci /usr/local/bin/layer-ci \
     && UV_PYTHON_DOWNLOADS=automatic /usr/local/lib/layer-ci/venv/bin/python \
         /usr/local/lib/layer-ci/build/install_runtimes.py python --downloads "${PYTHON_DOWNLOADS}"

@@ -206,7 +206,7 @@ test("runs on the runtime's exact Node.js major and records what it sees", () =>
     const manifest = fs.readFileSync("/opt/nodejs/node_modules/slugify/package.json", "utf8");
     facts.opt_read = JSON.parse(manifest).name === "slugify";
   } catch (error) {
-    facts.opt_read = `${error.code}: ${error.message}`;
+    facts.opt_read = error.message;
   }
   fs.writeFileSync(path.join("%(probes)s", `${facts.function}.json`), JSON.stringify(facts));
   assert.equal(`nodejs${process.versions.node.split(".")[0]}.x`, runtime);
@@ -345,7 +345,7 @@ def main() -> None:
         manifest = json.loads(in_image(container, "cat", "/usr/local/lib/layer-ci/runtimes.json"))
         safe = in_image(container, "git", "config", "--system", "--get-all", "safe.directory").split()
         user = in_image(container, "id", "-u", "layer-ci").strip()
-        util = in_image(container, "sh", "-c", "command -v unshare setpriv").split()
+        util = in_image(container, "sh", "-c", "command -v unshare && command -v setpriv").split()
     finally:
         subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
     if safe != [WORKSPACE]:
@@ -396,7 +396,13 @@ def main() -> None:
             }
             (workflow / "event.json").write_text(json.dumps(payload))
             env = action_environment(standin.url, standin.web_url, standin.token, head)
-            mounts = {
+            mounts = {}
+            if HOST_CA_BUNDLE.is_file():
+                # As on a self-hosted runner behind a TLS-intercepting proxy: the machine's CAs, named by
+                # SSL_CERT_FILE (which layer-ci hands to its installers), so uv reaches PyPI.
+                mounts[HOST_CA_BUNDLE] = "/run/host-ca-bundle.crt:ro"
+                env["SSL_CERT_FILE"] = "/run/host-ca-bundle.crt"
+            mounts |= {
                 workspace: WORKSPACE,
                 files: "/github/file_commands",
                 workflow: "/github/workflow",
@@ -412,7 +418,8 @@ def main() -> None:
             say(
                 f"container start to first layer-ci output: {first_line:.2f} s; whole run {total:.1f} s"
             )
-            (ROOT / ".image-check.log").write_text(output)
+            summary_text = (files / "summary").read_text()
+            (ROOT / ".image-check.log").write_text(f"{output}\n==== step summary ====\n{summary_text}")
             if code != 0:
                 tail = "\n".join(output.strip().splitlines()[-30:])
                 fail(f"the entry point exited {code} (full output in .image-check.log):\n{tail}")

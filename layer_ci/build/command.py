@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from layer_ci.engine import sandbox
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 
@@ -17,6 +21,90 @@ TAIL_CHARS = 2000
 SOURCE_DATE_EPOCH = "315532800"
 # What a build command inherits: enough to find tools and a home, nothing secret from the CI environment.
 PASSED_THROUGH = ("PATH", "HOME")
+# What an installer (uv, pip, npm) inherits: where to find tools, certificates and proxies, and its own
+# settings (UV_*, PIP_*, npm_config_*: index URLs and their credentials, which a package's setup.py then
+# sees too). Never AWS keys, GitHub tokens or the CI's other secrets.
+INSTALLER_PASSED = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+    "NETRC", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE", "NIX_SSL_CERT_FILE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "all_proxy",
+)  # fmt: skip
+INSTALLER_PREFIXES = ("UV_", "PIP_", "NPM_CONFIG_", "npm_config_")
+
+
+def installer_env(source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment an installer needs, filtered from ``source`` (default: this process's)."""
+    caller = os.environ if source is None else source
+    env = {
+        name: value
+        for name, value in caller.items()
+        if (name in INSTALLER_PASSED or name.startswith(INSTALLER_PREFIXES)) and "PUBLISH" not in name.upper()
+    }
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+@contextlib.contextmanager
+def untrusted_dirs(
+    isolation: sandbox.Isolation, env: dict[str, str], writable: Sequence[Path]
+) -> Iterator[None]:
+    """Make ``writable`` (and a HOME and TMPDIR, when the code runs as another user) writable by its user."""
+    if isolation.drop is None:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="layer-ci-home-") as scratch:
+        home, tmp = Path(scratch) / "home", Path(scratch) / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        sandbox.give_to(isolation, [Path(scratch), home, tmp, *writable])
+        env["HOME"], env["TMPDIR"] = str(home), str(tmp)
+        yield
+
+
+def run_untrusted(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    what: str,
+    isolation: sandbox.Isolation | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox."""
+    isolation = isolation or sandbox.isolation()
+    try:
+        launched = sandbox.spawn(
+            argv, isolation=isolation, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    except FileNotFoundError:
+        raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command") from None
+    except PermissionError:
+        raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
+    process = launched.process
+    try:
+        raw, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        raw, _ = process.communicate()
+        launched.close()
+        raise BuildError(
+            f"{what}: timed out after {timeout_s:g} s; "
+            f"last output: {output_tail(raw.decode('utf-8', 'replace'))}"
+        ) from None
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # nothing it started outlives it
+    failure = launched.launch_error()
+    if failure is not None:
+        if "No such file" in failure:
+            raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command")
+        if "Permission denied" in failure:
+            raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it")
+        raise BuildError(f"{what}: {failure}")
+    return subprocess.CompletedProcess(list(argv), process.returncode, raw.decode("utf-8", "replace"))
 
 
 def output_tail(output: str) -> str:
@@ -91,7 +179,13 @@ def build_command(spec: LayerSpec, staging: Path, *, timeout_s: float = DEFAULT_
         }
     )
     what = f"layer {spec.name}: build command {' '.join(argv)!r}"
-    completed = run_tool(argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what)
+    isolation = sandbox.isolation()
+    # The build's temporary folders are layer-ci's own (mkdtemp: 0700): opened for the sandbox's user.
+    sandbox.require_reachable(isolation, [spec.source, staging], what, repair_under=staging.parent)
+    with untrusted_dirs(isolation, env, [staging]):
+        completed = run_untrusted(
+            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+        )
     if completed.returncode != 0:
         raise BuildError(
             f"{what} exited with {completed.returncode}; last output: {output_tail(completed.stdout)}"

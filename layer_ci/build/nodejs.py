@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head, run_tool
+from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
 from layer_ci.build.normalise import normalise_tree
 from layer_ci.build.zipper import tree_digest
 from layer_ci.errors import BuildError
@@ -62,7 +62,8 @@ def build_nodejs(
         if cache_dir is not None:
             argv.append(f"--cache={cache_dir / 'npm'}")
         what = f"layer {spec.name}: npm ci for {architecture}"
-        completed = run_tool(argv, cwd=folder, env=None, timeout_s=timeout_s, what=what)
+        # --ignore-scripts: no package code runs, so npm needs no sandbox, only no secrets.
+        completed = run_tool(argv, cwd=folder, env=installer_env(), timeout_s=timeout_s, what=what)
         if completed.returncode != 0:
             # npm states the problem first, then prints usage and a log path: its head is what matters.
             raise BuildError(f"{what} failed: {output_head(completed.stdout)}")

@@ -24,10 +24,17 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_tail, run_tool
+from layer_ci.build.command import (
+    DEFAULT_TIMEOUT_S,
+    installer_env,
+    output_tail,
+    run_untrusted,
+    untrusted_dirs,
+)
 from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
+from layer_ci.engine import sandbox
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
 
@@ -196,7 +203,17 @@ def _install(
     else:
         argv = _pip_argv(spec, target, folder, requirements, require_hashes, cache_dir)
     what = f"layer {spec.name}: {installer} install for {target.describe()}"
-    completed = run_tool(argv, cwd=spec.source, env=None, timeout_s=timeout_s, what=what)
+    # The installer runs sdists' setup.py (untrusted code): it gets its own settings, never layer-ci's
+    # secrets, and runs in the sandbox so it cannot read them from layer-ci's /proc/<pid>/environ either.
+    isolation = sandbox.isolation()
+    env = installer_env()
+    sandbox.require_reachable(
+        isolation, [requirements, folder, Path(sys.executable)], what, repair_under=folder.parent.parent
+    )
+    with untrusted_dirs(isolation, env, [folder]):
+        completed = run_untrusted(
+            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+        )
     if completed.returncode != 0:
         missing = missing_wheel(completed.stdout, installer)
         if missing and spec.build.binary_only:
@@ -238,7 +255,7 @@ def _uv_argv(
     if require_hashes:
         argv.append("--require-hashes")
     if cache_dir is not None:
-        argv += ["--cache-dir", str(cache_dir / "uv")]
+        argv += ["--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), cache_dir / "uv"))]
     return argv
 
 
@@ -269,7 +286,7 @@ def _pip_argv(
     if require_hashes:
         argv.append("--require-hashes")
     if cache_dir is not None:
-        argv += ["--cache-dir", str(cache_dir / "pip")]
+        argv += ["--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), cache_dir / "pip"))]
     return argv
 
 

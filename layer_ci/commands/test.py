@@ -116,6 +116,9 @@ def render(result: TestResult, *, verbose: bool = False) -> None:
     if result.interpreter:
         mismatch = " (NOT the runtime's version: --allow-other-python)" if result.interpreter_mismatch else ""
         print(f"  interpreter: {result.interpreter} {result.interpreter_version}{mismatch}", file=err)
+    if result.isolation:
+        where = "/opt (read-only) and /var/task in place" if result.real_opt else "/opt emulated by a folder"
+        print(f"  sandbox: {result.isolation}; {where}", file=err)
     for warning in result.warnings:
         print(f"layer-ci: warning: {warning}", file=err)
     for problem in result.preflight_errors:

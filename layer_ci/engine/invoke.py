@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layer_ci.engine import sandbox
 from layer_ci.engine.prepare import (
     EngineOptions,
     PreflightError,
@@ -75,7 +76,8 @@ def invoke_function(
             "not supported locally (use `layer-ci test` with the function's own test command)"
         )
     limit = float(timeout_s if timeout_s is not None else spec.timeout_s)
-    with function_process(prepared, options) as setup:
+    # /var/task is read-only for a handler in Lambda; tests (below, in runner.py) may write beside their code.
+    with function_process(prepared, options, task_readonly=True) as setup:
         event_file = setup.scratch / "event.json"
         event_file.write_text(json.dumps(event))
         env = dict(setup.env)
@@ -102,15 +104,16 @@ def invoke_function(
         log_path = setup.scratch / "log.txt"
         started = time.monotonic()
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(
+            launched = sandbox.spawn(
                 argv,
-                cwd=prepared.task_root,
+                isolation=setup.isolation,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                cwd=prepared.task_root,
+                mounts=setup.mounts,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                start_new_session=True,
             )
+            process = launched.process
             try:
                 out, _ = process.communicate(timeout=limit + INIT_ALLOWANCE_S + _KILL_GRACE_S)
             except subprocess.TimeoutExpired:
@@ -124,7 +127,10 @@ def invoke_function(
                     }
                 ).encode()
         duration = time.monotonic() - started
+        failure = launched.launch_error()
         logs = log_path.read_text(encoding="utf-8", errors="replace")[-_MAX_LOG_CHARS:]
+        if failure is not None:
+            logs = f"{logs}\nlayer-ci: {failure}".lstrip("\n")
     payload = out.decode("utf-8", "replace").strip()
     ok = process.returncode == 0
     if not payload:

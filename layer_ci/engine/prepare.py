@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from layer_ci.engine import sandbox
 from layer_ci.engine.assemble import AssembledOpt, assemble_opt, discard_opt, verify_opt
 from layer_ci.engine.extract import DEFAULT_LIMITS, ExtractLimits, default_cache_dir, extract_layer
 from layer_ci.engine.preflight import LayerUnderTest, PreflightReport, function_code_bytes, preflight
@@ -161,38 +163,120 @@ class ProcessSetup:
     scratch: Path
     warnings: tuple[str, ...]
     after_run: list[str] = field(default_factory=list)
+    isolation: sandbox.Isolation = field(default_factory=lambda: sandbox.Isolation("none"))
+    mounts: sandbox.Mounts | None = None  # None: /opt and /var/task are the stand-in folders
+
+    @property
+    def real_opt(self) -> bool:
+        return self.mounts is not None
+
+
+def _real_paths_refusal(
+    prepared: PreparedFunction, isolation: sandbox.Isolation, scratch: Path
+) -> str | None:
+    """Why the layers cannot be mounted at the real /opt here (None: they can)."""
+    if not sandbox.real_opt_wanted():
+        return f"{sandbox.REAL_OPT_ENV}=off"
+    if not isolation.real_paths and not sandbox.links_allowed(isolation):
+        if isolation.mode == "user":
+            return f"root without namespaces, outside a container marked {sandbox.OWN_CONTAINER_ENV}=1"
+        if isolation.mode == "none":
+            return isolation.reason
+        return f"isolation {isolation.describe()} cannot mount"
+    needed = {
+        "the interpreter": prepared.interpreter.path if prepared.interpreter else None,
+        "the layer-ci cache": prepared.cache_dir,
+        "layer-ci itself": Path(sys.prefix),
+        "the run's scratch folder": scratch,
+        "the function": prepared.task_root,
+    }
+    for what, path in needed.items():
+        if path is not None and (sandbox.under(path, "/opt") or sandbox.under(path, "/var/task")):
+            return f"{what} lives under /opt or /var/task ({path}), which the layers replace"
+    return None
 
 
 @contextlib.contextmanager
-def function_process(prepared: PreparedFunction, options: EngineOptions) -> Iterator[ProcessSetup]:
-    """Build the scrubbed environment; afterwards, check that nothing wrote into the /opt stand-in."""
+def function_process(
+    prepared: PreparedFunction, options: EngineOptions, *, task_readonly: bool = False
+) -> Iterator[ProcessSetup]:
+    """Build the scrubbed environment and the sandbox (the real /opt and /var/task when this machine
+    allows it); afterwards, check that nothing wrote into the /opt stand-in."""
     assert prepared.opt is not None and prepared.runtime_dir is not None
     shim_bin = prepared.home.bin if prepared.home else None
-    paths = search_paths(
-        prepared.runtime,
-        opt=prepared.opt.root,
-        task_root=prepared.task_root,
-        runtime_dir=prepared.runtime_dir,
-        shim_bin=shim_bin,
-    )
-    with tempfile.TemporaryDirectory(prefix="layer-ci-run-") as scratch_text:
-        scratch = Path(scratch_text)
+    isolation = sandbox.isolation()
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="layer-ci-run-")))
         (scratch / "home").mkdir()
         (scratch / "tmp").mkdir()
+        refusal = _real_paths_refusal(prepared, isolation, scratch)
+        linked = refusal is None and not isolation.real_paths
+        if linked:
+            # Root in its own container without namespaces: /opt and /var/task become links, under a lock.
+            refusal = stack.enter_context(sandbox.linked_paths(prepared.opt.root, prepared.task_root))
+        # Inside the namespace the code sees Lambda's own paths; elsewhere the stand-in folders.
+        opt_seen = prepared.opt.root if refusal else Path("/opt")
+        task_seen = prepared.task_root if refusal else Path("/var/task")
+        mounts = (
+            None
+            if refusal
+            else sandbox.Mounts(
+                opt=prepared.opt.root,
+                task=prepared.task_root,
+                task_readonly=task_readonly,
+                cwd="/var/task",
+                linked=linked,
+            )
+        )
+        paths = search_paths(
+            prepared.runtime,
+            opt=opt_seen,
+            task_root=task_seen,
+            runtime_dir=prepared.runtime_dir,
+            shim_bin=shim_bin,
+        )
+        pycache = sandbox.owned_folder(isolation, prepared.cache_dir / "pycache")
+        if mounts is not None:
+            # Every function and layer set shares the paths /var/task and /opt here, and bytecode is reused
+            # when a source's mtime and size match (zips stamp 1980): one prefix per layer set and function.
+            material = f"{prepared.opt.key}\0{prepared.task_root}".encode()
+            pycache = pycache / hashlib.sha256(material).hexdigest()[:24]
+        sandbox.give_to(isolation, [scratch, scratch / "home", scratch / "tmp"])
+        sandbox.require_reachable(
+            isolation,
+            [
+                path
+                for path in (
+                    prepared.interpreter.path if prepared.interpreter else None,
+                    prepared.home.root if prepared.home else None,
+                    prepared.runtime_dir,
+                    prepared.opt.root,
+                    prepared.task_root,
+                )
+                if path is not None
+            ],
+            f"function {prepared.function.name}",
+            repair_under=prepared.cache_dir,
+        )
         environment = lambda_environment(
             prepared.function,
             prepared.runtime,
             paths,
-            opt=prepared.opt.root,
-            task_root=prepared.task_root,
+            opt=opt_seen,
+            task_root=task_seen,
             runtime_dir=prepared.runtime_dir,
             region=prepared.region,
             home=scratch / "home",
             tmpdir=scratch / "tmp",
             caller_env=options.caller_env,
-            pycache_dir=prepared.cache_dir / "pycache",
+            pycache_dir=pycache,
         )
-        setup = ProcessSetup(environment.variables, scratch, environment.warnings)
+        notes = (
+            (f"function {prepared.function.name}: {sandbox.EMULATED_NOTE} ({refusal})",) if refusal else ()
+        )
+        setup = ProcessSetup(
+            environment.variables, scratch, environment.warnings + notes, [], isolation, mounts
+        )
         try:
             yield setup
         finally:

@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from layer_ci.engine import sandbox
 from layer_ci.engine.assemble import LayerConflictError
 from layer_ci.engine.extract import UnsafeZipError
 from layer_ci.engine.prepare import (
     EngineOptions,
     PreparedFunction,
+    ProcessSetup,
     function_process,
     lookup_function,
     prepare_function,
@@ -98,6 +100,8 @@ class TestResult:
     junit: JUnitSummary | None = None
     junit_xml: str | None = None
     opt_dir: str | None = None
+    real_opt: bool = False
+    isolation: str = ""
 
     @property
     def passed(self) -> bool:
@@ -169,7 +173,7 @@ def run_function_tests(
         junit_path = _junit_target(argv, setup.scratch, prepared.task_root)
         run_argv = (*argv, f"--junitxml={junit_path}") if junit_path and not _has_junit_flag(argv) else argv
         output_path = setup.scratch / "output.log"
-        outcome = _run(run_argv, setup.env, prepared.task_root, timeout_s, output_path)
+        outcome = _run(run_argv, setup, prepared.task_root, timeout_s, output_path)
         tail, headline = summarize_output(output_path)
         junit, junit_xml = read_junit(junit_path) if junit_path and junit_path.is_file() else (None, None)
     status = _status(outcome, argv, junit)
@@ -197,6 +201,8 @@ def run_function_tests(
         junit=junit,
         junit_xml=junit_xml,
         opt_dir=str(prepared.opt.root) if prepared.opt else None,
+        real_opt=setup.real_opt,
+        isolation=setup.isolation.describe(),
     )
 
 
@@ -226,18 +232,19 @@ class _Outcome:
     launch_error: str | None = None
 
 
-def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float, output: Path) -> _Outcome:
+def _run(argv: Sequence[str], setup: ProcessSetup, cwd: Path, timeout_s: float, output: Path) -> _Outcome:
     started = time.monotonic()
     with open(output, "wb") as sink:
         try:
-            process = subprocess.Popen(
-                list(argv),
+            # Its own process group: a timeout kills the command's children too.
+            launched = sandbox.spawn(
+                argv,
+                isolation=setup.isolation,
+                env=setup.env,
                 cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
+                mounts=setup.mounts,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # one process group: a timeout kills the command's children too
             )
         except OSError as exc:
             return _Outcome(
@@ -246,6 +253,7 @@ def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: floa
                 False,
                 f"could not start {argv[0]!r}: {exc.strerror or exc}; check the function's test command",
             )
+        process = launched.process
         timed_out = False
         try:
             code: int | None = process.wait(timeout=timeout_s)
@@ -260,6 +268,11 @@ def _run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: floa
             code = None
         finally:
             _kill_group(process, signal.SIGKILL)  # stragglers (servers a test forgot) must not outlive it
+        failure = launched.launch_error()
+    if failure is not None:
+        return _Outcome(
+            None, time.monotonic() - started, False, f"{failure}; check the function's test command"
+        )
     return _Outcome(code, time.monotonic() - started, timed_out)
 
 

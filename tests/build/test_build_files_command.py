@@ -159,3 +159,32 @@ def test_missing_source_folder_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=r"layers\.tools\.source: .* is not a folder"):
         build_layer(layer(tmp_path / "nope", BuildSpec("files")), tmp_path / "out", input_key="k")
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_installers_get_their_own_settings_and_no_secret() -> None:
+    from layer_ci.build.command import installer_env
+
+    caller = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/dev",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "SSL_CERT_FILE": "/etc/ssl/ca.pem",
+        "UV_INDEX_URL": "https://pypi.internal/simple",
+        "PIP_EXTRA_INDEX_URL": "https://mirror/simple",
+        "npm_config_registry": "https://npm.internal",
+        "UV_PUBLISH_TOKEN": "pypi-upload-token",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "GITHUB_TOKEN": "ghs_x",
+        "LAYER_CI_GITHUB_TOKEN": "ghs_y",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "oidc",
+    }
+    assert installer_env(caller) == {
+        "PATH": "/usr/bin",
+        "HOME": "/home/dev",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "SSL_CERT_FILE": "/etc/ssl/ca.pem",
+        "UV_INDEX_URL": "https://pypi.internal/simple",
+        "PIP_EXTRA_INDEX_URL": "https://mirror/simple",
+        "npm_config_registry": "https://npm.internal",
+    }

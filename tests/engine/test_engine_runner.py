@@ -234,7 +234,10 @@ def test_a_missing_command_is_an_error_not_a_crash(shared_cache: Path, tmp_path:
     assert result.headline is not None and "could not start 'no-such-runner-xyz'" in result.headline
 
 
-def test_a_test_writing_into_opt_is_reported_and_the_cache_dropped(tmp_path: Path) -> None:
+def test_a_test_writing_into_opt_is_reported_and_the_cache_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAYER_CI_REAL_OPT", "off")  # the stand-in folder: the real /opt is a read-only mount
     writer = (
         "import os, pathlib\n\n"
         "def test_write():\n"

@@ -4,8 +4,9 @@ Secrets: every artefact of a push run and of a pull-request run is grepped for p
 
 The runs get a GitHub token, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and a custom secret (as a workflow's
 ``env:`` would hand them over), each a distinctive value. The function's "tests" dump the environment they
-see to a file. Afterwards no value (nor the token's Basic-auth form) may appear in stdout (except in the
-``::add-mask::`` lines that hide them), stderr, GITHUB_OUTPUT, the step summary, anything sent to the
+see, and every /proc/<pid>/environ they can open, to a file. Afterwards no value (nor the token's
+Basic-auth form) may appear in stdout (except in the ``::add-mask::`` lines that hide them), stderr,
+GITHUB_OUTPUT, the step summary, anything sent to the
 GitHub stand-in (PR titles, bodies, comments, statuses, labels), any object in the bare remote (commit
 messages, files, refs), the workspace's git config, layer-ci.lock, the build folder and cache (zips
 unpacked), the layer descriptions in Lambda, or the function tests' environment.
@@ -45,8 +46,15 @@ DUMP_SCRIPT = """\
 import json, os, pathlib
 target = pathlib.Path(os.environ["LAYER_CI_ENV_DUMP"])
 target.parent.mkdir(parents=True, exist_ok=True)
+seen = {}
+for pid in os.listdir("/proc"):  # every ancestor's initial environment the code can open
+    if pid.isdigit():
+        try:
+            seen[pid] = open(f"/proc/{pid}/environ", "rb").read().decode("utf-8", "replace")
+        except OSError:
+            pass
 with target.open("a") as handle:
-    handle.write(json.dumps(dict(os.environ)) + "\\n")
+    handle.write(json.dumps({**os.environ, "PROC_ENVIRON_SCAN": json.dumps(seen)}) + "\\n")
 import tools
 assert tools.VERSION >= 1
 """

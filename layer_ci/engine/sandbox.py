@@ -1,0 +1,402 @@
+"""How layer-ci runs untrusted code (tests, handlers, build commands, sdists) out of reach of its secrets.
+
+Three modes, the strongest this machine allows (``LAYER_CI_SANDBOX`` = auto | namespace | user | off):
+
+- ``namespace``: new user, mount and PID namespaces with their own /proc (sandbox_exec.py). The code
+  sees only its own processes, so no ancestor's /proc/<pid>/environ; a process in a child user
+  namespace may not ptrace-read any process outside it either. The layers can be mounted at the real
+  /opt (read-only) and the function at /var/task. Root maps itself to Lambda's uid 993 inside, so the
+  code holds no capability after exec; any other user keeps its own uid.
+- ``user``: root without namespaces (a Docker container under the default seccomp profile, like the
+  Action's): the code runs as an unprivileged user (``LAYER_CI_SANDBOX_USER``, default ``layer-ci``,
+  else ``nobody``), which may not read root's /proc/<pid>/environ. /opt is the stand-in folder.
+- ``none``: an ordinary user without user namespaces: the code runs as that user, with a scrubbed
+  environment only (it could read the user's other processes' environments).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from layer_ci.errors import LayerCiError, UsageError
+
+SANDBOX_ENV = "LAYER_CI_SANDBOX"
+REAL_OPT_ENV = "LAYER_CI_REAL_OPT"
+SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
+# Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
+OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
+_PATHS_LOCK = Path("/run/lock/layer-ci-paths.lock")
+DEFAULT_SANDBOX_USERS = ("layer-ci", "nobody")
+# sbx_user1051, the user a function runs as in Lambda's execution environment.
+LAMBDA_UID = 993
+EMULATED_NOTE = "/opt emulated: absolute /opt paths are not served"
+_HELPER = Path(__file__).with_name("sandbox_exec.py")
+_EXIT_SETUP, _EXIT_EXEC = 125, 127
+_PROBE_TIMEOUT_S = 20.0
+
+Mode = Literal["namespace", "user", "none"]
+
+
+class SandboxError(LayerCiError):
+    """Untrusted code could not be isolated as asked (``LAYER_CI_SANDBOX``), or cannot reach its files."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How untrusted code runs here; ``drop`` is the (uid, gid) it runs as when that is not ours."""
+
+    mode: Mode
+    userns: bool = False
+    drop: tuple[int, int] | None = None
+    user_name: str | None = None
+    real_paths: bool = False  # the real /opt and /var/task can be mounted
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.mode == "namespace":
+            who = f" as {self.user_name}" if self.user_name else ""
+            return f"namespace (own /proc{who})"
+        if self.mode == "user":
+            return f"user {self.user_name}"
+        return "none (same user, scrubbed environment only)"
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """What the namespace shows at /opt (read-only) and /var/task, and the folder the code starts in."""
+
+    opt: Path | None = None
+    task: Path | None = None
+    task_readonly: bool = False
+    cwd: str | None = None
+    linked: bool = False  # /opt and /var/task are symlinks (linked_paths), not mounts
+
+
+def setting(value: str | None = None) -> str:
+    chosen = (value if value is not None else os.environ.get(SANDBOX_ENV, "")).strip().lower() or "auto"
+    if chosen not in ("auto", "namespace", "user", "off"):
+        raise UsageError(f"{SANDBOX_ENV}={chosen!r}: unknown sandbox mode; use auto, namespace, user or off")
+    return chosen
+
+
+def real_opt_wanted() -> bool:
+    """False when ``LAYER_CI_REAL_OPT=off`` (or 0/false/no) forces the /opt stand-in."""
+    return os.environ.get(REAL_OPT_ENV, "auto").strip().lower() not in ("off", "0", "false", "no")
+
+
+def isolation(mode: str | None = None) -> Isolation:
+    """The strongest isolation this machine allows, within ``LAYER_CI_SANDBOX`` (probed once per process)."""
+    return _isolation(setting(mode), os.environ.get(SANDBOX_USER_ENV, ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _isolation(wanted: str, user: str) -> Isolation:
+    if wanted == "off":
+        return Isolation("none", reason=f"{SANDBOX_ENV}=off")
+    root = os.geteuid() == 0
+    if wanted in ("auto", "namespace"):
+        inner = LAMBDA_UID if root else os.geteuid()
+        found = _probe_namespace(userns=True, inner=inner, drop=None)
+        if found is not None:
+            return found
+        if root:
+            drop = sandbox_user(user)
+            found = _probe_namespace(userns=False, inner=0, drop=drop)
+            if found is not None:
+                return found
+        if wanted == "namespace":
+            raise SandboxError(
+                f"{SANDBOX_ENV}=namespace but this machine does not allow user, mount and PID namespaces "
+                "(`unshare -Urm --pid --fork --mount-proc true` fails); allow unprivileged user namespaces "
+                f"or set {SANDBOX_ENV}=auto"
+            )
+    if root:
+        uid, gid, name = sandbox_user(user)
+        return Isolation("user", drop=(uid, gid), user_name=name, reason="root without namespaces")
+    if wanted == "user":
+        raise SandboxError(
+            f"{SANDBOX_ENV}=user needs layer-ci to run as root (to switch to an unprivileged user); "
+            f"set {SANDBOX_ENV}=auto"
+        )
+    return Isolation("none", reason="no user namespaces here and not root")
+
+
+def sandbox_user(name: str = "") -> tuple[int, int, str]:
+    """(uid, gid, name) of the unprivileged user root hands untrusted code to."""
+    names = (name,) if name else DEFAULT_SANDBOX_USERS
+    for candidate in names:
+        try:
+            entry = pwd.getpwuid(int(candidate)) if candidate.isdigit() else pwd.getpwnam(candidate)
+        except (KeyError, ValueError):
+            continue
+        if entry.pw_uid == 0:
+            break
+        return entry.pw_uid, entry.pw_gid, entry.pw_name
+    raise SandboxError(
+        f"{SANDBOX_USER_ENV}: no unprivileged user {' or '.join(repr(n) for n in names)} exists to run "
+        "untrusted code as; create one (useradd --system layer-ci) or name another"
+    )
+
+
+def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | None) -> Isolation | None:
+    """Start ``true`` in the namespaces (with /opt and /var/task mounts, then without); None: neither ran."""
+    true = shutil.which("true") or "/bin/true"
+    with tempfile.TemporaryDirectory(prefix="layer-ci-probe-") as scratch:
+        os.chmod(scratch, 0o755)  # noqa: S103 - an empty folder the dropped user must be able to enter
+        for real_paths in (True, False):
+            mounts = Mounts(opt=Path(scratch), task=Path(scratch), cwd="/var/task") if real_paths else None
+            candidate = Isolation(
+                "namespace",
+                userns=userns,
+                drop=(drop[0], drop[1]) if drop else None,
+                user_name=drop[2] if drop else None,
+                real_paths=real_paths,
+                reason="user namespaces" if userns else "root's own namespaces",
+            )
+            try:
+                launched = spawn(
+                    [true],
+                    isolation=candidate,
+                    env={"PATH": os.defpath},
+                    cwd=Path(scratch),
+                    mounts=mounts,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                code = launched.process.wait(timeout=_PROBE_TIMEOUT_S)
+                launched.close()
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+            if code == 0:
+                return candidate
+    return None
+
+
+class Launched:
+    """A started process, and the reason it could not start, if it could not (read after it ended)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], error_fd: int | None) -> None:
+        self.process = process
+        self._error_fd = error_fd
+        self._error: str | None = None
+
+    def launch_error(self) -> str | None:
+        """Call after the process ended: why the sandbox or the command did not start, else None."""
+        if self._error_fd is not None and self.process.returncode in (_EXIT_SETUP, _EXIT_EXEC):
+            os.set_blocking(self._error_fd, False)
+            with contextlib.suppress(BlockingIOError, OSError):
+                self._error = os.read(self._error_fd, 4096).decode("utf-8", "replace").strip() or None
+        self.close()
+        return self._error
+
+    def close(self) -> None:
+        if self._error_fd is not None:
+            os.close(self._error_fd)
+            self._error_fd = None
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    isolation: Isolation,
+    env: Mapping[str, str],
+    cwd: Path,
+    mounts: Mounts | None = None,
+    stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+    stdout: int | IO[bytes] | None = None,
+    stderr: int | IO[bytes] | None = None,
+) -> Launched:
+    """Start ``argv`` isolated as ``isolation`` says, in its own process group (one kill reaches it all).
+
+    Raises OSError when the program cannot be started outside a namespace (as Popen does); inside one,
+    ``launch_error()`` tells after the fact.
+    """
+    if isolation.mode != "namespace":
+        drop = isolation.drop
+        process = subprocess.Popen(
+            list(argv),
+            cwd=mounts.cwd if mounts and mounts.linked and mounts.cwd else cwd,
+            env=dict(env),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            user=drop[0] if drop else None,
+            group=drop[1] if drop else None,
+            extra_groups=[] if drop else None,
+        )
+        return Launched(process, None)
+    read_end, write_end = os.pipe()
+    spec = {
+        "argv": list(argv),
+        "error_fd": write_end,
+        "userns": isolation.userns,
+        "inner_uid": LAMBDA_UID if os.geteuid() == 0 else os.geteuid(),
+        "inner_gid": LAMBDA_UID if os.geteuid() == 0 else os.getegid(),
+        "drop": list(isolation.drop) if isolation.drop else None,
+        "opt": str(mounts.opt) if mounts and mounts.opt else None,
+        "task": str(mounts.task) if mounts and mounts.task else None,
+        "task_readonly": bool(mounts and mounts.task_readonly),
+        "cwd": mounts.cwd if mounts else None,
+    }
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(_HELPER), json.dumps(spec)],
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            pass_fds=(write_end,),
+        )
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    return Launched(process, read_end)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Root in its own container, without namespaces: /opt and /var/task as symlinks
+
+
+def links_allowed(isolation: Isolation) -> bool:
+    """True for root in a container marked as layer-ci's own (its image sets ``LAYER_CI_OWN_CONTAINER=1``)."""
+    marked = os.environ.get(OWN_CONTAINER_ENV, "").strip().lower() in ("1", "true", "yes")
+    return isolation.mode == "user" and marked and os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def linked_paths(opt: Path, task: Path) -> Iterator[str | None]:
+    """Point /opt and /var/task at ``opt`` and ``task`` for one run; yields None, or why it cannot.
+
+    The Action's container has no CAP_SYS_ADMIN (Docker's default seccomp profile refuses unshare and
+    mount), but it is layer-ci's own: its /opt may become a symlink. The code runs as the unprivileged
+    user, which cannot write the root-owned tree behind it, so /opt is read-only to it as in Lambda.
+    One run at a time holds the lock: the links are global to the container.
+    """
+    _PATHS_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(_PATHS_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield _point(Path("/opt"), opt) or _point(Path("/var/task"), task)
+
+
+def _point(link: Path, target: Path) -> str | None:
+    try:
+        if link.is_symlink():
+            fresh = link.with_name(f".{link.name}.layer-ci-new")
+            fresh.unlink(missing_ok=True)
+            fresh.symlink_to(target)
+            os.replace(fresh, link)
+            return None
+        if link.is_dir():
+            if any(link.iterdir()):
+                return f"{link} holds files of its own; layer-ci's image keeps it empty"
+            link.rmdir()
+        link.symlink_to(target)
+    except OSError as exc:
+        return f"cannot point {link} at the run's folder: {exc.strerror or exc}"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Files the code runs with, when it runs as another user
+
+
+def give_to(isolation: Isolation, paths: Iterable[Path]) -> None:
+    """Hand folders the code must write (its HOME, TMPDIR, output) to the user it runs as."""
+    if isolation.drop is None:
+        return
+    uid, gid = isolation.drop
+    for path in paths:
+        os.chown(path, uid, gid)
+
+
+def owned_folder(isolation: Isolation, path: Path) -> Path:
+    """``path`` created if needed and writable by the code's user (a per-user twin when root owns it)."""
+    if isolation.drop is None:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    uid, gid = isolation.drop
+    own = path.with_name(f"{path.name}-uid{uid}")
+    own.mkdir(parents=True, exist_ok=True)
+    if os.stat(own).st_uid != uid:
+        os.chown(own, uid, gid)
+    return own
+
+
+def unreachable(
+    isolation: Isolation, paths: Iterable[Path], *, repair_under: Path | None = None
+) -> list[str]:
+    """Paths the code's user could not read, each with the folder that stops it (empty: all fine).
+
+    Folders of layer-ci's own under ``repair_under`` (its cache: made by mkdtemp, mode 0700) are opened
+    to others for reading on the way instead.
+    """
+    if isolation.drop is None:
+        return []
+    uid, gid = isolation.drop
+    problems: list[str] = []
+    for path in paths:
+        target = Path(os.path.abspath(path))
+        while (blocker := _blocker(target, uid, gid)) is not None:
+            if repair_under is None or not under(blocker, os.path.realpath(repair_under)):
+                mode = stat.S_IMODE(os.stat(blocker).st_mode)
+                problems.append(f"{path} (stopped at {blocker}, mode {mode:04o})")
+                break
+            mode = os.stat(blocker).st_mode
+            wanted = 0o055 if stat.S_ISDIR(mode) else 0o044
+            os.chmod(blocker, stat.S_IMODE(mode) | wanted)
+    return problems
+
+
+def _blocker(path: Path, uid: int, gid: int) -> Path | None:
+    for folder in (*reversed(path.parents), path):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return None  # not there (yet): the command's own error will say so
+        if st.st_uid == uid:
+            shift = 6
+        elif st.st_gid == gid:
+            shift = 3
+        else:
+            shift = 0
+        needed = stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else stat.S_IROTH
+        if not (st.st_mode >> shift) & needed:
+            return folder
+    return None
+
+
+def require_reachable(
+    isolation: Isolation, paths: Iterable[Path], what: str, *, repair_under: Path | None = None
+) -> None:
+    problems = unreachable(isolation, paths, repair_under=repair_under)
+    if problems:
+        raise SandboxError(
+            f"{what}: untrusted code runs as {isolation.user_name}, which cannot read {problems[0]}; "
+            "the interpreters, the checkout and layer-ci's cache (LAYER_CI_CACHE) must be readable by "
+            "others, "
+            f"or name another user in {SANDBOX_USER_ENV}"
+        )
+
+
+def under(path: Path, folder: str) -> bool:
+    text = os.path.realpath(path)
+    return text == folder or text.startswith(folder + "/")

@@ -52,4 +52,9 @@ RUN --mount=type=secret,id=ca-bundle \
     && UV_PYTHON_DOWNLOADS=automatic /usr/local/lib/layer-ci/venv/bin/python \
         /usr/local/lib/layer-ci/build/install_runtimes.py python --downloads "${PYTHON_DOWNLOADS}"
 
+# This container is layer-ci's own: its (empty) /opt and /var/task may be replaced by links to a run's
+# layers and function code (layer_ci/engine/sandbox.py), so absolute /opt paths work without the
+# namespaces Docker's default seccomp profile refuses; the code itself runs as the layer-ci user.
+ENV LAYER_CI_OWN_CONTAINER=1
+
 ENTRYPOINT ["/usr/local/lib/layer-ci/venv/bin/python", "/app/entrypoint.py"]

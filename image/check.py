@@ -16,6 +16,7 @@ root, with buildah and mmdebstrap installed; ``make image-check`` does both).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -32,7 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-IMAGE = "localhost/layer-ci:image-check"
+# One tag per checkout: several checkouts on one machine share buildah's image store.
+IMAGE = f"localhost/layer-ci:image-check-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]}"
 MMDEBSTRAP_BASE = "localhost/layer-ci-base:bookworm-mmdebstrap"
 # What the Dockerfile needs of a base: Debian bookworm with python3 and venv (the pinned base has both).
 MMDEBSTRAP_PACKAGES = ("python3", "python3-venv", "ca-certificates")

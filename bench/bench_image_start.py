@@ -2,7 +2,8 @@
 
 ``.venv/bin/python bench/bench_image_start.py [--rounds 7] [--update-docs]`` (as root, after
 ``make image-check`` built its image, ``localhost/layer-ci:image-check-<checkout hash>``). Each round,
-alternating, starts a fresh container of the image with ``buildah from`` + ``buildah run --isolation chroot`` (no Docker engine here):
+alternating, starts a fresh container of the image with ``buildah from`` + ``buildah run --isolation
+chroot`` (no Docker engine here):
 
 - layer-ci: the image's ENTRYPOINT with the Action's environment on a push of the example to a feature
   branch (the plan-only route), timed from the start of ``buildah from`` to the first line it prints;

@@ -446,6 +446,9 @@ def main() -> None:
                 seen = facts.get(function)
                 if seen is None or f"| {function} |" not in summary:
                     fail(f"{function}'s probe test did not run (probes: {sorted(facts)})")
+                if seen["uid"] != int(user):
+                    # The container runs as root; untrusted code must not (it could read the secrets).
+                    fail(f"{function}'s tests ran as uid {seen['uid']}, not as the layer-ci user ({user})")
                 verified.append(
                     f"{function} tested on {seen['runtime']} with {family} {seen['version']} "
                     f"as uid {seen['uid']}"

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean image-check
 
 $(BIN)/layer-ci: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,18 @@ test: install
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: install
-	$(BIN)/ruff check layer_ci tests bench entrypoint.py
+	$(BIN)/ruff check layer_ci tests bench image entrypoint.py
 	$(BIN)/mypy
+
+# Builds the Action's image with buildah (no Docker engine) and runs its entry point on a push of the
+# example: see image/check.py. Slow (minutes, a download of every interpreter), so not part of `make test`.
+image-check: install
+	@if ! command -v buildah >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+		apt-get update && apt-get install --yes --no-install-recommends buildah mmdebstrap; fi
+	$(BIN)/python image/check.py
 
 bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .demo .layer-ci
+	rm -rf $(VENV) .demo .layer-ci .image-check.log

@@ -26,6 +26,7 @@ QUICK_ARGS: dict[str, tuple[str, ...]] = {
     "bump_api_calls": ("--max-functions", "2"),
     "config": ("--runs", "3", "--layers", "20", "--functions", "100"),
     "containment": ("--runs", "3", "--layers", "20", "--functions", "100"),
+    "image_start": ("--rounds", "1"),  # skips itself unless `make image-check` built the image
     "native_scan": ("--runs", "2", "--files", "2000"),
     "pins_find": ("--files", "2000", "--rounds", "3"),
     "startup": ("--rounds", "1"),

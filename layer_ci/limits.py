@@ -18,33 +18,6 @@ from layer_ci.model import (
     LayerSpec,
 )
 
-# Managed runtimes Lambda accepts for new functions and layer versions (deprecated ones such as
-# python3.8 or nodejs16.x are refused on purpose: nothing new should target them). The JSON Schema's
-# runtime enum must list exactly these; a test keeps the two in step.
-LAMBDA_RUNTIMES: tuple[str, ...] = (
-    "python3.9",
-    "python3.10",
-    "python3.11",
-    "python3.12",
-    "python3.13",
-    "python3.14",
-    "nodejs18.x",
-    "nodejs20.x",
-    "nodejs22.x",
-    "nodejs24.x",
-    "java8.al2",
-    "java11",
-    "java17",
-    "java21",
-    "java25",
-    "ruby3.2",
-    "ruby3.3",
-    "ruby3.4",
-    "dotnet8",
-    "dotnet10",
-    "provided.al2",
-    "provided.al2023",
-)
 ARCHITECTURES: tuple[str, ...] = ("x86_64", "arm64")
 LAYER_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
 
@@ -158,3 +131,11 @@ def raise_on_violations(messages: Iterable[str]) -> None:
         raise LimitError(f"Lambda limit exceeded: {found[0]}")
     numbered = " ".join(f"({index}) {message}" for index, message in enumerate(found, 1))
     raise LimitError(f"{len(found)} Lambda limits exceeded: {numbered}")
+
+
+# Managed runtimes Lambda accepts: engine/runtimes.py's table is the one list (the JSON Schema's runtime
+# enum must name exactly these; a test keeps the two in step). Imported last because layer_ci.engine
+# imports this module back (engine.preflight checks a function's limits).
+from layer_ci.engine.runtimes import RUNTIME_NAMES  # noqa: E402
+
+LAMBDA_RUNTIMES: tuple[str, ...] = RUNTIME_NAMES

@@ -340,8 +340,8 @@ def test_editing_the_tool_touches_only_the_function_using_the_tools_layer(
     assert completed.returncode == 0, completed.stderr
     assert (
         completed.stdout
-        == '{"include":[{"layer":"tools","functions":["catalog"],"reason":"inputs changed: source files"}]}'
-        "\n"
+        == '{"include":[{"layer":"tools","functions":["catalog","labels"],'
+        '"reason":"inputs changed: source files"}]}\n'
     )
 
 
@@ -385,8 +385,8 @@ def test_fresh_example_says_both_layers_are_new(example_repo: Path) -> None:
         "  common-deps  new layer (not in layer-ci.lock)",
         "               consumers: catalog, notify, orders",
         "  tools        new layer (not in layer-ci.lock)",
-        "               consumers: catalog",
-        "functions to test: catalog, notify, orders",
+        "               consumers: catalog, labels",
+        "functions to test: catalog, labels, notify, orders",
     ]
 
 

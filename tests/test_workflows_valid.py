@@ -82,7 +82,8 @@ def test_every_input_is_mapped_explicitly_to_the_variable_the_code_reads() -> No
         assert env[variable] == f"${{{{ inputs.{name} }}}}", name
         assert inputs[name].get("description"), name
     assert inputs["github-token"]["default"] == "${{ github.token }}"
-    assert action["runs"]["using"] == "docker" and action["runs"]["image"] == "Dockerfile"  # type: ignore[index]
+    # A prebuilt image by digest (tests/image/test_pin_action.py checks the form), never a build per run.
+    assert action["runs"]["using"] == "docker" and action["runs"]["image"] != "Dockerfile"  # type: ignore[index]
     assert action["branding"]
 
 
@@ -93,10 +94,18 @@ def test_outputs_declared_are_exactly_the_outputs_written(tmp_path: Path) -> Non
     assert set(parse_output_file(out.read_text())) == declared
 
 
-def test_dockerfile_pins_its_base_image_and_sets_safe_directory() -> None:
+def test_dockerfile_pins_its_base_by_digest_and_trusts_only_the_workspace() -> None:
+    import re
+
     text = (PROJECT_ROOT / "Dockerfile").read_text()
-    base = next(line for line in text.splitlines() if line.startswith("FROM "))
-    assert __import__("re").fullmatch(r"FROM python:3\.\d+\.\d+-slim-bookworm", base), base
-    assert "git config --system --add safe.directory '*'" in text
-    assert 'ENTRYPOINT ["python", "/app/entrypoint.py"]' in text
-    assert "uv python install" in text
+    base = next(line for line in text.splitlines() if line.startswith("ARG BASE_IMAGE="))
+    assert re.fullmatch(
+        r"ARG BASE_IMAGE=docker\.io/library/python:3\.\d+\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base
+    ), base
+    assert "FROM ${BASE_IMAGE}" in text
+    assert "git config --system --add safe.directory /github/workspace" in text
+    assert "safe.directory '*'" not in text and 'safe.directory "*"' not in text
+    assert "useradd --uid 10001" in text and "util-linux" in text
+    assert 'ENTRYPOINT ["/usr/local/lib/layer-ci/venv/bin/python", "/app/entrypoint.py"]' in text
+    # Nothing of the image under /opt or /var/task: the engine mounts layers and code there.
+    assert not re.search(r"(?m)^\s*(ENV|COPY|RUN)\b.*[ =:]/(opt|var/task)\b", text)

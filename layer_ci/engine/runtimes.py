@@ -57,6 +57,58 @@ RESERVED_VARIABLES = frozenset(
     }
 )
 OPT_ENV = "LAYER_CI_OPT"
+
+
+@dataclass(frozen=True)
+class LambdaRuntime:
+    """One managed runtime Lambda accepts: its family, language version, and whether the image ships it.
+
+    ``in_image`` marks the runtimes whose interpreter the Action's image carries (Dockerfile,
+    image/install_runtimes.py reads this table); the others are accepted in configs but tested only
+    where the developer has the interpreter.
+    """
+
+    name: str
+    family: RuntimeFamily
+    version: tuple[int, ...] = ()
+    in_image: bool = False
+
+
+# Every managed runtime Lambda accepts for new functions and layer versions: the one table. The config
+# schema's runtime enum, limits.LAMBDA_RUNTIMES and the interpreters installed in the Action's image all
+# follow it (tests keep the schema and the image's pins in step). When Lambda adds a runtime, add a row
+# here (and, for a Node.js major, a pin under image/node/). Deprecated ones (python3.8, nodejs16.x) are
+# left out on purpose: nothing new should target them.
+RUNTIME_TABLE: tuple[LambdaRuntime, ...] = (
+    LambdaRuntime("python3.9", "python", (3, 9), in_image=True),
+    LambdaRuntime("python3.10", "python", (3, 10), in_image=True),
+    LambdaRuntime("python3.11", "python", (3, 11), in_image=True),
+    LambdaRuntime("python3.12", "python", (3, 12), in_image=True),
+    LambdaRuntime("python3.13", "python", (3, 13), in_image=True),
+    LambdaRuntime("python3.14", "python", (3, 14), in_image=True),
+    LambdaRuntime("nodejs18.x", "nodejs", (18,)),
+    LambdaRuntime("nodejs20.x", "nodejs", (20,), in_image=True),
+    LambdaRuntime("nodejs22.x", "nodejs", (22,), in_image=True),
+    LambdaRuntime("nodejs24.x", "nodejs", (24,), in_image=True),
+    LambdaRuntime("java8.al2", "other"),
+    LambdaRuntime("java11", "other"),
+    LambdaRuntime("java17", "other"),
+    LambdaRuntime("java21", "other"),
+    LambdaRuntime("java25", "other"),
+    LambdaRuntime("ruby3.2", "other"),
+    LambdaRuntime("ruby3.3", "other"),
+    LambdaRuntime("ruby3.4", "other"),
+    LambdaRuntime("dotnet8", "other"),
+    LambdaRuntime("dotnet10", "other"),
+    LambdaRuntime("provided.al2", "other"),
+    LambdaRuntime("provided.al2023", "other"),
+)
+RUNTIME_NAMES: tuple[str, ...] = tuple(row.name for row in RUNTIME_TABLE)
+
+
+def image_runtimes(family: RuntimeFamily) -> tuple[LambdaRuntime, ...]:
+    """The runtimes of ``family`` whose interpreter the Action's image ships, oldest first."""
+    return tuple(row for row in RUNTIME_TABLE if row.family == family and row.in_image)
 _PROBE_TIMEOUT_S = 15.0
 _PY_PROBE = (
     "import json,os,sys;print(json.dumps({'executable':os.path.realpath("
@@ -290,34 +342,55 @@ def _probe_python(candidate: str) -> tuple[str, str] | None:
 def _find_node(
     runtime: Runtime, function_name: str, allow_other: bool, search_path: str | None
 ) -> Interpreter:
+    """``nodeNN`` on PATH (the image's per-major links), then ``node``: the first of the wanted major wins.
+
+    Several Node.js majors cannot share the name ``node`` on one PATH, so a machine that keeps more than
+    one (the Action's image, or a developer's ``ln -s ~/.nvm/versions/node/v22.*/bin/node ~/bin/node22``)
+    names each by its major; a lone ``node`` serves whichever major it is.
+    """
     wanted = runtime.wanted
-    found = shutil.which("node", path=search_path)
-    facts: dict[str, str] | None = None
-    if found:
-        try:
-            done = subprocess.run(
-                [found, "-e", _NODE_PROBE],
-                capture_output=True,
-                text=True,
-                timeout=_PROBE_TIMEOUT_S,
-                check=False,
-            )
-            facts = json.loads(done.stdout) if done.returncode == 0 else None
-        except (OSError, subprocess.TimeoutExpired, ValueError):
-            facts = None
-    if facts is None:
+    seen: list[tuple[str, str, str]] = []
+    for name in (f"node{wanted}", "node"):
+        found = shutil.which(name, path=search_path)
+        facts = _probe_node(found) if found else None
+        if facts is None:
+            continue
+        executable, version = facts
+        if version.split(".")[0] == wanted:
+            return Interpreter("nodejs", Path(executable), version, wanted, found_via=f"PATH ({name})")
+        seen.append((executable, version, name))
+    if not seen:
         raise InterpreterNotFoundError(
-            f"function {function_name} runs on {runtime.name} but no `node` was found on PATH; "
-            f"install Node.js {wanted} (e.g. `nvm install {wanted}` or your package manager)"
+            f"function {function_name} runs on {runtime.name} but neither `node{wanted}` nor `node` "
+            f"was found on PATH; install Node.js {wanted} "
+            f"(e.g. `nvm install {wanted}` or your package manager)"
         )
-    version = str(facts["version"])
-    major = version.split(".")[0]
-    if major != wanted and not allow_other:
+    executable, version, name = seen[0]
+    if not allow_other:
         raise InterpreterNotFoundError(
-            f"function {function_name} runs on {runtime.name} but `node` on PATH is {version}; "
-            f"install Node.js {wanted} (e.g. `nvm install {wanted}`) or rerun with --allow-other-python"
+            f"function {function_name} runs on {runtime.name} but `{name}` on PATH is {version}; "
+            f"install Node.js {wanted} (e.g. `nvm install {wanted}`, or link it as `node{wanted}` on PATH) "
+            "or rerun with --allow-other-python"
         )
-    return Interpreter("nodejs", Path(str(facts["executable"])), version, wanted, mismatch=major != wanted)
+    return Interpreter("nodejs", Path(executable), version, wanted, mismatch=True, found_via=f"PATH ({name})")
+
+
+def _probe_node(candidate: str) -> tuple[str, str] | None:
+    """(real executable, version) of a working ``node``, or None."""
+    try:
+        done = subprocess.run(
+            [candidate, "-e", _NODE_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+        facts = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    if not isinstance(facts, dict) or "version" not in facts:
+        return None
+    return os.path.realpath(str(facts["executable"])), str(facts["version"])
 
 
 def _minor(version: str) -> str:

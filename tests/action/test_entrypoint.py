@@ -129,7 +129,7 @@ def test_schedule_audit_fails_on_pins_to_missing_versions_with_file_and_line(
     run = action_repo.run("schedule", ref="refs/heads/main", tmp=tmp_path / "run")
     assert run.returncode == 1, run.stdout + run.stderr
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error file=template.yaml,line=")]
-    assert len(errors) == 4  # every pin names a version that does not exist in moto
+    assert len(errors) == 5  # every pin (the example has five) names a version missing in moto
     assert "version 1 does not exist in us-east-1" in errors[0]
     assert "### Errors" in run.summary and "does not exist" in run.summary
 

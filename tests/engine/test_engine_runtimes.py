@@ -160,3 +160,54 @@ def test_language_home_is_isolated_and_offers_runtime_packages(tmp_path: Path) -
     without_tools = language_home(interpreter, tmp_path / "cache", with_test_tools=False)
     assert without_tools.root != home.root
     assert not any(label.startswith("pytest ") for label in without_tools.distributions)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The runtimes table and the per-major Node.js lookup the Action's image relies on
+
+
+def test_the_runtime_table_is_the_list_limits_and_the_schema_accept() -> None:
+    from layer_ci.engine.runtimes import RUNTIME_TABLE, image_runtimes
+    from layer_ci.limits import LAMBDA_RUNTIMES
+
+    assert tuple(row.name for row in RUNTIME_TABLE) == LAMBDA_RUNTIMES
+    for row in RUNTIME_TABLE:
+        parsed = parse_runtime(row.name)
+        assert (parsed.family, parsed.version) == (row.family, row.version), row.name
+    assert [row.name for row in image_runtimes("python")] == [f"python3.{minor}" for minor in range(9, 15)]
+    assert [row.name for row in image_runtimes("nodejs")] == ["nodejs20.x", "nodejs22.x", "nodejs24.x"]
+
+
+def _real_node() -> tuple[str, str]:
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("these tests need a real `node` on PATH (apt install nodejs)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    return node, version.strip().lstrip("v").split(".")[0]
+
+
+def test_node_is_found_by_its_major_name_when_plain_node_is_absent(tmp_path: Path) -> None:
+    node, major = _real_node()
+    (tmp_path / f"node{major}").symlink_to(node)
+    found = find_interpreter(parse_runtime(f"nodejs{major}.x"), function_name="f", search_path=str(tmp_path))
+    assert found is not None and not found.mismatch
+    assert found.version.split(".")[0] == major
+    assert found.found_via == f"PATH (node{major})"
+
+
+def test_a_node_of_another_major_is_refused_naming_the_major_link(tmp_path: Path) -> None:
+    node, major = _real_node()
+    other = str(int(major) + 2)
+    (tmp_path / "node").symlink_to(node)
+    with pytest.raises(InterpreterNotFoundError, match=rf"`node` on PATH is {major}\.[\s\S]*`node{other}`"):
+        find_interpreter(parse_runtime(f"nodejs{other}.x"), function_name="f", search_path=str(tmp_path))
+    mismatched = find_interpreter(
+        parse_runtime(f"nodejs{other}.x"), function_name="f", search_path=str(tmp_path), allow_other=True
+    )
+    assert mismatched is not None and mismatched.mismatch
+    with pytest.raises(InterpreterNotFoundError, match=rf"neither `node{other}` nor `node`"):
+        find_interpreter(
+            parse_runtime(f"nodejs{other}.x"), function_name="f", search_path=str(tmp_path / "x")
+        )

@@ -103,3 +103,25 @@ def test_catalog_really_needs_the_tools_layer_on_path(test_runner: Path, opt: Pa
     output = run_suite("catalog", tmp_path, test_runner, [opt / "python"], [])
     assert output.startswith("exit 1\n"), output
     assert "slugify is not on PATH" in output
+
+
+def _node_suite(tmp_path: Path, node_path: list[Path]) -> str:
+    node = shutil.which("node")
+    assert node is not None, "the labels suite needs Node.js on PATH (apt install nodejs)"
+    source = shutil.copytree(EXAMPLE_DIR / "functions" / "labels", tmp_path / "labels")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NODE_PATH": os.pathsep.join(map(str, node_path)),
+        "HOME": str(tmp_path),
+    }
+    completed = subprocess.run(
+        [node, "--test"], cwd=source, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    return f"exit {completed.returncode}\n{completed.stdout}{completed.stderr}"
+
+
+def test_the_node_function_passes_on_the_tools_layer_and_needs_it(tmp_path: Path, opt: Path) -> None:
+    output = _node_suite(tmp_path / "with", [opt / "nodejs" / "node_modules"])
+    assert output.startswith("exit 0\n") and "# pass 5" in output and "# fail 0" in output, output
+    without = _node_suite(tmp_path / "without", [])
+    assert without.startswith("exit 1\n") and "Cannot find module 'slugify'" in without, without

@@ -21,7 +21,8 @@ def test_schedule_opens_the_vendor_bump_pull_request(
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert "## layer-ci: vendor layers" in run.summary
-    assert f"{VENDOR} ({VENDOR_ACCOUNT}): bump; us-east-1 v1 → v2" in run.summary
+    # The summary escapes Markdown punctuation of repository-controlled text (issue 12).
+    assert f"{VENDOR} \\({VENDOR_ACCOUNT}\\): bump; us-east-1 v1 → v2" in run.summary
     [pr] = linked_github.standin.open_pulls(linked_github.full_name)
     assert pr.pull is not None and pr.pull.head_ref == f"layer-ci/vendor/{VENDOR}"
     text = (linked_github.remote.read_file(f"layer-ci/vendor/{VENDOR}", "template.yaml") or b"").decode()

@@ -21,7 +21,7 @@ from layer_ci.fsutil import UnsafePathError, containment_problem, state_dir, use
 from layer_ci.model import Config
 
 CONFIG_CACHE_PATH = Path(".layer-ci") / "cache" / "config.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 MACHINE_KEY_FILE = "config-cache.key"
 # Same default as layer_ci.config.loader; repeated here because importing the loader is the cost
 # (YAML parser, JSON Schema validator) a cache hit exists to avoid.
@@ -102,10 +102,14 @@ def _machine_key() -> str | None:
             with os.fdopen(fd, "w") as handle:
                 handle.write(os.urandom(32).hex())
         key = path.read_text(encoding="ascii").strip()
+        if len(key) != 64:
+            # Empty or cut short (a crash between create and write): replace it whole, or the memo would be
+            # off for good. A process racing this one at worst misses the memo once.
+            key = os.urandom(32).hex()
+            write_atomically(path, key.encode("ascii"), 0o600)
     except (OSError, UnicodeDecodeError):
         return None
-    # A half-written key (another process between create and write) is no key: skip the memo this time.
-    return key if len(key) == 64 else None
+    return key
 
 
 def _fingerprint(key: str, config_path: Path, resolved: Path, raw: bytes) -> str:
@@ -151,7 +155,6 @@ def _store(cache_file: Path, fingerprint: str, config: Config, raw: bytes) -> No
             "format": CACHE_FORMAT,
             "fingerprint": fingerprint,
             "templates": _templates(config),
-            "paths": _referenced_paths(config),
             "config": encoded,
         }
         payload = json.dumps(document, separators=(",", ":")).encode()
@@ -168,18 +171,21 @@ def _lookup(cache_file: Path, fingerprint: str, root: Path) -> Config | None:
         for name, digest in document["templates"].items():
             if _sha256((root / name).read_bytes()) != digest:
                 return None
-        for name, kind in document["paths"].items():
-            # The loader's containment check again: a cache file is data anyone could have committed.
+        config = _decode(Config, document["config"])
+        if not isinstance(config, Config) or config.root != root:
+            return None
+        # The paths the returned Config names, not a list stored beside it: the loader's containment check
+        # and existence checks again (a memo is data, and the key is only as safe as the user's files).
+        for name, kind in _referenced_paths(config).items():
             if containment_problem(name, root) is not None:
                 return None
             mode = os.stat(name).st_mode
             still_there = stat.S_ISDIR(mode) if kind == "dir" else stat.S_ISREG(mode)
             if not still_there:
                 return None
-        config = _decode(Config, document["config"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
-    return config if isinstance(config, Config) and config.root == root else None
+    return config
 
 
 def _encode(value: Any) -> Any:

@@ -259,3 +259,26 @@ def test_without_a_place_for_its_key_the_memo_is_skipped(
     assert load_config_cached(path) == load_config_cached(path) == load_config(path)
     assert fresh_loads.count == 2
     assert not (example_repo / CONFIG_CACHE_PATH).exists()
+
+
+def test_a_tampered_memo_naming_a_path_outside_the_repository_is_a_miss(
+    example_repo: Path, fresh_loads: FreshLoads
+) -> None:
+    # Even with this machine's key (the fingerprint covers the config file, not the memo's contents), the
+    # Config a memo returns gets the loader's containment check: its own paths, not a list stored beside it.
+    path = example_repo / "layer-ci.yml"
+    expected = load_config_cached(path)
+    cache_file = example_repo / CONFIG_CACHE_PATH
+    tampered = json.loads(cache_file.read_text())
+    tampered["config"]["layers"][0]["source"] = "/etc"
+    cache_file.write_text(json.dumps(tampered))
+    assert load_config_cached(path) == expected
+    assert fresh_loads.count == 2
+
+
+def test_a_cut_short_machine_key_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path))
+    (tmp_path / config_cache.MACHINE_KEY_FILE).write_text("0123")
+    key = config_cache._machine_key()
+    assert key is not None and len(key) == 64
+    assert (tmp_path / config_cache.MACHINE_KEY_FILE).read_text() == key

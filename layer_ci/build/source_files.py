@@ -16,7 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head, run_tool
+from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 
@@ -98,7 +98,9 @@ def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_
         "--loglevel=error",
     ]
     what = f"layer {spec.name}: npm pack --dry-run"
-    completed = run_tool(argv, cwd=probe, env=None, timeout_s=timeout_s, what=what)
+    # npm reads the folder's .npmrc and runs as an installer would: it gets an installer's environment, not
+    # layer-ci's secrets.
+    completed = run_tool(argv, cwd=probe, env=installer_env(), timeout_s=timeout_s, what=what)
     if completed.returncode != 0:
         raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
     try:

@@ -187,15 +187,6 @@ def candidate_branches(layer_names: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({*(branch_for(name) for name in layer_names), PER_PUSH_BRANCH}))
 
 
-def merged_lock(lock_before: Lock, lock_after: Lock, layers: Iterable[str]) -> Lock:
-    """The base's lock with only ``layers`` taken from the new lock."""
-    lock = lock_before
-    for name in layers:
-        entry = lock_after.get(name)
-        lock = lock.without_layer(name) if entry is None else lock.with_layer(name, entry)
-    return lock
-
-
 def committed_lock(config: Config, lock_after: Lock) -> Lock:
     """What every bump commit of a run records: the whole new lock, less layers no longer configured.
 

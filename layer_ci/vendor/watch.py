@@ -218,8 +218,8 @@ def vendor_view(config: Config, releases: Sequence[tuple[LayerRelease, str, dict
                 description=f"vendor layer of account {account}",
             )
         )
-        # Bump and the engine split an entry on ":" to name its layer, which a `${AWS::Region}` inside
-        # the ARN defeats: the function's entry becomes a concrete ARN (the zip stands in for it anyway).
+        # The function's entry becomes the concrete ARN of the first region: the zip stands in for it in
+        # the tests anyway, and one concrete entry names the layer the same way everywhere.
         concrete = release.regions[0].arn
         for index, function in enumerate(functions):
             if any(_is_entry_of(entry, account, release.layer) for entry in function.external_layers):

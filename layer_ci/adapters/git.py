@@ -768,4 +768,16 @@ def source_files(folder: Path, *, timeout_s: float = 60.0) -> list[str] | None:
         return None
     if result.returncode != 0:
         return None
-    return list(dict.fromkeys(path for path in result.stdout.split("\0") if path))
+    listed = list(dict.fromkeys(path for path in result.stdout.split("\0") if path))
+    if not listed:
+        # A folder the enclosing checkout ignores (a copy under .demo/, a scratch tree) is no source of
+        # that checkout: every file would be skipped. It is treated as a folder outside git instead.
+        try:
+            ignored = repo._run(
+                ["check-ignore", "-q", str(folder.absolute())], operation="check-ignore", env=None
+            )
+        except ServiceError:
+            return None
+        if ignored.returncode == 0:
+            return None
+    return listed

@@ -120,6 +120,20 @@ def test_a_subfolder_of_a_checkout_lists_paths_relative_to_itself(tmp_path: Path
     assert pins_by_file(root / "services" / "hello") == {"legacy/app.py": [40], "template.yaml": [68, 86]}
 
 
+def test_a_copy_in_a_folder_the_enclosing_checkout_ignores_is_read_as_outside_git(tmp_path: Path) -> None:
+    # `make demo` copies the example to .demo/, which layer-ci's own checkout ignores: every pin was skipped.
+    outer = tmp_path / "outer"
+    write(outer, ".gitignore", ".demo/\n")
+    write(outer, "README.md", "outer\n")
+    init_git_repo(outer)
+    demo = sam_app(outer / ".demo")
+    assert source_files(demo) is None
+    assert pins_by_file(demo) == {"deploy.log": [3], "legacy/app.py": [40], "template.yaml": [68, 86]}
+    write(outer, "tracked/empty.txt", "")
+    git(outer, "add", "-A")
+    assert source_files(outer / "tracked") == ["empty.txt"]  # a folder git lists stays git's
+
+
 def test_source_files_is_none_outside_a_work_tree(tmp_path: Path) -> None:
     assert source_files(tmp_path) is None
     assert source_files(tmp_path / "missing") is None

@@ -146,6 +146,8 @@ class _Run:
     # head branch -> its open pull request into the base, from one listing per run (None: not listed yet)
     open_prs: dict[str, PullRequestInfo] | None = None
     releases: tuple[LayerRelease, ...] = ()
+    # Vendor bumps (layer-ci watch) never touch layer-ci.lock: it records only this repository's layers.
+    writes_lock: bool = True
 
     @property
     def calls(self) -> int:
@@ -437,7 +439,7 @@ def _bump_group(run: _Run, group: BumpGroup) -> PrOutcome:
     prefix = options.repo_prefix
     lock = committed_lock(config, run.lock_after)
     files = {prefix + path: text.encode("utf-8", "surrogateescape") for path, text in edits.files.items()}
-    if lock != run.lock_before:
+    if run.writes_lock and lock != run.lock_before:
         files[prefix + LOCK_FILE_NAME] = lock.render().encode("utf-8")
     report = BumpReport(
         layers=tuple(
@@ -865,6 +867,7 @@ def bump_vendor_groups(
         manifests_after={},
         say=log or (lambda _message: None),
         on_outcome=on_outcome,
+        writes_lock=False,
     )
     start = run.calls
     for group in groups:

@@ -168,3 +168,34 @@ def test_a_placeholder_region_pin_waits_until_every_region_has_the_version(
     text = capsys.readouterr().out
     assert code == 0
     assert "no single new version" in text  # shouter's ${AWS::Region} pin is kept, and the PR says why
+
+
+def test_a_vendor_pull_request_leaves_a_stale_lock_alone(
+    consumer: Path, vendor: Vendor, linked_github: LinkedRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The base's lock still records a layer no longer in layer-ci.yml: an own-layer bump would drop that
+    # entry, a vendor bump must not (the lock records only this repository's layers).
+    from layer_ci.lockfile import LOCK_FILE_NAME, Lock, LockedLayer, PublishedRef
+    from tests.support.git_remote import run_git
+
+    stale = Lock().with_layer(
+        "retired",
+        LockedLayer(
+            input_key="sha256:" + "0" * 64,
+            zip_sha256="1" * 64,
+            published={"us-east-1": PublishedRef(3, "arn:aws:lambda:us-east-1:123456789012:layer:retired:3")},
+        ),
+    )
+    (consumer / LOCK_FILE_NAME).write_text(stale.render(), encoding="utf-8")
+    run_git(["add", LOCK_FILE_NAME], consumer)
+    run_git(["commit", "--quiet", "-m", "a lock with a retired layer"], consumer)
+    run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], consumer)
+    vendor.publish(GOOD)
+    vendor.publish(GOOD + "\nVERSION = 2\n")
+
+    code, result = watch(consumer, capsys)
+
+    assert code == 0, json.dumps(result)
+    [pr] = result["pull_requests"]
+    assert pr["files"] == ["template.yaml"]
+    assert linked_github.remote.read_file(BRANCH, LOCK_FILE_NAME) == stale.render().encode("utf-8")

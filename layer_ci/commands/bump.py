@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from layer_ci.commands import github_client
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK
 
 HELP = (
@@ -67,12 +68,7 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir()
     github = None
     if not args.dry_run:
-        from layer_ci.adapters.github import GitHubClient
-
-        env = dict(os.environ)
-        if args.repo_slug:
-            env["GITHUB_REPOSITORY"] = args.repo_slug
-        github = GitHubClient.from_env(env)
+        github = github_client(args.repo_slug)
     try:
         outcome = bump_after_publish(
             config,

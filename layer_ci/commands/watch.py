@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from layer_ci.commands import github_client
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
@@ -51,12 +52,7 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir()
     github = None
     if not (args.dry_run or args.check):
-        from layer_ci.adapters.github import GitHubClient
-
-        env = dict(os.environ)
-        if args.repo_slug:
-            env["GITHUB_REPOSITORY"] = args.repo_slug
-        github = GitHubClient.from_env(env)
+        github = github_client(args.repo_slug)
     git = None if args.check else _git(config, args.remote)
     try:
         result = watch(

@@ -61,15 +61,22 @@ HOSTILE: dict[str, tuple[list[Entry], str]] = {
 REFUSALS = ("layer-ci: error:", "layer-ci: refused:")
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def make_canary_repo(tmp_path: Path, tests_script: str | None = None) -> Path:
+    """One ``files`` layer and one function whose "tests" are ``ran.py``.
+
+    By default ``ran.py`` records that function code ran at all (it must never, for a bad zip) in the file
+    ``tmp_path / "ran"``.
+    """
     root = tmp_path / "repo"
     (root / "layers" / "common" / "python").mkdir(parents=True)
     (root / "layers" / "common" / "python" / "common.py").write_text("VALUE = 1\n")
     function = root / "functions" / "canary"
     function.mkdir(parents=True)
     (function / "app.py").write_text("def handler(event, context):\n    return 1\n")
-    # The "tests": a script that records that function code ran at all (it must never, for a bad zip).
+    if tests_script is not None:
+        (function / "ran.py").write_text(tests_script)
+        (root / "layer-ci.yml").write_text(CONFIG)
+        return root
     (function / "ran.py").write_text(
         "import os, pathlib\npathlib.Path(os.environ['CANARY_FILE']).write_text('ran')\n"
     )
@@ -77,6 +84,11 @@ def repo(tmp_path: Path) -> Path:
         CONFIG + "    environment: {CANARY_FILE: " + str(tmp_path / "ran") + "}\n"
     )
     return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_canary_repo(tmp_path)
 
 
 def _layer_ci(repo: Path, *args: str, cache: Path) -> subprocess.CompletedProcess[str]:

@@ -21,26 +21,14 @@ import pytest
 
 from layer_ci.engine.extract import ExtractLimits, UnsafeZipError, extract_layer
 from tests.engine.engine_support import file, link, write_zip
-from tests.reliability.test_hostile_input import CONFIG
+from tests.reliability.test_hostile_input import make_canary_repo
 
 EXIT_BUG = 70
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "layers" / "common" / "python").mkdir(parents=True)
-    (root / "layers" / "common" / "python" / "common.py").write_text("VALUE = 1\n")
-    function = root / "functions" / "canary"
-    function.mkdir(parents=True)
-    (function / "app.py").write_text("def handler(event, context):\n    return 1\n")
-    (function / "ran.py").write_text(
-        "import os, pathlib\npathlib.Path(os.environ['CANARY_FILE']).write_text('ran')\n"
-    )
-    (root / "layer-ci.yml").write_text(
-        CONFIG + "    environment: {CANARY_FILE: " + str(tmp_path / "ran") + "}\n"
-    )
-    return root
+    return make_canary_repo(tmp_path)
 
 
 def layer_ci(

@@ -139,18 +139,10 @@ def test_names_and_regions_with_a_trailing_newline_are_refused(shop: Shop, where
 
 @pytest.fixture
 def canary_repo(tmp_path: Path) -> Path:
-    from tests.reliability.test_hostile_input import CONFIG
+    from tests.reliability.test_hostile_input import make_canary_repo
 
-    root = tmp_path / "repo"
-    (root / "layers" / "common" / "python").mkdir(parents=True)
-    (root / "layers" / "common" / "python" / "common.py").write_text("VALUE = 1\n")
-    function = root / "functions" / "canary"
-    function.mkdir(parents=True)
-    (function / "app.py").write_text("def handler(event, context):\n    return 1\n")
     headline = "before ##[set-output name=published;]pwned-v1 x\r::warning::INJECTED-warning"
-    (function / "ran.py").write_text(f"print({PAYLOAD!r})\nraise AssertionError({headline!r})\n")
-    (root / "layer-ci.yml").write_text(CONFIG)
-    return root
+    return make_canary_repo(tmp_path, f"print({PAYLOAD!r})\nraise AssertionError({headline!r})\n")
 
 
 def _cli(repo: Path, *args: str, actions: bool) -> subprocess.CompletedProcess[str]:

@@ -505,18 +505,21 @@ def runtime_api_for_tests(
         timeout_s=float(timeout_s if timeout_s is not None else spec.timeout_s),
         log_path=log_path,
     )
-    arn_prefix = environment.arn.rsplit(":", 1)[0] + ":"
-    names = frozenset({spec.name, "function", environment.arn, f"{environment.arn}:$LATEST"})
-    endpoint = InvokeApi(names, environment.invoke_reply, not_found_arn=arn_prefix)
     try:
-        runtime = TestRuntime(
-            {INVOKE_URL_ENV: endpoint.url},
-            log_path,
-            environment.bootstrap.describe() if environment.bootstrap else None,
-        )
-        yield dataclasses.replace(setup, env={**setup.env, **runtime.env}), runtime
+        arn_prefix = environment.arn.rsplit(":", 1)[0] + ":"
+        names = frozenset({spec.name, "function", environment.arn, f"{environment.arn}:$LATEST"})
+        # Inside the try: an endpoint that cannot bind must not leave the environment's log and server open.
+        endpoint = InvokeApi(names, environment.invoke_reply, not_found_arn=arn_prefix)
+        try:
+            runtime = TestRuntime(
+                {INVOKE_URL_ENV: endpoint.url},
+                log_path,
+                environment.bootstrap.describe() if environment.bootstrap else None,
+            )
+            yield dataclasses.replace(setup, env={**setup.env, **runtime.env}), runtime
+        finally:
+            endpoint.close()
     finally:
-        endpoint.close()
         environment.close()
 
 

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The layer-ci Action's image: layer-ci plus one interpreter per Lambda runtime it tests (Python 3.9-3.14,
-# Node.js 20/22/24; layer_ci/engine/runtimes.py's table says which). The release workflow builds it for
+# Node.js 20/22/24; layer_ci/lambda_spec/runtimes.py's table says which). The release workflow builds it for
 # linux/amd64 and linux/arm64 and action.yml runs the pushed image by digest; this file stays its source.
 #
 # The base is pinned by digest (the multi-arch index of python:3.12.8-slim-bookworm). BASE_IMAGE swaps
@@ -53,7 +53,7 @@ RUN --mount=type=secret,id=ca-bundle \
         /usr/local/lib/layer-ci/build/install_runtimes.py python --downloads "${PYTHON_DOWNLOADS}"
 
 # This container is layer-ci's own: its (empty) /opt and /var/task may be replaced by links to a run's
-# layers and function code (layer_ci/engine/sandbox.py), so absolute /opt paths work without the
+# layers and function code (layer_ci/adapters/sandbox.py), so absolute /opt paths work without the
 # namespaces Docker's default seccomp profile refuses; the code itself runs as the layer-ci user.
 ENV LAYER_CI_OWN_CONTAINER=1
 

@@ -32,6 +32,7 @@ test: install
 lint: install
 	$(BIN)/ruff check layer_ci tests bench image entrypoint.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Builds the Action's image with buildah (no Docker engine) and runs its entry point on a push of the
 # example: see image/check.py. Slow (minutes, a download of every interpreter), so not part of `make test`.

@@ -37,8 +37,8 @@ from bench.docs_section import update_docs_section  # noqa: E402
 from layer_ci.engine.assemble import AssembledOpt, assemble_opt, verify_opt  # noqa: E402
 from layer_ci.engine.extract import LayerTree, extract_layer, remove_tree  # noqa: E402
 from layer_ci.engine.preflight import LayerUnderTest, preflight  # noqa: E402
-from layer_ci.engine.runtimes import parse_runtime  # noqa: E402
 from layer_ci.engine.sources import ResolvedLayer  # noqa: E402
+from layer_ci.lambda_spec.runtimes import parse_runtime  # noqa: E402
 from layer_ci.model import BuildSpec, Config, FunctionSpec, LayerSpec  # noqa: E402
 
 WORK = Path("/tmp/layer-ci-bench/assemble")

@@ -20,11 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from layer_ci.adapters.git import GitRepo
 from layer_ci.adapters.github import GitHubClient
-from layer_ci.bump import BumpOutcome
-from layer_ci.bump.pipeline import bump_after_publish
-from layer_ci.engine import EngineOptions
-from layer_ci.gate import AGGREGATE_CONTEXT, engine_runner
-from layer_ci.lockfile import save_lock
+from layer_ci.bump.pull_requests import BumpOutcome, bump_after_publish
+from layer_ci.engine.prepare import EngineOptions
+from layer_ci.gate.consumers import AGGREGATE_CONTEXT, engine_runner
+from layer_ci.plan.lockfile import save_lock
 from tests.report.bump_repo import FAST, BumpRepo, make_bump_repo
 from tests.support.git_remote import make_git_remote, run_git
 from tests.support.github_standin import GitHubStandIn

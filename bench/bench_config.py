@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator  # noqa: E402
 from ruamel.yaml import YAML  # noqa: E402
 
 from bench.docs_section import update_docs_section  # noqa: E402
-from layer_ci.config import load_config  # noqa: E402
+from layer_ci.config.loader import load_config  # noqa: E402
 from layer_ci.config.schema_errors import schema, validate  # noqa: E402
 from layer_ci.config.yamldoc import parse_text  # noqa: E402
 from tests.support.repos import make_monorepo  # noqa: E402

@@ -21,7 +21,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 import layer_ci.config.loader as loader  # noqa: E402
-from layer_ci.config import load_config  # noqa: E402
+from layer_ci.config.loader import load_config  # noqa: E402
 from tests.support.repos import make_monorepo  # noqa: E402
 
 WORK = Path("/tmp/layer-ci-bench/containment")

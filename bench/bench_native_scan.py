@@ -24,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from layer_ci.build.native import require_loadable  # noqa: E402
+from layer_ci.lambda_spec.native import require_loadable  # noqa: E402
 
 ROOT = Path("/tmp/layer-ci-bench/native")
 ELF_X86_64 = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x03\x00\x3e\x00" + b"\x00" * 44

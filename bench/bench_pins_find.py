@@ -27,9 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.docs_section import update_docs_section
-from layer_ci.pins import find_pins
-from layer_ci.pins.arn import LAYER_VERSION_ARN_RE
-from layer_ci.pins.find import SKIP_DIRS
+from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE
+from layer_ci.pins.find import SKIP_DIRS, find_pins
 
 SECTION = "## Finding pins"
 WORDS = ("def", "class", "import", "return", "layer", "version", "region", "1", "42", ":", "-", "{",

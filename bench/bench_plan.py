@@ -31,11 +31,11 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.docs_section import update_docs_section  # noqa: E402
-from layer_ci.config import load_config  # noqa: E402
-from layer_ci.config_cache import load_config_cached  # noqa: E402
-from layer_ci.inputs import INPUT_KEY_FORMAT, input_keys  # noqa: E402
-from layer_ci.lockfile import load_lock  # noqa: E402
-from layer_ci.plan import make_plan  # noqa: E402
+from layer_ci.config.loader import load_config  # noqa: E402
+from layer_ci.plan.changes import make_plan  # noqa: E402
+from layer_ci.plan.config_cache import load_config_cached  # noqa: E402
+from layer_ci.plan.inputs import INPUT_KEY_FORMAT, input_keys  # noqa: E402
+from layer_ci.plan.lockfile import load_lock  # noqa: E402
 from tests.support.repos import commit_all, git_env, init_git_repo, make_monorepo, record_lock  # noqa: E402
 
 WORK = Path("/tmp/layer-ci-bench/plan")

@@ -355,7 +355,7 @@ def main() -> None:
     if user != "10001" or len(util) != 2:
         fail(f"layer-ci user uid {user!r}, unshare/setpriv {util}: expected uid 10001 and both tools")
     installed: dict[str, dict[str, str]] = manifest["installed"]
-    from layer_ci.engine.runtimes import image_runtimes
+    from layer_ci.lambda_spec.runtimes import image_runtimes
 
     wanted = [row.name for row in (*image_runtimes("python"), *image_runtimes("nodejs"))]
     missing = [name for name in wanted if name not in installed and name not in manifest["skipped"]]
@@ -425,7 +425,7 @@ def main() -> None:
             if code != 0:
                 tail = "\n".join(output.strip().splitlines()[-30:])
                 fail(f"the entry point exited {code} (full output in .image-check.log):\n{tail}")
-            from layer_ci.action.workflow_commands import parse_output_file
+            from layer_ci.report.workflow_commands import parse_output_file
 
             outputs = parse_output_file((files / "output").read_text())
             summary = (files / "summary").read_text()

@@ -6,7 +6,7 @@ Runs inside the image while it is built (Dockerfile), in two steps:
                    /usr/local/lib/layer-ci/nodeNN and links ``/usr/local/bin/nodeNN`` to its binary.
                    Standard library only: it runs before layer-ci is installed so the slow download
                    stays in a cached layer when only layer-ci's source changes.
-``python``         for every Python runtime in layer_ci.engine.runtimes.RUNTIME_TABLE marked ``in_image``:
+``python``         for every Python runtime in lambda_spec/runtimes.py's RUNTIME_TABLE marked ``in_image``:
                    the base image's ``python3.X`` if it has one, else a uv-managed interpreter
                    (``uv python install``) linked as ``/usr/local/bin/python3.X``; ``--downloads skip``
                    records those as skipped instead. Then checks the table against what is installed
@@ -107,7 +107,7 @@ def _python_version(executable: str) -> str | None:
 
 
 def install_python(downloads: str) -> None:
-    from layer_ci.engine.runtimes import image_runtimes
+    from layer_ci.lambda_spec.runtimes import image_runtimes
 
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     installed: dict[str, dict[str, str]] = {}

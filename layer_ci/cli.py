@@ -40,9 +40,9 @@ EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program ended by SIGPI
 
 def _load(name: str) -> ModuleType | None:
     try:
-        return importlib.import_module(f"layer_ci.commands.{name}")
+        return importlib.import_module(f"layer_ci.commands.{name}_command")
     except ModuleNotFoundError as exc:
-        if exc.name == f"layer_ci.commands.{name}":
+        if exc.name == f"layer_ci.commands.{name}_command":
             return None
         raise
 
@@ -119,7 +119,7 @@ def _runner_safe_output(args: argparse.Namespace) -> Iterator[None]:
     if os.environ.get("GITHUB_ACTIONS") != "true":
         yield
         return
-    from layer_ci.action.workflow_commands import PlainLog
+    from layer_ci.report.workflow_commands import PlainLog
 
     # Machine-read stdout stays byte-for-byte JSON: --json, --matrix, the schema, an invocation's payload.
     json_out = bool(

@@ -64,3 +64,7 @@ class ServiceError(LayerCiError):
         self.service = service
         self.operation = operation
         super().__init__(f"{service} {operation} failed: {detail}")
+
+
+class OutcomeUnknown(ServiceError):
+    """A publish whose result never arrived (timeouts after every retry): a version may or may not exist."""

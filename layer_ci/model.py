@@ -124,7 +124,7 @@ class Settings:
     auto_merge: bool = False
     prune_keep: int | None = None
     prune_grace_days: int = 14
-    # Each entry: a regex string, or a mapping {regex, layer?, region?, files?} (see layer_ci.pins.patterns).
+    # Each entry: a regex string, or a mapping {regex, layer?, region?, files?} (config/pin_patterns.py).
     pin_patterns: tuple[str | Mapping[str, object], ...] = ()
     # settings.pins.exclude: globs (.gitignore rules) of paths never searched for pins.
     pins_exclude: tuple[str, ...] = ()

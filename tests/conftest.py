@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.aws",
     "tests.support.github_standin",
     "tests.support.git_remote",
+    "tests.support.engine_cache",
 ]

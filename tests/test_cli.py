@@ -124,7 +124,7 @@ def test_an_os_error_about_a_path_nobody_gave_is_still_reported_as_a_bug(
     def broken(_args: object) -> int:
         raise PermissionError(13, "Permission denied", "/var/lib/somewhere/internal.json")
 
-    monkeypatch.setattr("layer_ci.commands.build.run", broken)
+    monkeypatch.setattr("layer_ci.commands.build_command.run", broken)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["build", "--out", "dist"]) == 70
     assert "internal error (a bug, not your input): PermissionError" in capsys.readouterr().err
@@ -159,8 +159,9 @@ def _commands_loaded(argv: list[str]) -> list[str]:
 
 
 def test_naming_a_command_loads_only_its_module() -> None:
-    assert _commands_loaded(["--config", "ci/layer-ci.yml", "plan", "--json"]) == ["layer_ci.commands.plan"]
-    everything = [f"layer_ci.commands.{name}" for name in cli.COMMANDS]
+    plan_only = ["layer_ci.commands.plan_command"]
+    assert _commands_loaded(["--config", "ci/layer-ci.yml", "plan", "--json"]) == plan_only
+    everything = [f"layer_ci.commands.{name}_command" for name in cli.COMMANDS]
     assert _commands_loaded(["-h", "plan"]) == sorted(everything)  # top-level help lists them all
     assert _commands_loaded(["nope"]) == sorted(everything)  # so does the error for an unknown one
 

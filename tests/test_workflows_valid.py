@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from layer_ci.action.context import INPUT_ENV
 from layer_ci.action.routing import Outputs
-from layer_ci.action.workflow_commands import Runner, parse_output_file
+from layer_ci.report.workflow_commands import Runner, parse_output_file
 from tests.support.repos import PROJECT_ROOT
 
 WORKFLOWS = sorted([*PROJECT_ROOT.glob(".github/workflows/*.yml"), *PROJECT_ROOT.glob("docs/examples/*.yml")])

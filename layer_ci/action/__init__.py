@@ -1,1 +1,1 @@
-"""The GitHub Action front end: reads the runner's contract, routes the event, writes outputs."""
+"""The GitHub Action front end: reads the runner's contract, decides the event's route, writes outputs."""

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from layer_ci.action.context import read_settings
 from layer_ci.action.routing import DefaultAwsProvider, action
-from layer_ci.action.workflow_commands import PlainLog, Runner
 from layer_ci.cli import BUG_REPORT_URL
 from layer_ci.errors import LayerCiError, UsageError
+from layer_ci.report.workflow_commands import PlainLog, Runner
 
 if TYPE_CHECKING:
     from layer_ci.adapters.github import RetryPolicy

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from layer_ci.action.context import ActionSettings
 from layer_ci.action.summary import lines_section, md, plan_summary, push_summary
-from layer_ci.action.workflow_commands import Runner
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, ConfigError, LayerCiError, UsageError
+from layer_ci.flows.push import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
 from layer_ci.fsutil import is_inside
 from layer_ci.model import IGNORED_BY_CONFIG, Config
-from layer_ci.pipeline import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
-from layer_ci.plan import Plan
+from layer_ci.plan.changes import Plan
+from layer_ci.report.workflow_commands import Runner
 
 if TYPE_CHECKING:
     from layer_ci.adapters.git import GitRepo
@@ -44,7 +44,7 @@ class DefaultAwsProvider:
     """The registries ``settings.registry`` names, clients built on first use per region."""
 
     def registry_factory(self, config: Config) -> RegistryFactory:
-        from layer_ci.registry import registry_factory
+        from layer_ci.publish.registries import registry_factory
 
         return registry_factory(config)
 
@@ -145,7 +145,7 @@ def action(
             code = _schedule(settings, config, aws, runner, prune=None)
             if settings.command != "auto":  # `command: audit` stays read-only
                 return code
-            from layer_ci.vendor.action import watch_job
+            from layer_ci.action.scheduled_watch import watch_job
 
             return max(code, watch_job(settings, config, github, git, runner))
         if route == "prune":
@@ -178,7 +178,7 @@ def _load(settings: ActionSettings, load: Callable[[Path], Config] | None) -> Co
         )
     if load is not None:
         return load(settings.config_path)
-    from layer_ci.config import load_config
+    from layer_ci.config.loader import load_config
 
     return load_config(settings.config_path)
 
@@ -215,8 +215,8 @@ def _plan_outputs(plan: Plan, outputs: Outputs) -> None:
 def _plan_only(
     settings: ActionSettings, config: Config, runner: Runner, outputs: Outputs, *, notes: Sequence[str]
 ) -> int:
-    from layer_ci.lockfile import load_lock
-    from layer_ci.plan import make_plan
+    from layer_ci.plan.changes import make_plan
+    from layer_ci.plan.lockfile import load_lock
 
     with runner.group("plan"):
         plan = make_plan(config, load_lock(config.root))
@@ -450,14 +450,14 @@ def _verify(
 
     The one place the Action calls the verify module.
     """
-    from layer_ci.bump.pipeline import repository_of
-    from layer_ci.commands.verify import COMMENT_MARKER, resolve_base
-    from layer_ci.engine import EngineOptions
-    from layer_ci.gate import engine_runner
-    from layer_ci.lockfile import load_lock
-    from layer_ci.plan import make_plan
-    from layer_ci.report import verify_comment
-    from layer_ci.verify import VERIFY_CONTEXT, verify_change, verify_status
+    from layer_ci.bump.pull_requests import repository_of
+    from layer_ci.commands.verify_command import COMMENT_MARKER, resolve_base
+    from layer_ci.engine.prepare import EngineOptions
+    from layer_ci.gate.consumers import engine_runner
+    from layer_ci.gate.verify import VERIFY_CONTEXT, verify_change, verify_status
+    from layer_ci.plan.changes import make_plan
+    from layer_ci.plan.lockfile import load_lock
+    from layer_ci.report.render import verify_comment
 
     number = settings.pr_number
     if number is None:
@@ -530,8 +530,8 @@ def _schedule(
     audit_too: bool = True,
 ) -> int:
     """The scheduled job: audit the pins (deleted versions fail it), and prune when configured."""
-    from layer_ci.audit import AuditReport, audit
-    from layer_ci.pins import find_pins
+    from layer_ci.pins.find import find_pins
+    from layer_ci.publish.audit import AuditReport, audit
 
     factory = aws.registry_factory(config)
     pins = find_pins(config.root, config)
@@ -565,8 +565,8 @@ def _schedule(
 def _prune(config: Config, factory: RegistryFactory, pins: Sequence[Any], runner: Runner) -> str:
     from datetime import UTC, datetime
 
-    from layer_ci.lockfile import load_lock
-    from layer_ci.prune import DEFAULT_KEEP, apply_prune, plan_prune
+    from layer_ci.plan.lockfile import load_lock
+    from layer_ci.publish.prune import DEFAULT_KEEP, apply_prune, plan_prune
 
     settings = config.settings
     keep = settings.prune_keep if settings.prune_keep is not None else DEFAULT_KEEP

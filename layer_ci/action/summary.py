@@ -9,9 +9,9 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 
+from layer_ci.flows.push import FunctionCheck, PushOutcome
 from layer_ci.model import Config
-from layer_ci.pipeline import FunctionCheck, PushOutcome
-from layer_ci.plan import Plan
+from layer_ci.plan.changes import Plan
 from layer_ci.report.markdown import escape_cell
 
 STATUS_ICONS: Mapping[str, str] = {

@@ -28,8 +28,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from layer_ci.errors import LayerCiError, ServiceError, UsageError
-from layer_ci.registry.base import OutcomeUnknown
+from layer_ci.errors import LayerCiError, OutcomeUnknown, ServiceError, UsageError
 
 RetryMode = Literal["standard", "adaptive"]
 

@@ -930,3 +930,11 @@ def _comment_info(comment: Any) -> CommentInfo:
     return CommentInfo(
         id=comment.id, html_url=comment.html_url, body=comment.body, user_login=comment.user.login
     )
+
+
+def github_client(repo_slug: str | None) -> GitHubClient:
+    """The GitHub client from the environment, for ``--repo-slug`` (default: ``$GITHUB_REPOSITORY``)."""
+    env = dict(os.environ)
+    if repo_slug:
+        env["GITHUB_REPOSITORY"] = repo_slug
+    return GitHubClient.from_env(env)

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from layer_ci.engine import sandbox
+from layer_ci.adapters import sandbox
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from layer_ci.build.command import build_command
 from layer_ci.build.files import build_files
 from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
-from layer_ci.build.native import require_loadable
 from layer_ci.build.nodejs import build_nodejs
 from layer_ci.build.normalise import normalise_tree, require_no_build_paths
 from layer_ci.build.python import build_python
-from layer_ci.build.rules import require_buildable
 from layer_ci.build.zipper import list_entries, write_entries
+from layer_ci.config.build_rules import require_buildable
 from layer_ci.errors import BuildError
+from layer_ci.lambda_spec.native import require_loadable
 from layer_ci.model import BuiltLayer, LayerSpec
 
 TEMP_PREFIX = "layer-ci-build-"

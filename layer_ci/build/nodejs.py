@@ -7,9 +7,9 @@ from pathlib import Path
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
 from layer_ci.build.normalise import normalise_tree
-from layer_ci.build.rules import NODE_LOCK_FILES, node_lock_file, require_buildable
 from layer_ci.build.source_files import copy_own_files, nodejs_own_files
 from layer_ci.build.zipper import tree_digest
+from layer_ci.config.build_rules import NODE_LOCK_FILES, node_lock_file, require_buildable
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from layer_ci.adapters import sandbox
 from layer_ci.build.command import (
     DEFAULT_TIMEOUT_S,
     installer_env,
@@ -29,10 +30,9 @@ from layer_ci.build.command import (
 )
 from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
-from layer_ci.build.rules import DEFAULT_PYTHON_REQUIREMENTS, python_runtimes, require_buildable
 from layer_ci.build.source_files import copy_own_files, python_own_files
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
-from layer_ci.engine import sandbox
+from layer_ci.config.build_rules import DEFAULT_PYTHON_REQUIREMENTS, python_runtimes, require_buildable
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from layer_ci.build.manifest import manifest_from_zip, manifest_path, read_manifest, write_manifest
 from layer_ci.bump.releases import LayerRelease
 from layer_ci.errors import LayerCiError
-from layer_ci.fetch import sha256_of
-from layer_ci.lockfile import Lock, LockedLayer
 from layer_ci.model import Manifest
-from layer_ci.registry.base import LayerRegistry
+from layer_ci.plan.lockfile import Lock, LockedLayer
+from layer_ci.publish.fetch import sha256_of
+from layer_ci.publish.registry_contract import LayerRegistry
 
 RegistryFactory = Callable[[str], LayerRegistry]
 

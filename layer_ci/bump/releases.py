@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from layer_ci.lockfile import Lock, LockedLayer
 from layer_ci.model import Config, IgnoreRule
 from layer_ci.pins.find import Pin
-from layer_ci.report.model import RegionVersion
+from layer_ci.plan.lockfile import Lock, LockedLayer
+from layer_ci.report.facts import RegionVersion
 
 BRANCH_PREFIX = "layer-ci/"
 PER_PUSH_BRANCH = f"{BRANCH_PREFIX}layers"

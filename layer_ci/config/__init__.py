@@ -1,5 +1,1 @@
-"""Loading and checking layer-ci.yml (and the SAM/CloudFormation templates it names)."""
-
-from layer_ci.config.loader import load_config
-
-__all__ = ["load_config"]
+"""Stage 1, config: layer-ci.yml and the templates it names in; a validated, frozen Config out."""

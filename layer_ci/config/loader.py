@@ -10,13 +10,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from layer_ci.build.rules import layer_problems
 from layer_ci.config import sam
+from layer_ci.config.build_rules import layer_problems
+from layer_ci.config.pin_patterns import PinPatternEntry, compile_pin_patterns
 from layer_ci.config.schema_errors import validate
 from layer_ci.config.yamldoc import Document, FieldPath, read_document
 from layer_ci.errors import ConfigError, Location
 from layer_ci.fsutil import containment_problem, is_inside
-from layer_ci.limits import ARCHITECTURES, LAMBDA_RUNTIMES, compatibility_problems
+from layer_ci.lambda_spec.limits import ARCHITECTURES, LAMBDA_RUNTIMES, compatibility_problems
 from layer_ci.model import (
     MAX_LAYERS_PER_FUNCTION,
     Architecture,
@@ -29,7 +30,6 @@ from layer_ci.model import (
     Settings,
     Sharing,
 )
-from layer_ci.pins.patterns import PinPatternEntry, compile_pin_patterns
 
 DEFAULT_CONFIG = Path("layer-ci.yml")
 DEFAULT_REGIONS = ("us-east-1",)
@@ -126,7 +126,7 @@ class _Loader:
         templates = tuple(self.data.get("templates") or ())
         functions = self.functions(by_name, templates)
         for spec in by_name.values():
-            # The build's own rules (layer_ci.build.rules), so nothing it would refuse waits for a build.
+            # The build's own rules (config/build_rules.py), so nothing it would refuse waits for a build.
             for problem in layer_problems(spec):
                 raise self.error(("layers", spec.name, *problem.field), problem.problem, problem.fix)
         self.check_ignore(settings, list(by_name.values()), functions)
@@ -172,7 +172,7 @@ class _Loader:
         )
 
     def check_exclude_glob(self, glob: str, path: FieldPath) -> None:
-        from layer_ci.pins.find import exclude_spec
+        from layer_ci.config.pin_patterns import exclude_spec
 
         try:
             exclude_spec([glob])

@@ -13,7 +13,7 @@ from typing import Any
 from layer_ci.config.yamldoc import Document, FieldPath, YamlMap
 from layer_ci.errors import ConfigError
 from layer_ci.fsutil import containment_problem, is_inside
-from layer_ci.limits import ARCHITECTURES, LAMBDA_RUNTIMES
+from layer_ci.lambda_spec.limits import ARCHITECTURES, LAMBDA_RUNTIMES
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 FUNCTION_TYPES = frozenset({SERVERLESS_FUNCTION, "AWS::Lambda::Function"})

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layer_ci.engine import sandbox
+from layer_ci.adapters import sandbox
 from layer_ci.engine.assemble import merged_view
 from layer_ci.engine.invoke import INIT_ALLOWANCE_S, InvokeResult
 from layer_ci.engine.prepare import (

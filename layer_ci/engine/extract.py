@@ -23,9 +23,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from layer_ci.build.native import BinaryFormat, sniff_binary
 from layer_ci.errors import LayerCiError
 from layer_ci.fsutil import user_cache_dir, write_atomically
+from layer_ci.lambda_spec.native import BinaryFormat, sniff_binary
 from layer_ci.model import MAX_UNZIPPED_BYTES
 
 INDEX_FORMAT = 1

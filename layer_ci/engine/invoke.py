@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layer_ci.engine import sandbox
+from layer_ci.adapters import sandbox
 from layer_ci.engine.prepare import (
     EngineOptions,
     PreflightError,

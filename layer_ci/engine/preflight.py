@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from layer_ci.build.native import native_problem
 from layer_ci.engine.assemble import find_conflicts
 from layer_ci.engine.extract import LayerTree, TreeEntry
-from layer_ci.engine.runtimes import Runtime
 from layer_ci.engine.sources import ResolvedLayer
-from layer_ci.limits import check_function_limits
+from layer_ci.lambda_spec.limits import check_function_limits
+from layer_ci.lambda_spec.native import native_problem
+from layer_ci.lambda_spec.runtimes import Runtime
 from layer_ci.model import Config, FunctionSpec
 
 _SITE_PACKAGES_RE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
@@ -158,7 +158,7 @@ def python_abi_of(runtime: Runtime) -> tuple[tuple[int, int], ...]:
 
 
 def _native_problem(entry: TreeEntry, function: FunctionSpec, runtime: Runtime) -> str | None:
-    # The build refuses the same files for the layer's own compatible lists (layer_ci.build.native).
+    # The build refuses the same files for the layer's own compatible lists (layer_ci.lambda_spec.native).
     return native_problem(
         entry.path,
         entry.binary,

@@ -12,22 +12,21 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from layer_ci.engine import sandbox
+from layer_ci.adapters import sandbox
 from layer_ci.engine.assemble import AssembledOpt, assemble_opt, discard_opt, verify_opt
 from layer_ci.engine.extract import DEFAULT_LIMITS, ExtractLimits, default_cache_dir, extract_layer
-from layer_ci.engine.preflight import LayerUnderTest, PreflightReport, function_code_bytes, preflight
-from layer_ci.engine.runtimes import (
+from layer_ci.engine.interpreters import (
     Interpreter,
     LanguageHome,
-    Runtime,
     find_interpreter,
     lambda_environment,
     language_home,
-    parse_runtime,
     search_paths,
 )
+from layer_ci.engine.preflight import LayerUnderTest, PreflightReport, function_code_bytes, preflight
 from layer_ci.engine.sources import default_region, resolve_layers
 from layer_ci.errors import LayerCiError, UsageError
+from layer_ci.lambda_spec.runtimes import Runtime, parse_runtime
 from layer_ci.model import Config, FunctionSpec
 
 RUNTIME_FILES = ("bootstrap.py", "bootstrap.js")

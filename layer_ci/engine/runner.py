@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from layer_ci.engine import sandbox
+from layer_ci.adapters import sandbox
 from layer_ci.engine.assemble import LayerConflictError
 from layer_ci.engine.custom_runtime import default_test_command as custom_runtime_test_command
 from layer_ci.engine.custom_runtime import is_custom_runtime

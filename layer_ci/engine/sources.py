@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from layer_ci.errors import UsageError
 
 if TYPE_CHECKING:
+    from layer_ci.lambda_spec.arn import LayerVersionArn
     from layer_ci.model import Config, FunctionSpec, LayerSpec
-    from layer_ci.pins import Pin
-    from layer_ci.pins.arn import LayerVersionArn
+    from layer_ci.pins.find import Pin
 
 DEFAULT_REGION = "us-east-1"
 LOCAL = "local"
@@ -61,7 +61,7 @@ def layer_entries(function: FunctionSpec) -> list[tuple[str, str | None]]:
     An external layer's name is its real name, read with the pins' ARN parser, so placeholders such as
     `arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:NAME:3` name NAME.
     """
-    from layer_ci.pins.arn import parse_layer_version_arn
+    from layer_ci.lambda_spec.arn import parse_layer_version_arn
 
     entries: list[tuple[str, str | None]] = []
     for entry in function.ordered_layers():
@@ -80,7 +80,7 @@ def concrete_arn(config: Config, arn: str, region: str) -> LayerVersionArn:
 
     Raises LayerSourceError naming the ARN when it is not a layer version ARN.
     """
-    from layer_ci.pins.arn import LayerVersionArn, parse_layer_version_arn, partition_for_region
+    from layer_ci.lambda_spec.arn import LayerVersionArn, parse_layer_version_arn, partition_for_region
 
     try:
         parsed = parse_layer_version_arn(arn)
@@ -234,8 +234,8 @@ def pinned_version(config: Config, function: FunctionSpec, layer: str, region: s
 
 def build_local(config: Config, spec: LayerSpec, cache_dir: Path) -> Path:
     """Build ``spec`` from the repository's source (once per input key) and return its zip."""
-    from layer_ci.build import build_layer
-    from layer_ci.inputs import input_key
+    from layer_ci.build.layer import build_layer
+    from layer_ci.plan.inputs import input_key
 
     key = input_key(spec, config.root)
     out_dir = cache_dir / "builds" / spec.name / key.split(":")[-1][:32]
@@ -254,7 +254,7 @@ def fetch_version(
     ``layer`` is a name or a layer ARN (for layers of other accounts). Compatibility comes from the
     published version itself: that, not today's layer-ci.yml, is what Lambda checks.
     """
-    from layer_ci.registry import open_registry
+    from layer_ci.publish.registries import open_registry
 
     registry = open_registry(config, region)
     info = registry.get_version(layer, version)
@@ -278,7 +278,7 @@ def fetch_version(
 
 
 def _locked_version(config: Config, layer: str, region: str) -> int | None:
-    from layer_ci.lockfile import load_lock
+    from layer_ci.plan.lockfile import load_lock
 
     lock = load_lock(config.root)
     locked = lock.layers.get(layer)
@@ -289,7 +289,7 @@ def _locked_version(config: Config, layer: str, region: str) -> int | None:
 
 
 def _function_pins(config: Config, function: FunctionSpec) -> list[Pin]:
-    from layer_ci.pins import find_pins
+    from layer_ci.pins.find import find_pins
 
     pins = list(find_pins(config.root, config))
     if function.pin_files:

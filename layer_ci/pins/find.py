@@ -13,11 +13,11 @@ from typing import Any, Literal
 import pathspec
 
 from layer_ci.adapters.git import source_files as git_source_files
+from layer_ci.config.pin_patterns import PinPattern, compile_pin_patterns, exclude_spec
 from layer_ci.errors import Location
+from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE, arn_from_match, is_region
 from layer_ci.model import Config
-from layer_ci.pins.arn import LAYER_VERSION_ARN_RE, arn_from_match, is_region
 from layer_ci.pins.joins import JOIN_REASON, joined_arns
-from layer_ci.pins.patterns import PinPattern, compile_pin_patterns
 
 # Folders that are never a repository's own source, even when committed: version control, virtualenvs and
 # vendored packages (a vendored botocore's example JSON is full of layer ARNs), and the build output of
@@ -310,11 +310,6 @@ class _LineIndex:
         if self._line_start == 0 and text.startswith(BOM):
             column -= 1  # editors do not count the byte-order mark as a column
         return self._line, column
-
-
-def exclude_spec(globs: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
-    """The ``settings.pins.exclude`` globs, with .gitignore's rules (``docs/``, ``**/fixtures/*.json``)."""
-    return pathspec.GitIgnoreSpec.from_lines(globs) if globs else None
 
 
 def is_source_path(rel_path: str, excludes: pathspec.GitIgnoreSpec | None = None) -> bool:

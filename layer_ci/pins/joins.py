@@ -10,7 +10,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from layer_ci.pins.arn import LAYER_VERSION_ARN_RE, LayerVersionArn, arn_from_match
+from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE, LayerVersionArn, arn_from_match
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import cast
 
 from layer_ci import fsutil
-from layer_ci.pins.arn import LAYER_VERSION_ARN_RE
+from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE
 from layer_ci.pins.find import Pin
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from layer_ci.report.facts import BumpReport, LayerBumpReport, VerifyReport
 from layer_ci.report.markdown import MAX_BODY_CHARS, truncate_markdown
-from layer_ci.report.model import BumpReport, LayerBumpReport, VerifyReport
 from layer_ci.report.sections import (
     DEFAULT_TAIL_LINES,
     packages_section,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from layer_ci.build.manifest import ManifestDiff
 from layer_ci.model import MAX_UNZIPPED_BYTES
+from layer_ci.report.facts import FunctionSize, KeptPin, LayerBumpReport, PinChange
 from layer_ci.report.markdown import (
     code_block,
     code_span,
@@ -18,7 +19,6 @@ from layer_ci.report.markdown import (
     signed_bytes,
     table,
 )
-from layer_ci.report.model import FunctionSize, KeptPin, LayerBumpReport, PinChange
 
 if TYPE_CHECKING:
     from layer_ci.engine.runner import TestResult

@@ -1,1 +1,1 @@
-"""Vendor layers: layers other accounts publish, watched for new versions and bumped through the gate."""
+"""Vendor layers: other accounts' pinned layers in; their newest allowed versions, fetched, out."""

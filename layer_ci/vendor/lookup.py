@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from layer_ci.errors import UsageError
-from layer_ci.pins.arn import LAYER_VERSION_ARN_RE, arn_from_match
+from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE, arn_from_match
 from layer_ci.vendor.policy import VendorPolicy
 
 # Probing never walks further than this many versions past the pin in one run: a vendor releasing more

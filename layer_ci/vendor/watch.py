@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 from layer_ci.bump.releases import BRANCH_PREFIX, BumpGroup, LayerRelease
 from layer_ci.errors import LayerCiError, ServiceError
-from layer_ci.fetch import fetch_url
-from layer_ci.lockfile import LockedLayer, PublishedRef
+from layer_ci.lambda_spec.arn import parse_layer_version_arn, partition_for_region
 from layer_ci.model import BuildSpec, Config, LayerSpec
-from layer_ci.pins.arn import parse_layer_version_arn, partition_for_region
 from layer_ci.pins.find import Pin
-from layer_ci.registry.base import code_sha256_hex
-from layer_ci.report.model import RegionVersion
+from layer_ci.plan.lockfile import LockedLayer, PublishedRef
+from layer_ci.publish.fetch import fetch_url
+from layer_ci.publish.registry_contract import code_sha256_hex
+from layer_ci.report.facts import RegionVersion
 from layer_ci.vendor.lookup import VendorAws, newest_version
 from layer_ci.vendor.policy import VendorPolicy, VendorSettings
 
@@ -81,7 +81,7 @@ class WatchResult:
     """Every vendor layer's status and the bump's outcome (None when nothing needed a pull request)."""
 
     layers: tuple[VendorStatus, ...] = ()
-    outcome: Any = None  # layer_ci.bump.pipeline.BumpOutcome
+    outcome: Any = None  # layer_ci.bump.pull_requests.BumpOutcome
     errors: tuple[str, ...] = field(default=())
 
     @property

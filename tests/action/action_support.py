@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layer_ci.action.workflow_commands import parse_output_file
+from layer_ci.report.workflow_commands import parse_output_file
 from tests.support.aws import MOTO_ACCOUNT, AwsEnv
 from tests.support.git_remote import run_git
 from tests.support.github_standin import LinkedRepo

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layer_ci.action.workflow_commands import parse_output_file
+from layer_ci.report.workflow_commands import parse_output_file
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME
 from tests.support.git_remote import run_git
 from tests.support.github.state import Issue

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from layer_ci.action.main import main
-from layer_ci.action.workflow_commands import parse_output_file
-from layer_ci.lockfile import load_lock
-from layer_ci.registry.local import LocalRegistry
+from layer_ci.plan.lockfile import load_lock
+from layer_ci.publish.folder_registry import LocalRegistry
+from layer_ci.report.workflow_commands import parse_output_file
 from tests.report.bump_repo import MYLIB_BREAKING, MYLIB_COMPATIBLE, TEMPLATE, BumpRepo, make_bump_repo
 from tests.support.git_remote import run_git
 from tests.support.github_standin import GitHubStandIn, LinkedRepo

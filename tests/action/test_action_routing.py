@@ -8,9 +8,9 @@ from pathlib import Path
 
 from layer_ci.action.context import read_settings
 from layer_ci.action.routing import action, choose_route
-from layer_ci.action.workflow_commands import Runner, parse_output_file
 from layer_ci.errors import ConfigError, Location
 from layer_ci.model import Config
+from layer_ci.report.workflow_commands import Runner, parse_output_file
 from tests.support.repos import config_of, function_spec, layer_spec
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from layer_ci.action.summary import layer_graph, md, mermaid_label, plan_summary, push_summary
-from layer_ci.lockfile import Lock
+from layer_ci.flows.push import BuiltSummary, FunctionCheck, PinChange, PullRequestRef, PushOutcome
 from layer_ci.model import PublishedVersion
-from layer_ci.pipeline import BuiltSummary, FunctionCheck, PinChange, PullRequestRef, PushOutcome
-from layer_ci.plan import make_plan
+from layer_ci.plan.changes import make_plan
+from layer_ci.plan.lockfile import Lock
 from tests.support.repos import config_of, function_spec, layer_spec
 
 

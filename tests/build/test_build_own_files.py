@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.build import build_layer
+from layer_ci.build.layer import build_layer
 from layer_ci.errors import BuildError
 from layer_ci.model import BuildSpec, LayerSpec
 

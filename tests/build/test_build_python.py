@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.build import build_layer
+from layer_ci.build.layer import build_layer
 from layer_ci.build.python import PythonTarget, choose_installer, missing_wheel
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, BuildSpec, LayerSpec

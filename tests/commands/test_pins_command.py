@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from layer_ci import cli
-from layer_ci.commands.pins import pin_status
-from layer_ci.lockfile import Lock, LockedLayer, PublishedRef, lock_path
-from layer_ci.pins import find_pins_in_text
+from layer_ci.commands.pins_command import pin_status
+from layer_ci.pins.find import find_pins_in_text
+from layer_ci.plan.lockfile import Lock, LockedLayer, PublishedRef, lock_path
 
 CONFIG = """\
 version: 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from layer_ci.cli import main
-from layer_ci.commands.test import render
-from layer_ci.engine import TestResult
+from layer_ci.commands.test_command import render
+from layer_ci.engine.runner import TestResult
 
 
 @pytest.mark.parametrize(

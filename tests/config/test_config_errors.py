@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.config import load_config
+from layer_ci.config.loader import load_config
 from layer_ci.errors import ConfigError
 
 # Lines:         1 version, 2 layers, 3 common, 4 source, 5 build, 6 method, 7 requirements,

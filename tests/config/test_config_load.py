@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.config import load_config
+from layer_ci.config.loader import load_config
 from layer_ci.errors import Location
 from layer_ci.model import BuildSpec, Settings, Sharing
 

@@ -11,7 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from layer_ci.config.schema_errors import schema
-from layer_ci.limits import LAMBDA_RUNTIMES
+from layer_ci.lambda_spec.limits import LAMBDA_RUNTIMES
 
 
 def objects(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:

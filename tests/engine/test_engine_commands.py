@@ -143,11 +143,3 @@ def test_invoke_on_the_example_prints_the_handlers_json(
     body = json.loads(response["body"])
     assert body["slug"] == "creme-brulee-rooibos-250-g"  # slugified by the tools layer's bin/slugify
     assert body["url"].startswith("https://xn--")  # punycoded by idna from the common-deps layer
-
-
-def test_every_name_the_engine_package_offers_resolves() -> None:
-    import layer_ci.engine as engine
-
-    assert all(getattr(engine, name) is not None for name in engine.__all__)
-    with pytest.raises(AttributeError):
-        _ = engine.no_such_name

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine import EngineOptions, invoke_function
+from layer_ci.adapters.sandbox import EMULATED_NOTE
 from layer_ci.engine.custom_runtime import (
     CustomInvokeResult,
     ExecutionEnvironment,
     invoke_events,
 )
-from layer_ci.engine.prepare import function_process, prepare_function
-from layer_ci.engine.sandbox import EMULATED_NOTE
+from layer_ci.engine.invoke import invoke_function
+from layer_ci.engine.prepare import EngineOptions, function_process, prepare_function
 from tests.engine.custom_runtime_support import (
     PYTHON_BOOTSTRAP,
     PYTHON_HANDLER,

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from layer_ci.engine import EngineOptions, run_function_tests
 from layer_ci.engine.custom_runtime import INVOKE_URL_ENV, runtime_api_for_tests
-from layer_ci.engine.prepare import function_process, prepare_function
-from layer_ci.gate import engine_runner, function_status, run_gate
+from layer_ci.engine.prepare import EngineOptions, function_process, prepare_function
+from layer_ci.engine.runner import run_function_tests
+from layer_ci.gate.consumers import engine_runner, function_status, run_gate
 from tests.engine.custom_runtime_support import (
     PYTHON_BOOTSTRAP,
     PYTHON_HANDLER,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine import EngineOptions, PreflightError, invoke_function
+from layer_ci.engine.invoke import invoke_function
+from layer_ci.engine.prepare import EngineOptions, PreflightError
 from layer_ci.model import Config
 from tests.engine.engine_support import (
     FOREIGN_ARCH,

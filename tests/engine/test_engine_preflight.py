@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine import EngineOptions, run_function_tests
 from layer_ci.engine.extract import extract_layer
 from layer_ci.engine.preflight import LayerUnderTest, PreflightReport, preflight
-from layer_ci.engine.runtimes import parse_runtime
+from layer_ci.engine.prepare import EngineOptions
+from layer_ci.engine.runner import run_function_tests
 from layer_ci.engine.sources import ResolvedLayer
+from layer_ci.lambda_spec.runtimes import parse_runtime
 from layer_ci.model import Architecture, FunctionSpec
 from tests.engine.engine_support import (
     ELF_MACHINE,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine import EngineOptions, TestResult, run_function_tests
 from layer_ci.engine import extract as extract_module
-from layer_ci.engine.runner import is_pytest, read_junit, summarize_output
+from layer_ci.engine.prepare import EngineOptions
+from layer_ci.engine.runner import TestResult, is_pytest, read_junit, run_function_tests, summarize_output
 from layer_ci.model import Config
 from tests.engine.engine_support import (
     HOST_RUNTIME,
@@ -257,7 +257,7 @@ def test_a_test_writing_into_opt_is_reported_and_the_cache_dropped(
 
 
 def test_other_python_only_when_allowed_and_then_marked(shared_cache: Path, tmp_path: Path) -> None:
-    from layer_ci.engine import InterpreterNotFoundError
+    from layer_ci.engine.interpreters import InterpreterNotFoundError
 
     config, v1, _ = _greeter(tmp_path)
     wrong = replace(config.functions[0], runtime="python3.99")

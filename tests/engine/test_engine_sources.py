@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine import EngineOptions, run_function_tests
+from layer_ci.engine.prepare import EngineOptions
+from layer_ci.engine.runner import run_function_tests
 from layer_ci.engine.sources import (
     LayerSourceError,
     default_region,
@@ -15,9 +16,9 @@ from layer_ci.engine.sources import (
     pinned_version,
     resolve_layers,
 )
-from layer_ci.lockfile import Lock, LockedLayer, PublishedRef, save_lock
 from layer_ci.model import Config
-from layer_ci.registry import open_registry
+from layer_ci.plan.lockfile import Lock, LockedLayer, PublishedRef, save_lock
+from layer_ci.publish.registries import open_registry
 from tests.engine.engine_support import file, function_spec, layer_spec, make_config, write_zip
 
 APP_TEST = "import mylib\n\ndef test_version():\n    assert mylib.VERSION == {version}\n"

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from layer_ci import cli
-from layer_ci.config import load_config
-from layer_ci.engine import EngineOptions, run_function_tests
+from layer_ci.config.loader import load_config
+from layer_ci.engine.prepare import EngineOptions
+from layer_ci.engine.runner import run_function_tests
 from layer_ci.engine.sources import LayerSourceError, layer_entries
-from layer_ci.registry import open_registry
+from layer_ci.publish.registries import open_registry
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME, file, layer_spec, make_config, write_zip
 
 POWERTOOLS = "AWSLambdaPowertoolsPythonV3-python311-x86_64"

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 from ruamel.yaml import YAML
 
-from layer_ci.engine.runtimes import image_runtimes
+from layer_ci.lambda_spec.runtimes import image_runtimes
 from tests.support.repos import PROJECT_ROOT
 
 DIGEST = "sha256:" + "ab" * 32

@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Sequence
 
-from layer_ci.pins import Pin
+from layer_ci.pins.find import Pin
 
 
 def assert_only_version_digits_changed(before: str, after: str, pins: Sequence[Pin]) -> None:

@@ -9,8 +9,7 @@ import pytest
 
 from layer_ci.errors import ConfigError
 from layer_ci.model import BuildSpec, Config, LayerSpec, Settings
-from layer_ci.pins import find_pins, find_pins_in_text
-from layer_ci.pins.find import MAX_FILE_BYTES
+from layer_ci.pins.find import MAX_FILE_BYTES, find_pins, find_pins_in_text
 
 ARN = "arn:aws:lambda:us-east-1:111111111111:layer:x:1"
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from layer_ci.model import BuildSpec, Config, LayerSpec, Settings
-from layer_ci.pins import Pin, find_pins
+from layer_ci.pins.find import Pin, find_pins
 from layer_ci.pins.rewrite import plan_file_rewrites, rewrite_files
 from tests.pins.pin_checks import assert_char_diff_is_version_digits, assert_only_version_digits_changed
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from layer_ci.pins import Pin, find_pins_in_text, rewrite_text
-from layer_ci.pins.arn import partition_for_region
+from layer_ci.lambda_spec.arn import partition_for_region
+from layer_ci.pins.find import Pin, find_pins_in_text
+from layer_ci.pins.rewrite import rewrite_text
 from tests.pins.pin_checks import assert_only_version_digits_changed
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-4", "cn-north-1", "us-gov-west-1")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from layer_ci.config.pin_patterns import compile_pin_patterns
 from layer_ci.errors import Location
 from layer_ci.model import Config, Settings
-from layer_ci.pins import find_pins, find_pins_in_text, rewrite_pins, rewrite_text
-from layer_ci.pins.patterns import compile_pin_patterns
-from layer_ci.pins.rewrite import plan_file_rewrites, rewrite_files
+from layer_ci.pins.find import find_pins, find_pins_in_text
+from layer_ci.pins.rewrite import plan_file_rewrites, rewrite_files, rewrite_pins, rewrite_text
 
 ARN = "arn:aws:lambda:us-east-1:111111111111:layer:x:1"
 

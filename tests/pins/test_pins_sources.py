@@ -15,8 +15,7 @@ import pytest
 
 from layer_ci import cli
 from layer_ci.adapters.git import source_files
-from layer_ci.pins import find_pins
-from layer_ci.pins.find import iter_text_files
+from layer_ci.pins.find import find_pins, iter_text_files
 from tests.support.repos import git, init_git_repo
 
 POWERTOOLS = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV2:{version}"

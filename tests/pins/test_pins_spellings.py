@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from layer_ci import cli
 from layer_ci.bump.edits import plan_pin_edits
 from layer_ci.bump.releases import LayerRelease
-from layer_ci.lockfile import LockedLayer, PublishedRef
+from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE
 from layer_ci.model import BuildSpec, Config, LayerSpec
-from layer_ci.pins import find_pins_in_text, rewrite_text
-from layer_ci.pins.arn import LAYER_VERSION_ARN_RE
-from layer_ci.pins.find import Pin, arn_matches
-from layer_ci.report.model import RegionVersion
+from layer_ci.pins.find import Pin, arn_matches, find_pins_in_text
+from layer_ci.pins.rewrite import rewrite_text
+from layer_ci.plan.lockfile import LockedLayer, PublishedRef
+from layer_ci.report.facts import RegionVersion
 
 PT = "017000801446"
 DD = "464622532012"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from layer_ci.action.workflow_commands import parse_output_file
-from layer_ci.lockfile import Lock, parse_lock
+from layer_ci.plan.lockfile import Lock, parse_lock
+from layer_ci.report.workflow_commands import parse_output_file
 from tests.support.aws import MOTO_ACCOUNT, AwsEnv
 from tests.support.git_remote import run_git
 from tests.support.github_standin import LinkedRepo

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from layer_ci.cli import main
-from layer_ci.lockfile import load_lock
+from layer_ci.plan.lockfile import load_lock
 from tests.support.aws import AwsEnv
 from tests.support.fault_proxy import FaultProxy, FaultRule, aws_error_rule, throttling_rule
 

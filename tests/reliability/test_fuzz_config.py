@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from layer_ci.config import load_config
+from layer_ci.config.loader import load_config
 from layer_ci.errors import ConfigError
 from layer_ci.model import Config
 

@@ -16,18 +16,11 @@ import pytest
 from cmarkgfm.cmark import Options
 
 from layer_ci.action.summary import md
-from layer_ci.engine import JUnitSummary, TestResult
+from layer_ci.engine.runner import JUnitSummary, TestResult
 from layer_ci.model import Manifest, PackageInfo
-from layer_ci.report import (
-    BumpReport,
-    KeptPin,
-    LayerBumpReport,
-    RegionVersion,
-    VerifyReport,
-    bump_body,
-    verify_comment,
-)
+from layer_ci.report.facts import BumpReport, KeptPin, LayerBumpReport, RegionVersion, VerifyReport
 from layer_ci.report.markdown import escape_cell
+from layer_ci.report.render import bump_body, verify_comment
 
 HOSTILE = [
     "![pixel](https://evil.example/track.png)",

@@ -47,9 +47,9 @@ def newest_push_state(shop: Shop, newest_content_sha256: str) -> None:
 
 def content_digest(shop: Shop, version: int) -> str:
     """The SHA-256 of the zip a push of ``VERSION = version`` builds (built once, aside)."""
-    from layer_ci.build import build_layer
-    from layer_ci.config import load_config
-    from layer_ci.inputs import input_key
+    from layer_ci.build.layer import build_layer
+    from layer_ci.config.loader import load_config
+    from layer_ci.plan.inputs import input_key
 
     config = load_config(shop.workspace / "layer-ci.yml")
     spec = config.layer(LAYER)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine import sandbox
+from layer_ci.adapters import sandbox
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME
 
 # Built from two halves so that this file's text (in a process's argv) is not itself a match.

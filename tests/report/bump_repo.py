@@ -17,9 +17,9 @@ from pathlib import Path
 
 from layer_ci import cli
 from layer_ci.adapters.github import RetryPolicy
-from layer_ci.config import load_config
-from layer_ci.lockfile import Lock, load_lock, parse_lock
+from layer_ci.config.loader import load_config
 from layer_ci.model import Config
+from layer_ci.plan.lockfile import Lock, load_lock, parse_lock
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME
 from tests.support.git_remote import GitRemote, run_git
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.inputs import layer_inputs
-from layer_ci.lockfile import Lock, LockedLayer, PublishedRef, save_lock
 from layer_ci.model import Architecture, BuildMethod, BuildSpec, Config, FunctionSpec, LayerSpec
+from layer_ci.plan.inputs import layer_inputs
+from layer_ci.plan.lockfile import Lock, LockedLayer, PublishedRef, save_lock
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = PROJECT_ROOT / "examples" / "monorepo"

@@ -175,7 +175,7 @@ def test_a_vendor_pull_request_leaves_a_stale_lock_alone(
 ) -> None:
     # The base's lock still records a layer no longer in layer-ci.yml: an own-layer bump would drop that
     # entry, a vendor bump must not (the lock records only this repository's layers).
-    from layer_ci.lockfile import LOCK_FILE_NAME, Lock, LockedLayer, PublishedRef
+    from layer_ci.plan.lockfile import LOCK_FILE_NAME, Lock, LockedLayer, PublishedRef
     from tests.support.git_remote import run_git
 
     stale = Lock().with_layer(

@@ -1,0 +1,1 @@
+"""The flows (push, pull request, dispatch, schedule) calling the stages in order, for CLI and Action."""

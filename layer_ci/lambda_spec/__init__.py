@@ -1,0 +1,1 @@
+"""What Lambda defines (layer ARNs, quotas, managed runtimes, native-code rules), checked by every stage."""

@@ -1,0 +1,318 @@
+"""The sandbox untrusted code runs in: the real /opt and /var/task where namespaces allow, the stand-in
+(and a note saying so) where they do not, exit statuses and launch errors relayed, nothing left running."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from layer_ci.adapters import sandbox
+from layer_ci.config.loader import load_config
+from layer_ci.engine.invoke import invoke_function
+from layer_ci.engine.prepare import EngineOptions
+from layer_ci.engine.runner import run_function_tests
+from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME, file, write_zip
+
+NAMESPACES = sandbox.isolation("auto")
+needs_namespaces = pytest.mark.skipif(
+    not NAMESPACES.real_paths,
+    reason="this machine allows no user or root namespaces (the fallback is tested)",
+)
+
+CONFIG = f"""
+version: 1
+layers:
+  assets:
+    source: layers/assets
+    build: {{method: files}}
+    compatible_runtimes: [{HOST_RUNTIME}]
+    compatible_architectures: [{HOST_ARCH}]
+functions:
+  reader:
+    source: functions/reader
+    runtime: {HOST_RUNTIME}
+    architecture: {HOST_ARCH}
+    handler: app.handler
+    layers: [assets]
+    test: [python, -m, pytest, -q, -p, no:cacheprovider]
+"""
+
+READER = """\
+import json, os, subprocess
+
+def handler(event, context):
+    with open("/opt/config.json") as handle:
+        config = json.load(handle)
+    tool = subprocess.run(["/opt/bin/tool"], capture_output=True, text=True, check=True).stdout.strip()
+    return {"greeting": config["greeting"], "tool": tool, "cwd": os.getcwd(),
+            "extensions": sorted(os.listdir("/opt/extensions"))}
+"""
+
+READER_TEST = """\
+import os
+import app
+
+def test_absolute_opt_paths():
+    assert app.handler({}, None) == {"greeting": "hi", "tool": "tool ran", "cwd": "/var/task",
+                                     "extensions": ["ext"]}
+
+def test_opt_is_read_only():
+    try:
+        open("/opt/config.json", "w")
+    except OSError as exc:
+        assert exc.errno == 30, exc  # EROFS: a read-only file system, as in Lambda
+    else:
+        raise AssertionError("/opt was writable")
+
+def test_lambda_paths_in_the_environment():
+    assert os.environ["LAMBDA_TASK_ROOT"] == "/var/task"
+    assert os.environ["PATH"].split(":")[-1] == "/opt/bin"
+"""
+
+
+@pytest.fixture
+def reader(tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    (tmp_path / "layer-ci.yml").write_text(CONFIG)
+    function = tmp_path / "functions" / "reader"
+    (function / "tests").mkdir(parents=True)
+    (function / "app.py").write_text(READER)
+    (tmp_path / "layers" / "assets").mkdir(parents=True)
+    (function / "tests" / "test_reader.py").write_text(READER_TEST)
+    zip_path = write_zip(
+        tmp_path / "assets.zip",
+        [
+            file("config.json", '{"greeting": "hi"}'),
+            file("bin/tool", "#!/bin/sh\necho tool ran\n", mode=0o755),
+            file("extensions/ext", "#!/bin/sh\n", mode=0o755),
+        ],
+    )
+    monkeypatch.delenv(sandbox.REAL_OPT_ENV, raising=False)
+    return tmp_path, zip_path
+
+
+def _options(cache: Path) -> EngineOptions:
+    return EngineOptions(cache_dir=cache, use_uv=False)
+
+
+@needs_namespaces
+def test_absolute_opt_paths_work_under_the_real_mount(reader: tuple[Path, Path], shared_cache: Path) -> None:
+    repo, zip_path = reader
+    config = load_config(repo / "layer-ci.yml")
+    result = run_function_tests(config, "reader", {"assets": str(zip_path)}, options=_options(shared_cache))
+    assert result.status == "passed", result.output_tail
+    assert result.real_opt and result.junit is not None and result.junit.tests == 3
+    assert not any(sandbox.EMULATED_NOTE in warning for warning in result.warnings)
+    assert result.isolation.startswith("namespace")
+
+    invoked = invoke_function(config, "reader", {}, {"assets": str(zip_path)}, options=_options(shared_cache))
+    assert invoked.ok, invoked.logs
+    assert invoked.document() == {
+        "greeting": "hi",
+        "tool": "tool ran",
+        "cwd": "/var/task",
+        "extensions": ["ext"],
+    }
+
+
+def test_the_fallback_says_absolute_opt_paths_are_not_served(
+    reader: tuple[Path, Path], shared_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sandbox.REAL_OPT_ENV, "off")
+    repo, zip_path = reader
+    config = load_config(repo / "layer-ci.yml")
+    result = run_function_tests(config, "reader", {"assets": str(zip_path)}, options=_options(shared_cache))
+    assert result.status == "failed"  # /opt/config.json is not there: the stand-in is elsewhere
+    assert not result.real_opt
+    notes = [warning for warning in result.warnings if sandbox.EMULATED_NOTE in warning]
+    assert notes == [f"function reader: {sandbox.EMULATED_NOTE} ({sandbox.REAL_OPT_ENV}=off)"]
+
+
+@needs_namespaces
+def test_the_namespace_sees_only_its_own_processes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with open(out, "wb") as sink:
+        launched = sandbox.spawn(
+            ["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"],
+            isolation=NAMESPACES,
+            env={"PATH": os.defpath},
+            cwd=tmp_path,
+            stdout=sink,
+        )
+        assert launched.process.wait(timeout=30) == 0
+    assert launched.launch_error() is None
+    pid, count = out.read_text().split()
+    assert pid == "2" and int(count) <= 4  # PID 1 (the sandbox's init), sh, ls, grep
+
+
+@needs_namespaces
+def test_exit_statuses_and_signals_are_relayed(tmp_path: Path) -> None:
+    for script, expected in (("exit 3", 3), ("kill -TERM $$", -15), ("true", 0)):
+        launched = sandbox.spawn(
+            ["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path
+        )
+        assert launched.process.wait(timeout=30) == expected, script
+        assert launched.launch_error() is None
+
+
+def test_a_missing_program_is_a_launch_error(tmp_path: Path) -> None:
+    try:
+        launched = sandbox.spawn(
+            ["no-such-program-xyz"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path
+        )
+    except FileNotFoundError:
+        assert NAMESPACES.mode != "namespace"  # started directly: Popen says so itself
+        return
+    launched.process.wait(timeout=30)
+    assert launched.launch_error() == "could not start 'no-such-program-xyz': No such file or directory"
+
+
+@needs_namespaces
+def test_killing_the_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
+    marker = tmp_path / "alive"
+    # A daemon that leaves the process group: only the PID namespace's end can reach it.
+    script = f"setsid sh -c 'while true; do date > {marker}; sleep 0.1; done' & sleep 60"
+    launched = sandbox.spawn(
+        ["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path
+    )
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    os.killpg(launched.process.pid, 9)
+    launched.process.wait(timeout=30)
+    launched.close()
+    time.sleep(0.5)
+    before = marker.stat().st_mtime_ns
+    time.sleep(0.5)
+    assert marker.stat().st_mtime_ns == before, "the daemon outlived its sandbox"
+
+
+def test_unknown_sandbox_setting_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sandbox.SANDBOX_ENV, "chroot")
+    with pytest.raises(Exception) as caught:
+        sandbox.isolation()
+    assert "LAYER_CI_SANDBOX='chroot': unknown sandbox mode; use auto, namespace, user or off" in str(
+        caught.value
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand code to another user")
+def test_root_without_namespaces_runs_code_as_an_unprivileged_user(tmp_path: Path) -> None:
+    isolation = sandbox.isolation("user")
+    assert isolation.mode == "user" and isolation.drop is not None
+    done = subprocess.run(["id", "-u"], capture_output=True, text=True, check=True, user=isolation.drop[0])
+    launched = sandbox.spawn(
+        ["id", "-u"], isolation=isolation, env={"PATH": os.defpath}, cwd=Path("/"), stdout=subprocess.PIPE
+    )
+    out, _ = launched.process.communicate(timeout=30)
+    assert out.decode().strip() == done.stdout.strip() == str(isolation.drop[0])
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder every user may enter (pytest's own tmp_path sits under a 0700 folder of root's)."""
+    folder = Path(tempfile.mkdtemp(prefix="layer-ci-open-"))
+    os.chmod(folder, 0o755)  # noqa: S103
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand code to another user")
+def test_unreadable_paths_are_named_and_the_cache_is_opened(open_dir: Path) -> None:
+    isolation = sandbox.isolation("user")
+    tmp_path = open_dir
+    private = tmp_path / "private"
+    (private / "cache" / "deep").mkdir(parents=True)
+    os.chmod(private, 0o755)  # noqa: S103
+    os.chmod(private / "cache", 0o700)
+    os.chmod(private / "cache" / "deep", 0o700)
+    assert sandbox.unreachable(isolation, [private / "cache" / "deep"], repair_under=private / "cache") == []
+    assert (private / "cache" / "deep").stat().st_mode & 0o005 == 0o005
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o700)
+    problems = sandbox.unreachable(isolation, [secret / "x"])
+    assert problems == [f"{secret / 'x'} (stopped at {secret}, mode 0700)"]
+
+
+LINKED_CONFIG = f"""
+version: 1
+layers:
+  assets:
+    source: layers/assets
+    build: {{method: files}}
+    compatible_runtimes: [provided.al2023]
+    compatible_architectures: [{HOST_ARCH}]
+functions:
+  reader:
+    source: functions/reader
+    runtime: provided.al2023
+    architecture: {HOST_ARCH}
+    handler: bootstrap
+    layers: [assets]
+    test: [sh, -c, "id -u; cat /opt/config.json; /opt/bin/tool; pwd; touch /opt/x && echo WROTE || true"]
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and util-linux's unshare"
+)
+def test_root_in_its_own_container_links_opt_and_var_task(open_dir: Path) -> None:
+    """The Action's case: root, no namespaces for the code, a container whose /opt is layer-ci's.
+
+    The container is simulated by an overlay of this machine's root in a private mount namespace, with
+    /opt emptied there: this machine's own /opt is never touched. layer-ci then runs as root in that
+    root (chroot), the code as the unprivileged user, in no namespace of its own.
+    """
+    repo = open_dir
+    (repo / "layer-ci.yml").write_text(LINKED_CONFIG)
+    (repo / "layers" / "assets" / "bin").mkdir(parents=True)
+    (repo / "layers" / "assets" / "config.json").write_text('{"greeting": "hi"}')
+    tool = repo / "layers" / "assets" / "bin" / "tool"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    (repo / "functions" / "reader").mkdir(parents=True)
+    for path in repo.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() or path == tool else 0o644)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LAYER_CI_")}
+    env.update(
+        {
+            sandbox.SANDBOX_ENV: "user",
+            sandbox.OWN_CONTAINER_ENV: "1",
+            "LAYER_CI_CACHE": str(repo / "cache"),
+        }
+    )
+    layers = repo / "container"
+    layers.mkdir()
+    inner = f"cd {repo} && exec {sys.executable} -m layer_ci test reader --layer assets=local -v"
+    script = (
+        f"mount -t tmpfs tmpfs {layers} && mkdir {layers}/upper {layers}/work {layers}/root && "
+        f"mount -t overlay overlay -o lowerdir=/,upperdir={layers}/upper,workdir={layers}/work "
+        f"{layers}/root && "
+        f"for m in /proc /sys /dev; do mount --rbind $m {layers}/root$m; done && "
+        f"rm -rf {layers}/root/opt/* && exec chroot {layers}/root sh -c '{inner}'"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    user = sandbox.sandbox_user()
+    assert f"\n{user[0]}\n" in output
+    assert '{"greeting": "hi"}' in output and "tool ran" in output
+    assert "WROTE" not in output and "Permission denied" in output
+    assert sandbox.EMULATED_NOTE not in output
+    assert "/opt (read-only) and /var/task in place" in output
+    assert not Path("/var/task").exists()  # nothing of it reached this machine

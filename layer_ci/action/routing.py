@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from layer_ci.action.context import ActionSettings
 from layer_ci.action.summary import lines_section, md, plan_summary, push_summary
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, ConfigError, LayerCiError, UsageError
-from layer_ci.flows.push import PushOptions, PushOutcome, RegistryFactory, Services, StageFailed, run_push
+from layer_ci.flows.outcome import PushOutcome, StageFailed
+from layer_ci.flows.push import PushOptions, run_push
+from layer_ci.flows.services import RegistryFactory, Services
 from layer_ci.fsutil import is_inside
 from layer_ci.model import IGNORED_BY_CONFIG, Config
 from layer_ci.plan.changes import Plan

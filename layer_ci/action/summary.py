@@ -9,7 +9,8 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 
-from layer_ci.flows.push import FunctionCheck, PushOutcome
+from layer_ci.flows.outcome import PushOutcome
+from layer_ci.gate.local_gate import ConsumerCheck
 from layer_ci.model import Config
 from layer_ci.plan.changes import Plan
 from layer_ci.report.markdown import escape_cell
@@ -39,10 +40,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
-
-
-def _size(count: int) -> str:
-    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.1f} kB"
 
 
 def _pr_link(number: int | None, url: str | None) -> str:
@@ -100,7 +97,7 @@ def plan_section(plan: Plan) -> list[str]:
     return _table(("Layer", "Status", "Why", "Used by"), rows)
 
 
-def checks_section(checks: Sequence[FunctionCheck]) -> list[str]:
+def checks_section(checks: Sequence[ConsumerCheck]) -> list[str]:
     rows = []
     for check in checks:
         result = STATUS_ICONS.get(check.status, md(check.status))
@@ -121,33 +118,20 @@ def push_summary(title: str, config: Config, outcome: PushOutcome) -> str:
         lines.append("")
     for note in outcome.notes:
         lines += [f"> {md(note)}", ""]
-    built = {b.layer: b for b in outcome.built}
-    published = {(p.layer, p.region): p for p in outcome.published}
-    reasons = {change.layer: change.reason for change in outcome.plan.changes}
     if outcome.targets:
         lines += ["### Layers", ""]
-        rows = []
-        for layer, regions in outcome.targets.items():
-            size = built.get(layer)
-            for region in regions:
-                version = published.get((layer, region))
-                if outcome.dry_run:
-                    shown = "dry run"
-                elif version is None:
-                    shown = "-"
-                else:
-                    shown = f"v{version.version}" + ("" if version.created else " (reused)")
-                rows.append(
-                    (
-                        md(layer),
-                        md(region),
-                        shown,
-                        md(version.arn) if version else "-",
-                        _size(size.zipped_bytes) if size else "-",
-                        _size(size.unzipped_bytes) if size else "-",
-                        md(reasons.get(layer, "")),
-                    )
-                )
+        rows = [
+            (
+                md(row.layer),
+                md(row.region),
+                row.version_label,
+                md(row.published.arn) if row.published else "-",
+                row.built.zipped_label if row.built else "-",
+                row.built.unzipped_label if row.built else "-",
+                md(row.reason),
+            )
+            for row in outcome.layer_rows()
+        ]
         lines += _table(("Layer", "Region", "Version", "ARN", "Zip", "Unzipped", "Why"), rows)
         lines.append("")
     if outcome.pin_changes:
@@ -184,9 +168,7 @@ def push_summary(title: str, config: Config, outcome: PushOutcome) -> str:
             f"Held back: the pins of {md(layer)} stay at their old version until its consumers pass.",
             "",
         ]
-    labels = {}
-    for (layer, _region), version in published.items():
-        labels[layer] = f"v{version.version}"
+    labels = {version.layer: f"v{version.version}" for version in outcome.published}
     results = {
         check.function: STATUS_ICONS.get(check.status, check.status).split()[0] for check in outcome.checks
     }

@@ -12,18 +12,14 @@ from typing import Any
 
 import pytest
 
+from layer_ci.bump.working_tree import published_versions
 from layer_ci.config.loader import load_config
 from layer_ci.engine.prepare import EngineOptions
 from layer_ci.engine.runner import TestResult
 from layer_ci.errors import UsageError
-from layer_ci.flows.push import (
-    PushOptions,
-    PushOutcome,
-    Services,
-    published_versions,
-    run_push,
-    select_targets,
-)
+from layer_ci.flows.outcome import PushOutcome
+from layer_ci.flows.push import PushOptions, run_push, select_targets
+from layer_ci.flows.services import Services
 from layer_ci.model import Config
 from layer_ci.plan.changes import make_plan
 from layer_ci.plan.lockfile import load_lock
@@ -313,7 +309,7 @@ def test_pull_request_mode_without_its_needs_is_refused_before_anything_is_publi
 
 def test_a_failure_after_a_version_was_published_carries_what_was_published(repo: Path) -> None:
     from layer_ci.errors import ServiceError
-    from layer_ci.flows.push import StageFailed
+    from layer_ci.flows.outcome import StageFailed
 
     config = load_config(repo / "layer-ci.yml")
     real = registry_factory(config)

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from layer_ci.action.context import ActionSettings
 from layer_ci.flows.outcome import PushOutcome
 from layer_ci.gate.local_gate import ConsumerCheck
 from layer_ci.model import Config
 from layer_ci.plan.changes import Plan
 from layer_ci.report.markdown import escape_cell
+
+if TYPE_CHECKING:
+    from layer_ci.flows.schedule import ScheduleOutcome
+    from layer_ci.vendor.watch import WatchResult
 
 STATUS_ICONS: Mapping[str, str] = {
     "passed": "✅ passed",
@@ -22,6 +28,22 @@ STATUS_ICONS: Mapping[str, str] = {
     "timeout": "⏱️ timeout",
     "skipped": "⏭️ skipped",
 }
+
+
+def title(settings: ActionSettings, job: str) -> str:
+    """``layer-ci push: push to main (abc1234)``: the job and what started it."""
+    where = {
+        "push": f"push to {settings.branch or settings.ref}",
+        "pull_request": f"pull request #{settings.pr_number}",
+        "pull_request_target": f"pull request #{settings.pr_number}",
+        "pull_request_review": f"review of pull request #{settings.pr_number}",
+        "pull_request_review_comment": f"review comment on pull request #{settings.pr_number}",
+        "issue_comment": f"comment on #{settings.pr_number}",
+        "workflow_dispatch": "manual release",
+        "schedule": "scheduled check",
+    }.get(settings.event_name, settings.event_name)
+    sha = f" ({settings.sha[:7]})" if settings.sha else ""
+    return f"layer-ci {job}: {where}{sha}"
 
 
 def md(text: object) -> str:
@@ -197,3 +219,53 @@ def lines_section(title: str, items: Sequence[str], empty: str) -> str:
     lines = [f"### {md(title)}", ""]
     lines += [f"- {md(item)}" for item in items] if items else [empty]
     return "\n".join(lines) + "\n"
+
+
+def schedule_summary(heading: str, outcome: ScheduleOutcome) -> str:
+    """The audit's counts, errors and warnings, then what was pruned."""
+    summary = [f"## {md(heading)}", ""]
+    report = outcome.audit
+    if report is not None:
+        summary.append(
+            f"Checked {report.pins_checked} pin(s) and {report.functions_compared} deployed function(s)."
+        )
+        summary.append("")
+        summary.append(lines_section("Errors", report.errors, "None: every pinned version exists."))
+        summary.append(lines_section("Warnings", report.warnings, "None."))
+    pruned = outcome.prune
+    if pruned is not None:
+        items = [f"{d.layer} v{d.version} in {d.region}: {d.reason}" for d in pruned.deleted]
+        summary.append(
+            lines_section(
+                f"Pruned (keep {pruned.keep}, grace {pruned.grace_days} days)",
+                items,
+                "Nothing was old enough to go.",
+            )
+        )
+    return "\n".join(summary)
+
+
+def watch_summary(result: WatchResult) -> str:
+    """The vendor layers found and the bump pull requests opened for them."""
+    layers = [
+        f"{layer.layer} ({layer.account}): {layer.status}"
+        + "".join(
+            f"; {r.region} v{r.old} → v{r.new}" if r.changed else f"; {r.region} v{r.new}"
+            for r in layer.regions
+        )
+        for layer in result.layers
+    ]
+    prs = []
+    if result.outcome is not None:
+        for pr in result.outcome.prs:
+            link = f"#{pr.number} {pr.url}" if pr.number and pr.url else pr.branch
+            failed = f", tests failed: {', '.join(pr.failed_functions)}" if pr.failed_functions else ""
+            prs.append(f"{link} {pr.title}: {pr.action}{failed}")
+    return "\n".join(
+        [
+            "## layer-ci: vendor layers",
+            "",
+            lines_section("Vendor layers", layers, "None pinned: every layer ARN is this repository's."),
+            lines_section("Pull requests", prs, "None: every watched pin is at its newest version."),
+        ]
+    )

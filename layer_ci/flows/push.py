@@ -117,6 +117,18 @@ def run_push(config: Config, services: Services, options: PushOptions) -> PushOu
         raise StageFailed(stage, exc, partial) from exc
 
 
+def plan_push(config: Config, services: Services) -> Plan:
+    """The plan alone, where a run may only look (a branch push, a fork's pull request): what would change."""
+    with services.phase("plan"):
+        plan = make_plan(config, load_lock(config.root))
+        for change in plan.changed:
+            used_by = ", ".join(change.consumers) or "no function"
+            services.log(f"{change.layer}: {change.reason} (used by {used_by})")
+        if not plan.has_changes:
+            services.log(f"nothing to do: {len(plan.changes)} layer(s) unchanged")
+    return plan
+
+
 def check_push_options(services: Services, options: PushOptions) -> None:
     """Refuse options that could only fail later, before anything is built or published."""
     if options.dry_run or options.mode != "pull-requests":

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from layer_ci.action.context import ActionSettings
 from layer_ci.flows.outcome import PushOutcome
-from layer_ci.gate.local_gate import ConsumerCheck
 from layer_ci.model import Config
 from layer_ci.plan.changes import Plan
 from layer_ci.report.markdown import escape_cell
@@ -119,9 +118,9 @@ def plan_section(plan: Plan) -> list[str]:
     return _table(("Layer", "Status", "Why", "Used by"), rows)
 
 
-def checks_section(checks: Sequence[ConsumerCheck]) -> list[str]:
+def checks_section(outcome: PushOutcome) -> list[str]:
     rows = []
-    for check in checks:
+    for check in outcome.checks:
         result = STATUS_ICONS.get(check.status, md(check.status))
         detail = md(check.headline) if check.headline and not check.passed else ""
         time = f"{check.duration_s:.1f} s" if check.status != "skipped" else "-"
@@ -183,7 +182,7 @@ def push_summary(title: str, config: Config, outcome: PushOutcome) -> str:
         lines.append("")
     if outcome.checks:
         lines += ["### Functions", ""]
-        lines += checks_section(outcome.checks)
+        lines += checks_section(outcome)
         lines.append("")
     for layer in outcome.held_back:
         lines += [

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from layer_ci.bump.pull_requests import repository_of
     from layer_ci.engine.extract import default_cache_dir
     from layer_ci.flows.pull_request import PullRequest, verify_pull_request
-    from layer_ci.flows.services import Services
+    from layer_ci.flows.services import Services, stderr_log
     from layer_ci.gate.consumers import actions_run_url
     from layer_ci.plan.config_cache import load_config_cached
     from layer_ci.publish.registries import registry_factory
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     commenting = number is not None and _can_comment(asked=args.pr is not None)
     github = GitHubClient.from_env() if commenting else None
     try:
-        services = Services(registry_factory=registry_factory(config), git=git, github=github, log=_say)
+        services = Services(registry_factory=registry_factory(config), git=git, github=github, log=stderr_log)
         outcome = verify_pull_request(config, services, request)
     finally:
         if github is not None:
@@ -78,15 +78,15 @@ def run(args: argparse.Namespace) -> int:
     report = outcome.report
     head_now = git.resolve("HEAD")
     if head_now is not None and head_now != report.head:
-        _say(f"warning: the tests ran on the checkout ({head_now[:12]}), not on --head {args.head}")
+        stderr_log(f"warning: the tests ran on the checkout ({head_now[:12]}), not on --head {args.head}")
 
     if args.json:
         print(json.dumps(_json(report), indent=2))
     if not report.relevant:
-        _say("nothing to verify: no layer pins or layer sources changed")
+        stderr_log("nothing to verify: no layer pins or layer sources changed")
         return EXIT_OK
     if number is not None and not commenting:
-        _say("warning: no GITHUB_TOKEN/GITHUB_REPOSITORY: printing the comment instead of posting it")
+        stderr_log("warning: no GITHUB_TOKEN/GITHUB_REPOSITORY: printing the comment instead of posting it")
     if not commenting and not args.json:
         print(outcome.body)
     for problem in report.problems:
@@ -149,6 +149,3 @@ def _json(report: VerifyReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
     }
 
-
-def _say(message: str) -> None:
-    print(f"layer-ci: {message}", file=sys.stderr, flush=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layer_ci.flows.schedule import watch_vendor
+    from layer_ci.flows.services import stderr_log
     from layer_ci.gate.consumers import actions_run_url
     from layer_ci.plan.config_cache import load_config_cached
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             check_only=args.check,
             only=tuple(args.layers),
             target_url=actions_run_url(),
-            log=_say,
+            log=stderr_log,
         )
     finally:
         if github is not None:
@@ -102,6 +102,3 @@ def _git(config: Config, remote: str) -> GitRepo:
     toplevel, _prefix = repository_of(config.root)
     return GitRepo(toplevel, remote=remote, token=os.environ.get("GITHUB_TOKEN") or None)
 
-
-def _say(message: str) -> None:
-    print(f"layer-ci: {message}", file=sys.stderr, flush=True)

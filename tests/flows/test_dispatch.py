@@ -10,10 +10,10 @@ from layer_ci.flows.outcome import StageFailed
 from layer_ci.flows.push import PushOptions
 from layer_ci.flows.services import Services
 from layer_ci.publish.registries import registry_factory
-from tests.flows.flow_support import PassingTests, quiet
 from tests.report.bump_repo import FAST, MYLIB_COMPATIBLE, BumpRepo, make_bump_repo
 from tests.support.git_remote import run_git
 from tests.support.github_standin import LinkedRepo
+from tests.support.recording_tests import RecordingTests, quiet
 
 
 def _change_layer(repo: BumpRepo) -> str:
@@ -21,7 +21,7 @@ def _change_layer(repo: BumpRepo) -> str:
     return repo.commit_push("common: mylib 2.0.0", paths=("layers",))
 
 
-def _services(repo: BumpRepo, linked: LinkedRepo, tests: PassingTests) -> Services:
+def _services(repo: BumpRepo, linked: LinkedRepo, tests: RecordingTests) -> Services:
     config = repo.config()
     github = GitHubClient(linked.standin.token, linked.full_name, policy=FAST)
     return Services(registry_factory=registry_factory(config), run_tests=tests, github=github, log=quiet)
@@ -30,7 +30,7 @@ def _services(repo: BumpRepo, linked: LinkedRepo, tests: PassingTests) -> Servic
 def test_a_release_tags_and_releases_each_published_layer_with_its_zip(linked_github: LinkedRepo) -> None:
     repo = make_bump_repo(linked_github.remote)
     sha = _change_layer(repo)
-    tests = PassingTests()
+    tests = RecordingTests()
 
     released = run_release(
         repo.config(), _services(repo, linked_github, tests), PushOptions(commit=sha), releases=True
@@ -62,7 +62,10 @@ def test_without_releases_asked_for_only_the_push_runs(linked_github: LinkedRepo
     repo = make_bump_repo(linked_github.remote)
     sha = _change_layer(repo)
     released = run_release(
-        repo.config(), _services(repo, linked_github, PassingTests()), PushOptions(commit=sha), releases=False
+        repo.config(),
+        _services(repo, linked_github, RecordingTests()),
+        PushOptions(commit=sha),
+        releases=False,
     )
     assert len(released.push.published) == 2 and released.releases == ()
     assert linked_github.repo.releases == []
@@ -77,7 +80,7 @@ def test_a_refused_tag_after_publishing_says_what_was_published(linked_github: L
     with pytest.raises(StageFailed) as raised:
         run_release(
             repo.config(),
-            _services(repo, linked_github, PassingTests()),
+            _services(repo, linked_github, RecordingTests()),
             PushOptions(commit=sha),
             releases=True,
         )

@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
-from layer_ci.engine.prepare import EngineOptions
-from layer_ci.engine.runner import TestResult
-from layer_ci.errors import LayerCiError
 from layer_ci.gate.local_gate import ConsumerTests, check_against_zips, consumers_of
 from layer_ci.model import Config, FunctionSpec
+from tests.support.recording_tests import RecordingTests
 from tests.support.repos import config_of, function_spec, layer_spec
-
-
-class Runner:
-    """Fails ``failing``, cannot start ``broken``, passes the rest; records what it was given."""
-
-    def __init__(self, failing: str = "", broken: str = "") -> None:
-        self.failing, self.broken = failing, broken
-        self.calls: list[tuple[str, dict[str, str], str | None]] = []
-
-    def __call__(
-        self,
-        config: Config,
-        function: str,
-        layer_sources: Mapping[str, str] | None = None,
-        *,
-        options: EngineOptions | None = None,
-        timeout_s: float = 600.0,
-    ) -> TestResult:
-        self.calls.append((function, dict(layer_sources or {}), options.region if options else None))
-        if function == self.broken:
-            raise LayerCiError(f"{function}: no python3.11 interpreter on this machine")
-        failed = function == self.failing
-        return TestResult(
-            function=function,
-            status="failed" if failed else "passed",
-            duration_s=0.5,
-            exit_code=int(failed),
-            headline="AssertionError: boom" if failed else None,
-            output_tail="",
-            region=options.region if options and options.region else "",
-        )
 
 
 def _config(tmp_path: Path) -> Config:
@@ -63,7 +29,7 @@ def test_consumers_are_the_functions_using_any_layer_in_config_order(tmp_path: P
 
 def test_each_consumer_gets_one_row_and_a_test_that_cannot_start_is_an_error(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    runner, logged = Runner(failing="uses-b", broken="uses-both"), []
+    runner, logged = RecordingTests(failing=("uses-b",), broken=("uses-both",)), []
     tests = ConsumerTests(runner, logged.append)
 
     checks = check_against_zips(config, {"b": tmp_path / "b.zip"}, tests)
@@ -75,19 +41,19 @@ def test_each_consumer_gets_one_row_and_a_test_that_cannot_start_is_an_error(tmp
     assert checks[0].headline == "AssertionError: boom" and not checks[0].passed
     assert checks[1].headline == "uses-both: no python3.11 interpreter on this machine"
     assert runner.calls[0] == ("uses-b", {"b": str(tmp_path / "b.zip")}, None)
-    assert logged[1] == "FAILED: uses-b (0.5 s): AssertionError: boom"
+    assert logged[1] == "FAILED: uses-b (0.1 s): AssertionError: boom"
     assert logged[-1] == "ERROR: uses-both: uses-both: no python3.11 interpreter on this machine"
 
 
 def test_a_check_runs_in_the_region_asked_for(tmp_path: Path) -> None:
-    runner = Runner()
+    runner = RecordingTests()
     check = ConsumerTests(runner, lambda _m: None).check(_config(tmp_path), "uses-b", {}, (), "eu-west-1")
     assert check.passed and check.region == "eu-west-1"
     assert runner.calls == [("uses-b", {}, "eu-west-1")]
 
 
 def test_disabled_tests_report_every_consumer_skipped_without_running_one(tmp_path: Path) -> None:
-    runner = Runner()
+    runner = RecordingTests()
     tests = ConsumerTests(runner, lambda _m: None, enabled=False)
     checks = check_against_zips(_config(tmp_path), {"a": tmp_path / "a.zip"}, tests)
     assert [(c.function, c.status) for c in checks] == [("uses-both", "skipped")]
@@ -95,7 +61,7 @@ def test_disabled_tests_report_every_consumer_skipped_without_running_one(tmp_pa
 
 
 def test_the_status_gate_shape_passes_sources_through(tmp_path: Path) -> None:
-    runner, logged = Runner(), []
+    runner, logged = RecordingTests(), []
     run = ConsumerTests(runner, logged.append).as_runner()
     config = _config(tmp_path)
     function: FunctionSpec = config.function("uses-b")

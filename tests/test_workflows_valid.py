@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from layer_ci.action.context import INPUT_ENV
-from layer_ci.action.routing import Outputs
+from layer_ci.action.outputs import Outputs
 from layer_ci.report.workflow_commands import Runner, parse_output_file
 from tests.support.repos import PROJECT_ROOT
 

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from layer_ci.flows.push import FunctionCheck, PushOutcome
+from layer_ci.action.context import ActionSettings
+from layer_ci.flows.outcome import PushOutcome
 from layer_ci.model import Config
 from layer_ci.plan.changes import Plan
 from layer_ci.report.markdown import escape_cell
+
+if TYPE_CHECKING:
+    from layer_ci.flows.schedule import ScheduleOutcome
+    from layer_ci.vendor.watch import WatchResult
 
 STATUS_ICONS: Mapping[str, str] = {
     "passed": "✅ passed",
@@ -21,6 +27,22 @@ STATUS_ICONS: Mapping[str, str] = {
     "timeout": "⏱️ timeout",
     "skipped": "⏭️ skipped",
 }
+
+
+def title(settings: ActionSettings, job: str) -> str:
+    """``layer-ci push: push to main (abc1234)``: the job and what started it."""
+    where = {
+        "push": f"push to {settings.branch or settings.ref}",
+        "pull_request": f"pull request #{settings.pr_number}",
+        "pull_request_target": f"pull request #{settings.pr_number}",
+        "pull_request_review": f"review of pull request #{settings.pr_number}",
+        "pull_request_review_comment": f"review comment on pull request #{settings.pr_number}",
+        "issue_comment": f"comment on #{settings.pr_number}",
+        "workflow_dispatch": "manual release",
+        "schedule": "scheduled check",
+    }.get(settings.event_name, settings.event_name)
+    sha = f" ({settings.sha[:7]})" if settings.sha else ""
+    return f"layer-ci {job}: {where}{sha}"
 
 
 def md(text: object) -> str:
@@ -39,10 +61,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
-
-
-def _size(count: int) -> str:
-    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.1f} kB"
 
 
 def _pr_link(number: int | None, url: str | None) -> str:
@@ -100,9 +118,9 @@ def plan_section(plan: Plan) -> list[str]:
     return _table(("Layer", "Status", "Why", "Used by"), rows)
 
 
-def checks_section(checks: Sequence[FunctionCheck]) -> list[str]:
+def checks_section(outcome: PushOutcome) -> list[str]:
     rows = []
-    for check in checks:
+    for check in outcome.checks:
         result = STATUS_ICONS.get(check.status, md(check.status))
         detail = md(check.headline) if check.headline and not check.passed else ""
         time = f"{check.duration_s:.1f} s" if check.status != "skipped" else "-"
@@ -121,33 +139,20 @@ def push_summary(title: str, config: Config, outcome: PushOutcome) -> str:
         lines.append("")
     for note in outcome.notes:
         lines += [f"> {md(note)}", ""]
-    built = {b.layer: b for b in outcome.built}
-    published = {(p.layer, p.region): p for p in outcome.published}
-    reasons = {change.layer: change.reason for change in outcome.plan.changes}
     if outcome.targets:
         lines += ["### Layers", ""]
-        rows = []
-        for layer, regions in outcome.targets.items():
-            size = built.get(layer)
-            for region in regions:
-                version = published.get((layer, region))
-                if outcome.dry_run:
-                    shown = "dry run"
-                elif version is None:
-                    shown = "-"
-                else:
-                    shown = f"v{version.version}" + ("" if version.created else " (reused)")
-                rows.append(
-                    (
-                        md(layer),
-                        md(region),
-                        shown,
-                        md(version.arn) if version else "-",
-                        _size(size.zipped_bytes) if size else "-",
-                        _size(size.unzipped_bytes) if size else "-",
-                        md(reasons.get(layer, "")),
-                    )
-                )
+        rows = [
+            (
+                md(row.layer),
+                md(row.region),
+                row.version_label,
+                md(row.published.arn) if row.published else "-",
+                row.built.zipped_label if row.built else "-",
+                row.built.unzipped_label if row.built else "-",
+                md(row.reason),
+            )
+            for row in outcome.layer_rows()
+        ]
         lines += _table(("Layer", "Region", "Version", "ARN", "Zip", "Unzipped", "Why"), rows)
         lines.append("")
     if outcome.pin_changes:
@@ -177,16 +182,14 @@ def push_summary(title: str, config: Config, outcome: PushOutcome) -> str:
         lines.append("")
     if outcome.checks:
         lines += ["### Functions", ""]
-        lines += checks_section(outcome.checks)
+        lines += checks_section(outcome)
         lines.append("")
     for layer in outcome.held_back:
         lines += [
             f"Held back: the pins of {md(layer)} stay at their old version until its consumers pass.",
             "",
         ]
-    labels = {}
-    for (layer, _region), version in published.items():
-        labels[layer] = f"v{version.version}"
+    labels = {version.layer: f"v{version.version}" for version in outcome.published}
     results = {
         check.function: STATUS_ICONS.get(check.status, check.status).split()[0] for check in outcome.checks
     }
@@ -215,3 +218,53 @@ def lines_section(title: str, items: Sequence[str], empty: str) -> str:
     lines = [f"### {md(title)}", ""]
     lines += [f"- {md(item)}" for item in items] if items else [empty]
     return "\n".join(lines) + "\n"
+
+
+def schedule_summary(heading: str, outcome: ScheduleOutcome) -> str:
+    """The audit's counts, errors and warnings, then what was pruned."""
+    summary = [f"## {md(heading)}", ""]
+    report = outcome.audit
+    if report is not None:
+        summary.append(
+            f"Checked {report.pins_checked} pin(s) and {report.functions_compared} deployed function(s)."
+        )
+        summary.append("")
+        summary.append(lines_section("Errors", report.errors, "None: every pinned version exists."))
+        summary.append(lines_section("Warnings", report.warnings, "None."))
+    pruned = outcome.prune
+    if pruned is not None:
+        items = [f"{d.layer} v{d.version} in {d.region}: {d.reason}" for d in pruned.deleted]
+        summary.append(
+            lines_section(
+                f"Pruned (keep {pruned.keep}, grace {pruned.grace_days} days)",
+                items,
+                "Nothing was old enough to go.",
+            )
+        )
+    return "\n".join(summary)
+
+
+def watch_summary(result: WatchResult) -> str:
+    """The vendor layers found and the bump pull requests opened for them."""
+    layers = [
+        f"{layer.layer} ({layer.account}): {layer.status}"
+        + "".join(
+            f"; {r.region} v{r.old} → v{r.new}" if r.changed else f"; {r.region} v{r.new}"
+            for r in layer.regions
+        )
+        for layer in result.layers
+    ]
+    prs = []
+    if result.outcome is not None:
+        for pr in result.outcome.prs:
+            link = f"#{pr.number} {pr.url}" if pr.number and pr.url else pr.branch
+            failed = f", tests failed: {', '.join(pr.failed_functions)}" if pr.failed_functions else ""
+            prs.append(f"{link} {pr.title}: {pr.action}{failed}")
+    return "\n".join(
+        [
+            "## layer-ci: vendor layers",
+            "",
+            lines_section("Vendor layers", layers, "None pinned: every layer ARN is this repository's."),
+            lines_section("Pull requests", prs, "None: every watched pin is at its newest version."),
+        ]
+    )

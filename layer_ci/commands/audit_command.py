@@ -23,14 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.pins.find import find_pins
+    from layer_ci.flows.schedule import audit_pins
     from layer_ci.plan.config_cache import load_config_cached
-    from layer_ci.publish.audit import audit
     from layer_ci.publish.registries import registry_factory
 
     config = load_config_cached(Path(args.config) if args.config else None)
-    pins = find_pins(config.root, config)
-    report = audit(config, pins, registry_factory(config), check_drift=not args.no_drift)
+    report = audit_pins(config, registry_factory(config), check_drift=not args.no_drift)
     if args.json:
         print(
             json.dumps(

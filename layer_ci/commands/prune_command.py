@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 HELP = (
@@ -35,33 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.pins.find import find_pins
+    from layer_ci.flows.schedule import prune_versions
     from layer_ci.plan.config_cache import load_config_cached
-    from layer_ci.plan.lockfile import load_lock
-    from layer_ci.publish.prune import DEFAULT_KEEP, apply_prune, plan_prune, render_table
+    from layer_ci.publish.prune import render_table
     from layer_ci.publish.registries import registry_factory
 
     config = load_config_cached(Path(args.config) if args.config else None)
-    settings = config.settings
-    keep = (
-        args.keep
-        if args.keep is not None
-        else (settings.prune_keep if settings.prune_keep is not None else DEFAULT_KEEP)
-    )
-    grace_days = args.grace_days if args.grace_days is not None else settings.prune_grace_days
-    registry_for = registry_factory(config)
-    decisions = plan_prune(
+    outcome = prune_versions(
         config,
-        registry_for,
-        find_pins(config.root, config),
-        load_lock(config.root),
-        keep=keep,
-        grace_days=grace_days,
-        now=datetime.now(UTC),
+        registry_factory(config),
+        apply=args.apply,
+        keep=args.keep,
+        grace_days=args.grace_days,
         layers=args.layers,
     )
+    decisions, deleted = outcome.decisions, outcome.deleted
     doomed = [d for d in decisions if d.action == "delete"]
-    deleted = apply_prune(decisions, registry_for) if args.apply else []
     if args.json:
         print(
             json.dumps(

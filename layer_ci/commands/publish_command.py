@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
-
-from layer_ci.fsutil import state_dir
 
 HELP = (
     "publish changed layers to their regions (identical versions are reused, never duplicated) "
     "and record them in layer-ci.lock"
 )
-DEFAULT_OUT = Path(".layer-ci") / "build"
-UNKNOWN_COMMIT = "unknown"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         default=None,
         metavar="DIR",
-        help=f"build folder (default: {DEFAULT_OUT} under the repository root)",
+        help="build folder (default: .layer-ci/build under the repository root)",
     )
     parser.add_argument("--cache-dir", default=None, metavar="DIR", help="installer caches (uv, pip, npm)")
     parser.add_argument(
@@ -44,10 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so `layer-ci plan` and `--help` never load boto3 or the builders.
-    from layer_ci.build.layer import build_layer
-    from layer_ci.flows.push import PushOptions, select_targets
-    from layer_ci.gate.budget import check_before_publish
-    from layer_ci.lambda_spec.limits import raise_on_violations
+    from layer_ci.flows.push import PushOptions, build_within_limits, current_commit, select_targets
+    from layer_ci.flows.services import Services, stderr_log
     from layer_ci.plan.changes import make_plan
     from layer_ci.plan.config_cache import load_config_cached
     from layer_ci.plan.lockfile import load_lock, save_lock
@@ -56,37 +48,34 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config_cached(Path(args.config) if args.config else None)
     named = tuple(layer.name for layer in config.select_layers(args.layers)) if args.layers else ()
+    options = PushOptions(
+        layers=named,
+        force=args.force,
+        commit=args.commit or current_commit(config.root),
+        out_dir=Path(args.out) if args.out else None,
+        build_cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+    )
     lock = load_lock(config.root)
     plan = make_plan(config, lock)
-    # The same choice of layers and regions as `layer-ci run` makes.
-    targets = select_targets(config, plan, PushOptions(layers=named, force=args.force))
+    # The same choice of layers and regions, and the same build step, as `layer-ci run` makes.
+    targets = select_targets(config, plan, options)
     if not targets:
-        _say("nothing to publish: every layer is published at its current inputs (use --force to recheck)")
+        stderr_log(
+            "nothing to publish: every layer is published at its current inputs (use --force to recheck)"
+        )
         if args.json:
             print("[]")
         return 0
-
-    keys = {change.layer: change.input_key for change in plan.changes}
-    out_dir = Path(args.out) if args.out else state_dir(config.root, DEFAULT_OUT)
-    cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
-    built = []
-    for name in targets:
-        key = keys[name]
-        assert key is not None  # configured layers always have an input key
-        _say(f"building {name}")
-        built.append(build_layer(config.layer(name), out_dir, input_key=key, cache_dir=cache_dir))
-    # Before the first PublishLayerVersion: every affected function with all of its layers counted.
-    raise_on_violations(check_before_publish(config, built, lock, warn=_say))
-
+    built = build_within_limits(config, plan, lock, targets, Services(), options)
     _, published = publish_layers(
         config,
         built,
         registry_factory(config),
         lock,
-        _commit(args.commit, config.root),
+        options.commit,
         regions=targets,
         save=lambda new_lock: save_lock(config.root, new_lock),
-        log=_say,
+        log=stderr_log,
     )
     if args.json:
         print(
@@ -110,21 +99,3 @@ def run(args: argparse.Namespace) -> int:
             verb = "published" if p.created else "reused   "
             print(f"{verb} {p.layer} v{p.version} in {p.region}  {p.arn}")
     return 0
-
-
-def _commit(explicit: str | None, root: Path) -> str:
-    if explicit:
-        return explicit
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    from layer_ci.adapters.git import GitRepo
-    from layer_ci.errors import LayerCiError
-
-    try:
-        return GitRepo(root).resolve("HEAD") or UNKNOWN_COMMIT
-    except LayerCiError:  # not a git checkout: the commit in descriptions is informational only
-        return UNKNOWN_COMMIT
-
-
-def _say(message: str) -> None:
-    print(f"layer-ci: {message}", file=sys.stderr, flush=True)

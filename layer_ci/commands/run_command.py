@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from layer_ci.flows.push import PushOutcome
+    from layer_ci.flows.outcome import PushOutcome
 
 HELP = (
     "the main job: build changed layers, publish them, test every affected function against the new "
     "versions and move the pins in the working tree (no GitHub needed)"
 )
-UNKNOWN_COMMIT = "unknown"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layer_ci.flows.push import PushOptions, Services, run_push
+    from layer_ci.flows.push import PushOptions, current_commit, run_push
+    from layer_ci.flows.services import Services
     from layer_ci.plan.config_cache import load_config_cached
     from layer_ci.publish.registries import registry_factory
 
@@ -58,19 +57,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_outcome(outcome))
     return outcome.exit_code
-
-
-def current_commit(root: Path) -> str:
-    """$GITHUB_SHA, else the checkout's HEAD, else "unknown" (it is only recorded in descriptions)."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    from layer_ci.adapters.git import GitRepo
-    from layer_ci.errors import LayerCiError
-
-    try:
-        return GitRepo(root).resolve("HEAD") or UNKNOWN_COMMIT
-    except LayerCiError:
-        return UNKNOWN_COMMIT
 
 
 def outcome_json(outcome: PushOutcome) -> dict[str, Any]:
@@ -127,10 +113,6 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
     return lines
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.1f} kB"
-
-
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -144,22 +126,16 @@ def render_outcome(outcome: PushOutcome) -> str:
             f"{_plural(outcome.pins_current, 'pin')} current"
         )
     lines: list[str] = []
-    versions = {(p.layer, p.region): p for p in outcome.published}
-    built = {b.layer: b for b in outcome.built}
-    reasons = {change.layer: change.reason for change in outcome.plan.changes}
-    rows = []
-    for layer, regions in outcome.targets.items():
-        size = built.get(layer)
-        size_text = f"{_mb(size.zipped_bytes)} zip, {_mb(size.unzipped_bytes)} unzipped" if size else "-"
-        for region in regions:
-            published = versions.get((layer, region))
-            if outcome.dry_run:
-                version = "(dry run)"
-            elif published is None:
-                version = "-"
-            else:
-                version = f"v{published.version}" + ("" if published.created else " (reused)")
-            rows.append((layer, region, version, size_text, reasons.get(layer, "")))
+    rows = [
+        (
+            row.layer,
+            row.region,
+            f"({row.version_label})" if row.dry_run else row.version_label,
+            f"{row.built.zipped_label} zip, {row.built.unzipped_label} unzipped" if row.built else "-",
+            row.reason,
+        )
+        for row in outcome.layer_rows()
+    ]
     if rows:
         lines += _table(("LAYER", "REGION", "VERSION", "SIZE", "WHY"), rows)
     if outcome.pin_changes:

@@ -10,17 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from layer_ci.errors import EXIT_FAILURE, EXIT_OK, LayerCiError, UsageError
+from layer_ci.errors import EXIT_FAILURE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from layer_ci.adapters.git import GitRepo
     from layer_ci.report.facts import VerifyReport
 
 HELP = (
     "check a change's moved pins (version exists, compatible, within limits) and changed layer sources, "
     "run the affected functions' tests, and report in one sticky pull request comment (or on stdout)"
 )
-COMMENT_MARKER = "verify"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,60 +43,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layer_ci.adapters.git import GitRepo
+    from layer_ci.adapters.github import GitHubClient
     from layer_ci.bump.pull_requests import repository_of
     from layer_ci.engine.extract import default_cache_dir
-    from layer_ci.engine.prepare import EngineOptions
-    from layer_ci.gate.consumers import actions_run_url, engine_runner
-    from layer_ci.gate.verify import verify_change
+    from layer_ci.flows.pull_request import PullRequest, verify_pull_request
+    from layer_ci.flows.services import Services, stderr_log
+    from layer_ci.gate.consumers import actions_run_url
     from layer_ci.plan.config_cache import load_config_cached
-    from layer_ci.plan.lockfile import load_lock
     from layer_ci.publish.registries import registry_factory
-    from layer_ci.report.render import verify_comment
 
     config = load_config_cached(Path(args.config) if args.config else None)
-    toplevel, prefix = repository_of(config.root)
+    toplevel, _prefix = repository_of(config.root)
     git = GitRepo(toplevel, remote=args.remote, token=os.environ.get("GITHUB_TOKEN") or None)
     event = _event(os.environ)
-    base = resolve_base(git, args.base, event, os.environ)
     number = args.pr if args.pr is not None else _event_pr(event)
-    cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir()
-
-    report = verify_change(
-        config,
-        git=git,
-        base=base,
+    request = PullRequest(
+        base=args.base,
+        event=event,
+        base_ref=os.environ.get("GITHUB_BASE_REF"),
         head=args.head,
-        lock=load_lock(config.root),
-        registry_factory=registry_factory(config),
-        test_runner=engine_runner(EngineOptions(cache_dir=cache_dir)),
-        repo_prefix=prefix,
+        number=number,
+        head_sha=_event_head_sha(event),
         run_url=actions_run_url(),
-        log=_say,
+        cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir(),
     )
+    commenting = number is not None and _can_comment(asked=args.pr is not None)
+    github = GitHubClient.from_env() if commenting else None
+    try:
+        services = Services(registry_factory=registry_factory(config), git=git, github=github, log=stderr_log)
+        outcome = verify_pull_request(config, services, request)
+    finally:
+        if github is not None:
+            github.close()
+    report = outcome.report
     head_now = git.resolve("HEAD")
     if head_now is not None and head_now != report.head:
-        _say(f"warning: the tests ran on the checkout ({head_now[:12]}), not on --head {args.head}")
-    body = verify_comment(report)
+        stderr_log(f"warning: the tests ran on the checkout ({head_now[:12]}), not on --head {args.head}")
 
     if args.json:
         print(json.dumps(_json(report), indent=2))
-    commenting = number is not None and _can_comment(args.pr is not None, quiet=not report.relevant)
-    if commenting:
-        _set_status(report, _event_head_sha(event) or report.head)
     if not report.relevant:
-        _say("nothing to verify: no layer pins or layer sources changed")
+        stderr_log("nothing to verify: no layer pins or layer sources changed")
         return EXIT_OK
-    if commenting and number is not None:
-        from layer_ci.adapters.github import GitHubClient
-
-        github = GitHubClient.from_env()
-        try:
-            comment, outcome = github.upsert_sticky_comment(number, COMMENT_MARKER, body)
-        finally:
-            github.close()
-        _say(f"comment {outcome} on pull request #{number}: {comment.html_url}")
-    elif not args.json:
-        print(body)
+    if number is not None and not commenting:
+        stderr_log("warning: no GITHUB_TOKEN/GITHUB_REPOSITORY: printing the comment instead of posting it")
+    if not commenting and not args.json:
+        print(outcome.body)
     for problem in report.problems:
         print(f"layer-ci: error: {problem}", file=sys.stderr)
     for result in report.results:
@@ -108,43 +98,6 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return EXIT_OK if report.ok else EXIT_FAILURE
-
-
-def resolve_base(git: GitRepo, explicit: str | None, event: Mapping[str, Any], env: Mapping[str, str]) -> str:
-    """The base revision: ``--base``, else the event's base sha, else the base branch, else main.
-
-    A base missing from a shallow checkout is fetched from the remote by branch name.
-    """
-    candidates: list[str] = []
-    if explicit:
-        candidates.append(explicit)
-    else:
-        pull = event.get("pull_request")
-        base = pull.get("base") if isinstance(pull, dict) else None
-        sha = base.get("sha") if isinstance(base, dict) else None
-        if isinstance(sha, str):
-            candidates.append(sha)
-        if env.get("GITHUB_BASE_REF"):
-            candidates.append(f"{git.remote}/{env['GITHUB_BASE_REF']}")
-        candidates.append("main")
-    for candidate in candidates:
-        if git.resolve(candidate) is not None:
-            return candidate
-    branch = explicit or env.get("GITHUB_BASE_REF") or "main"
-    branch = branch.removeprefix(f"{git.remote}/")
-    try:
-        fetched = git.fetch(branch)
-    except LayerCiError:  # not on the remote either: the error below says what to do
-        fetched = None
-    for candidate in candidates:
-        if git.resolve(candidate) is not None:
-            return candidate
-    if fetched is not None:
-        return str(fetched)
-    raise UsageError(
-        f"base revision {candidates[0]!r} is not in this checkout and could not be fetched; fetch it "
-        "(actions/checkout with fetch-depth: 0) or pass --base REF"
-    )
 
 
 def _event(env: Mapping[str, str]) -> dict[str, Any]:
@@ -164,14 +117,12 @@ def _event_pr(event: Mapping[str, Any]) -> int | None:
     return number if isinstance(number, int) else None
 
 
-def _can_comment(asked: bool, *, quiet: bool = False) -> bool:
+def _can_comment(*, asked: bool) -> bool:
     """Whether to write the comment: a token and a repository are needed; asked for with --pr they must be."""
     if os.environ.get("GITHUB_TOKEN") and os.environ.get("GITHUB_REPOSITORY"):
         return True
     if asked:
         raise UsageError("--pr needs GITHUB_TOKEN and GITHUB_REPOSITORY to comment; export them or drop --pr")
-    if not quiet:
-        _say("warning: no GITHUB_TOKEN/GITHUB_REPOSITORY: printing the comment instead of posting it")
     return False
 
 
@@ -181,21 +132,6 @@ def _event_head_sha(event: Mapping[str, Any]) -> str | None:
     head = pull.get("head") if isinstance(pull, dict) else None
     sha = head.get("sha") if isinstance(head, dict) else None
     return sha if isinstance(sha, str) and sha else None
-
-
-def _set_status(report: VerifyReport, sha: str) -> None:
-    """``layer-ci/verify`` on the pull request's head commit: a stable name branch protection can require."""
-    from layer_ci.adapters.github import GitHubClient
-    from layer_ci.gate.consumers import actions_run_url
-    from layer_ci.gate.verify import VERIFY_CONTEXT, verify_status
-
-    state, description = verify_status(report)
-    github = GitHubClient.from_env()
-    try:
-        github.set_status(sha, VERIFY_CONTEXT, state, description, actions_run_url())
-    finally:
-        github.close()
-    _say(f"status {VERIFY_CONTEXT}={state} on {sha[:12]}")
 
 
 def _json(report: VerifyReport) -> dict[str, Any]:
@@ -213,6 +149,3 @@ def _json(report: VerifyReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
     }
 
-
-def _say(message: str) -> None:
-    print(f"layer-ci: {message}", file=sys.stderr, flush=True)

@@ -101,11 +101,14 @@ def publish_layers(
     regions: Mapping[str, Sequence[str]] | None = None,
     save: Callable[[Lock], object] | None = None,
     log: Log | None = None,
+    on_published: Callable[[PublishedVersion], object] | None = None,
 ) -> tuple[Lock, list[PublishedVersion]]:
     """Publish each built layer to its regions (or ``regions[name]``), reusing identical versions.
 
     ``save`` is called with the updated lock after every region, so a crash loses at most the region in
     flight, and the rerun finds that version by its content and records it instead of publishing again.
+    ``on_published`` hears of each version as soon as it is recorded, so a caller still knows what was
+    published when a later region fails.
     """
     say = log or (lambda _message: None)
     registries: dict[str, LayerRegistry] = {}
@@ -137,9 +140,12 @@ def publish_layers(
             lock = lock.with_layer(spec.name, locked)
             if save is not None:
                 save(lock)
-            results.append(
-                PublishedVersion(spec.name, region, info.version, info.arn, manifest.zip_sha256, created)
+            version = PublishedVersion(
+                spec.name, region, info.version, info.arn, manifest.zip_sha256, created
             )
+            results.append(version)
+            if on_published is not None:
+                on_published(version)
     return lock, results
 
 

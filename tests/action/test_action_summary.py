@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from layer_ci.action.summary import layer_graph, md, mermaid_label, plan_summary, push_summary
-from layer_ci.flows.push import BuiltSummary, FunctionCheck, PinChange, PullRequestRef, PushOutcome
+from layer_ci.bump.working_tree import PinChange
+from layer_ci.flows.outcome import BuiltSummary, PullRequestRef, PushOutcome
+from layer_ci.gate.local_gate import ConsumerCheck
 from layer_ci.model import PublishedVersion
 from layer_ci.plan.changes import make_plan
 from layer_ci.plan.lockfile import Lock
@@ -58,7 +60,7 @@ def test_push_summary_has_layer_pin_pr_and_function_tables(tmp_path: Path) -> No
         pull_requests=(
             PullRequestRef(5, "https://github.com/o/r/pull/5", "layer-ci/tools", ("tools",), "created"),
         ),
-        checks=(FunctionCheck("api", "failed", ("tools v3",), "AssertionError: | broke"),),
+        checks=(ConsumerCheck("api", "failed", ("tools v3",), "AssertionError: | broke"),),
     )
     text = push_summary("layer-ci push: push to main", config, outcome)
     why = "new layer \\(not in layer-ci.lock\\)"  # brackets escaped: text, never a link

@@ -6,29 +6,23 @@ each case decides which functions pass (the real engine runs in tests/commands/t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from layer_ci.bump.working_tree import published_versions
 from layer_ci.config.loader import load_config
-from layer_ci.engine.prepare import EngineOptions
-from layer_ci.engine.runner import TestResult
 from layer_ci.errors import UsageError
-from layer_ci.flows.push import (
-    PushOptions,
-    PushOutcome,
-    Services,
-    published_versions,
-    run_push,
-    select_targets,
-)
+from layer_ci.flows.outcome import PushOutcome
+from layer_ci.flows.push import PushOptions, run_push, select_targets
+from layer_ci.flows.services import Services
 from layer_ci.model import Config
 from layer_ci.plan.changes import make_plan
 from layer_ci.plan.lockfile import load_lock
 from layer_ci.publish.folder_registry import LocalRegistry
 from layer_ci.publish.registries import registry_factory
+from tests.support.recording_tests import RecordingTests
 
 TEMPLATE = """\
 Resources:
@@ -87,35 +81,7 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-class FakeTests:
-    """Records each call; functions named in ``failing`` fail."""
-
-    def __init__(self, failing: tuple[str, ...] = ()) -> None:
-        self.failing = failing
-        self.calls: list[tuple[str, dict[str, str], str | None]] = []
-
-    def __call__(
-        self,
-        config: Config,
-        function: str,
-        layer_sources: Mapping[str, str] | None = None,
-        *,
-        options: EngineOptions | None = None,
-        timeout_s: float = 600.0,
-    ) -> TestResult:
-        self.calls.append((function, dict(layer_sources or {}), options.region if options else None))
-        failed = function in self.failing
-        return TestResult(
-            function=function,
-            status="failed" if failed else "passed",
-            duration_s=0.1,
-            exit_code=1 if failed else 0,
-            headline="AssertionError: boom" if failed else None,
-            output_tail="",
-        )
-
-
-def _run(root: Path, tests: FakeTests, **options: Any) -> tuple[Config, PushOutcome]:
+def _run(root: Path, tests: RecordingTests, **options: Any) -> tuple[Config, PushOutcome]:
     config = load_config(root / "layer-ci.yml")
     services = Services(
         registry_factory=None if options.get("dry_run") else registry_factory(config),
@@ -131,7 +97,7 @@ def _pins(root: Path) -> list[str]:
 
 
 def test_first_run_publishes_tests_every_consumer_and_second_run_is_a_no_op(repo: Path) -> None:
-    tests = FakeTests()
+    tests = RecordingTests()
     _, outcome = _run(repo, tests)
 
     assert [(p.layer, p.region, p.version, p.created) for p in outcome.published] == [
@@ -149,7 +115,7 @@ def test_first_run_publishes_tests_every_consumer_and_second_run_is_a_no_op(repo
     assert lock.layers["tools"].published["us-east-1"].version == 1
     assert LocalRegistry(repo / ".layer-ci" / "registry", "us-east-1").list_versions("data")[0].version == 1
 
-    again = FakeTests()
+    again = RecordingTests()
     _, second = _run(repo, again)
     assert second.nothing_to_do
     assert second.exit_code == 0
@@ -158,9 +124,9 @@ def test_first_run_publishes_tests_every_consumer_and_second_run_is_a_no_op(repo
 
 
 def test_a_changed_layer_moves_only_its_pins_after_its_consumers_pass(repo: Path) -> None:
-    _run(repo, FakeTests())
+    _run(repo, RecordingTests())
     (repo / "layers" / "data" / "python" / "data.py").write_text("VALUE = 2\n")
-    tests = FakeTests()
+    tests = RecordingTests()
     _, outcome = _run(repo, tests)
 
     assert [(p.layer, p.version) for p in outcome.published] == [("data", 2)]
@@ -176,10 +142,10 @@ def test_a_changed_layer_moves_only_its_pins_after_its_consumers_pass(repo: Path
 
 
 def test_a_failing_consumer_keeps_the_old_pins_and_fails_until_fixed(repo: Path) -> None:
-    _run(repo, FakeTests())
+    _run(repo, RecordingTests())
     hello = repo / "layers" / "tools" / "bin" / "hello"
     hello.write_text("#!/bin/sh\necho changed\n")
-    _, outcome = _run(repo, FakeTests(failing=("beta",)))
+    _, outcome = _run(repo, RecordingTests(failing=("beta",)))
 
     assert outcome.exit_code == 1
     assert outcome.tests_passed is False
@@ -189,18 +155,18 @@ def test_a_failing_consumer_keeps_the_old_pins_and_fails_until_fixed(repo: Path)
     assert load_lock(repo).layers["tools"].published["us-east-1"].version == 2  # published all the same
 
     # Nothing to build now, but the pins still lag: the next run tests again (and still fails) ...
-    tests = FakeTests(failing=("beta",))
+    tests = RecordingTests(failing=("beta",))
     _, rerun = _run(repo, tests)
     assert rerun.published == () and rerun.exit_code == 1
     assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]
     # ... and once the consumers pass, the pins move without publishing anything.
-    _, fixed = _run(repo, FakeTests())
+    _, fixed = _run(repo, RecordingTests())
     assert fixed.exit_code == 0 and fixed.published == ()
     assert [(c.layer, c.new_version) for c in fixed.pin_changes] == [("tools", 2), ("tools", 2)]
 
 
 def test_dry_run_builds_and_tests_the_zips_but_publishes_and_rewrites_nothing(repo: Path) -> None:
-    tests = FakeTests()
+    tests = RecordingTests()
     _, outcome = _run(repo, tests, dry_run=True)
 
     assert outcome.dry_run and outcome.published == ()
@@ -212,9 +178,9 @@ def test_dry_run_builds_and_tests_the_zips_but_publishes_and_rewrites_nothing(re
 
 
 def test_no_test_moves_pins_without_running_anything(repo: Path) -> None:
-    _run(repo, FakeTests())
+    _run(repo, RecordingTests())
     (repo / "layers" / "data" / "python" / "data.py").write_text("VALUE = 3\n")
-    tests = FakeTests(failing=("beta",))
+    tests = RecordingTests(failing=("beta",))
     _, outcome = _run(repo, tests, run_tests=False)
     assert tests.calls == []
     assert [c.status for c in outcome.checks] == ["skipped"]
@@ -224,7 +190,7 @@ def test_no_test_moves_pins_without_running_anything(repo: Path) -> None:
 
 def test_targets_respect_layers_force_and_regions(repo: Path) -> None:
     config = load_config(repo / "layer-ci.yml")
-    _run(repo, FakeTests())
+    _run(repo, RecordingTests())
     plan = make_plan(config, load_lock(repo))
     assert select_targets(config, plan, PushOptions()) == {}
     assert select_targets(config, plan, PushOptions(force=True, layers=("data",))) == {"data": ("us-east-1",)}
@@ -234,12 +200,12 @@ def test_targets_respect_layers_force_and_regions(repo: Path) -> None:
 
 def test_unknown_layer_is_a_usage_error(repo: Path) -> None:
     with pytest.raises(UsageError, match="unknown layer 'nope'"):
-        _run(repo, FakeTests(), layers=("nope",))
+        _run(repo, RecordingTests(), layers=("nope",))
 
 
 def test_forced_rerun_reuses_the_identical_version(repo: Path) -> None:
-    _run(repo, FakeTests())
-    _, outcome = _run(repo, FakeTests(), force=True, layers=("tools",))
+    _run(repo, RecordingTests())
+    _, outcome = _run(repo, RecordingTests(), force=True, layers=("tools",))
     assert [(p.layer, p.version, p.created) for p in outcome.published] == [("tools", 1, False)]
     assert LocalRegistry(repo / ".layer-ci" / "registry", "us-east-1").list_versions("tools")[0].version == 1
 
@@ -285,7 +251,7 @@ def test_pull_request_mode_without_its_needs_is_refused_before_anything_is_publi
     from layer_ci.adapters.github import GitHubClient
 
     config = load_config(repo / "layer-ci.yml")
-    tests = FakeTests()
+    tests = RecordingTests()
     built: list[str] = []
 
     def build(spec: Any, out_dir: Path, *, input_key: str, cache_dir: Path | None = None) -> Any:
@@ -313,7 +279,7 @@ def test_pull_request_mode_without_its_needs_is_refused_before_anything_is_publi
 
 def test_a_failure_after_a_version_was_published_carries_what_was_published(repo: Path) -> None:
     from layer_ci.errors import ServiceError
-    from layer_ci.flows.push import StageFailed
+    from layer_ci.flows.outcome import StageFailed
 
     config = load_config(repo / "layer-ci.yml")
     real = registry_factory(config)
@@ -325,7 +291,7 @@ def test_a_failure_after_a_version_was_published_carries_what_was_published(repo
             )
         return real(region)
 
-    services = Services(registry_factory=factory, run_tests=FakeTests(), log=lambda _message: None)
+    services = Services(registry_factory=factory, run_tests=RecordingTests(), log=lambda _message: None)
     options = PushOptions(commit="abc123", regions=("us-east-1", "eu-west-1"))
     with pytest.raises(StageFailed) as raised:
         run_push(config, services, options)

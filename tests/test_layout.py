@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -71,3 +72,19 @@ def test_tests_mirror_the_package() -> None:
     for test in TESTS.glob("test_*.py"):
         if test.name not in REPOSITORY_TESTS:
             assert test.stem.removeprefix("test_") in top_modules, f"{test.name}: move it under its package"
+
+
+def test_every_source_path_the_docs_name_exists() -> None:
+    # After a move the docs kept naming `pipeline.py` and `tests/test_bump.py`; a reader then searches
+    # for files that are gone. Paths are taken relative to the repository or to layer_ci/.
+    named = re.compile(r"`((?:[a-z_]+/)+[a-z_]+\.py)\b")
+    roots = {"layer_ci", "tests", "bench", "image"} | {package.name for package in _packages()}
+    missing = []
+    for doc in (*sorted((PROJECT_ROOT / "docs").glob("*.md")), PROJECT_ROOT / "README.md"):
+        for match in named.finditer(doc.read_text(encoding="utf-8")):
+            path = match.group(1)
+            if path.split("/")[0] not in roots:
+                continue  # an example path inside a zip or a Lambda image, not a source file
+            if not (PROJECT_ROOT / path).is_file() and not (PACKAGE / path).is_file():
+                missing.append(f"{doc.name}: {path}")
+    assert missing == []

@@ -1,7 +1,7 @@
 """The push pipeline in local mode: plan -> build -> publish -> tests -> pins, on a small files-layer repo.
 
 The builder and the local registry are the real ones; the test runner is swapped through ``Services`` so
-each case decides which functions pass (the real engine runs in tests/commands/test_run.py).
+each case decides which functions pass (the real engine runs in tests/commands/test_run_command.py).
 """
 
 from __future__ import annotations

@@ -9,11 +9,10 @@ from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head
 from layer_ci.build.normalise import normalise_tree
 from layer_ci.build.source_files import copy_own_files, nodejs_own_files
 from layer_ci.build.zipper import tree_digest
-from layer_ci.config.build_rules import NODE_LOCK_FILES, node_lock_file, require_buildable
+from layer_ci.config.build_rules import node_lock_file, require_buildable
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 
-LOCK_FILES = NODE_LOCK_FILES
 # npm's names for Lambda's architectures (its --cpu values follow Node's process.arch).
 NPM_CPU = {"x86_64": "x64", "arm64": "arm64"}
 

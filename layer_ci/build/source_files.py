@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
+from layer_ci.config.build_rules import NODE_LOCK_FILES
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 
@@ -109,7 +110,7 @@ def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_
         paths = [str(item["path"]) for item in listing[0]["files"]]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise BuildError(f"{what} printed no file list ({exc}): {output_head(completed.stdout)}") from exc
-    skipped = {"package.json", "package-lock.json", "npm-shrinkwrap.json"}
+    skipped = {"package.json", *NODE_LOCK_FILES}
     return sorted(path for path in paths if path not in skipped and (spec.source / path).exists())
 
 

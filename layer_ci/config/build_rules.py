@@ -36,6 +36,11 @@ def python_runtimes(spec: LayerSpec) -> tuple[str, ...]:
     return tuple(runtime for runtime in spec.compatible_runtimes if _PYTHON_RUNTIME.match(runtime))
 
 
+def python_requirements(spec: LayerSpec) -> str:
+    """The python layer's requirements file, relative to its source: ``build.requirements`` or the default."""
+    return spec.build.requirements or DEFAULT_PYTHON_REQUIREMENTS
+
+
 def node_lock_file(spec: LayerSpec) -> Path | None:
     """The nodejs layer's lock file: ``build.requirements`` or the first of npm's usual names present."""
     candidates = [spec.build.requirements] if spec.build.requirements else list(NODE_LOCK_FILES)
@@ -63,7 +68,7 @@ def layer_problems(spec: LayerSpec) -> list[LayerProblem]:
             )
         )
     if method == "python":
-        requirements = spec.source / (spec.build.requirements or DEFAULT_PYTHON_REQUIREMENTS)
+        requirements = spec.source / python_requirements(spec)
         if not requirements.is_file():
             problems.append(
                 LayerProblem(

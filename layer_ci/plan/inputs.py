@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from layer_ci.config.build_rules import NODE_LOCK_FILES, python_requirements
 from layer_ci.errors import ConfigError, UsageError
 from layer_ci.model import LayerSpec
 
@@ -34,8 +35,6 @@ IGNORED_SUFFIXES = (".pyc",)
 # A nodejs layer is built from package.json and its lock; a node_modules folder left by a local
 # `npm install` is an output, and hashing it would make every machine's key differ.
 NODEJS_IGNORED_NAMES = frozenset({"node_modules"})
-NODEJS_LOCK_FILES = ("package-lock.json", "npm-shrinkwrap.json")
-PYTHON_DEFAULT_REQUIREMENTS = "requirements.txt"
 
 _SYMLINK_MODE = "120000"
 _EXECUTABLE_MODE = "100755"
@@ -161,9 +160,9 @@ def requirement_files(spec: LayerSpec) -> tuple[str, ...]:
     """Paths (relative to the layer's source, POSIX) of the files that pin the layer's dependencies."""
     build = spec.build
     if build.method == "python":
-        return (posixpath.normpath(build.requirements or PYTHON_DEFAULT_REQUIREMENTS),)
+        return (posixpath.normpath(python_requirements(spec)),)
     if build.method == "nodejs":
-        locks = [posixpath.normpath(build.requirements)] if build.requirements else list(NODEJS_LOCK_FILES)
+        locks = [posixpath.normpath(build.requirements)] if build.requirements else list(NODE_LOCK_FILES)
         folder = posixpath.dirname(locks[0])
         return (*locks, posixpath.join(folder, "package.json"))
     return ()

@@ -47,11 +47,17 @@ def python_own_files(spec: LayerSpec, requirements: Path) -> list[str]:
     return sorted(found)
 
 
-def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
-    """What ``npm pack`` would ship from the layer's folder (package.json and lock files left out)."""
+def npm_path(spec: LayerSpec) -> str:
+    """The npm a nodejs layer is built with; a BuildError naming the layer when there is none."""
     npm = shutil.which("npm")
     if npm is None:
         raise BuildError(f"layer {spec.name}: npm is not installed; install Node.js (with npm 10 or newer)")
+    return npm
+
+
+def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
+    """What ``npm pack`` would ship from the layer's folder (package.json and lock files left out)."""
+    npm = npm_path(spec)
     # npm pack insists on a name and version, which a layer's package.json rarely has: ask it about a
     # copy with both filled in, leaving node_modules (never packed) behind.
     probe = work / "pack-probe"

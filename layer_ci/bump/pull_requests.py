@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from layer_ci.adapters.git import GitRepo, PushRejectedError
@@ -33,7 +33,7 @@ from layer_ci.errors import LayerCiError, ServiceError, UsageError
 from layer_ci.gate.consumers import FunctionCheck, GateResult, TestRunner, report_statuses, run_gate
 from layer_ci.lambda_spec.arn import layer_name_of
 from layer_ci.model import Config, Manifest
-from layer_ci.pins.find import SKIP_DIRS, find_pins
+from layer_ci.pins.find import find_pins, is_binary, is_source_path
 from layer_ci.pins.owners import PinReader, pin_owners
 from layer_ci.plan.lockfile import LOCK_FILE_NAME, Lock, load_lock, parse_lock
 from layer_ci.publish.registry_contract import LayerRegistry
@@ -48,7 +48,6 @@ COMMENT_MARKER = "bump"  # the hidden marker of the sticky comment on every bump
 _WAS = "Changed since the previous push: was"
 Log = Callable[[str], None]
 RegistryFactory = Callable[[str], LayerRegistry]
-_BINARY_SNIFF = 8192
 
 
 @dataclass(frozen=True)
@@ -419,11 +418,10 @@ def texts_at_base(config: Config, git: GitRepo, base_sha: str, prefix: str) -> d
                 candidates.add(path[len(prefix) :])
     texts: dict[str, str] = {}
     for path in sorted(candidates):
-        parts = PurePosixPath(path).parts
-        if path == LOCK_FILE_NAME or any(part in SKIP_DIRS for part in parts[:-1]):
+        if not is_source_path(path):
             continue
         data = git.read_file(base_sha, prefix + path)
-        if data is None or b"\0" in data[:_BINARY_SNIFF]:
+        if data is None or is_binary(data):
             continue
         texts[path] = data.decode("utf-8", "surrogateescape")
     return texts

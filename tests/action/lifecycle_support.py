@@ -20,6 +20,7 @@ from typing import Any
 
 from tests.action.action_support import REPOSITORY, ActionRun, event_payload, run_entrypoint
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME
+from tests.report.bump_repo import MYLIB_V1, SHOUTER_APP, TEST_ARGV
 from tests.support.git_remote import run_git
 from tests.support.github.state import Issue
 from tests.support.github_standin import GitHubStandIn, LinkedRepo
@@ -27,19 +28,9 @@ from tests.support.github_standin import GitHubStandIn, LinkedRepo
 PULLS = "/repos/{owner}/{repo}/pulls"
 COMMENTS = "/repos/{owner}/{repo}/issues/{number}/comments"
 STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
-TEST_ARGV = "[python, -m, pytest, -q, -p, no:cacheprovider]"
-
-MYLIB_V1 = (
-    'def greet(name):\n    return f"hello {name}"\n\n\ndef shout(text):\n    return text.upper() + "!"\n'
-)
-MYLIB_COMPATIBLE = MYLIB_V1 + '\n\ndef wave(name):\n    return f"o/ {name}"\n'
-MYLIB_BREAKING = 'def greet(name):\n    return f"hello {name}"\n'
 TOOLBOX_V1 = 'def slug(text):\n    return text.lower().replace(" ", "-")\n'
 TOOLBOX_V2 = TOOLBOX_V1 + "\n\ndef title(text):\n    return text.title()\n"
 
-SHOUTER_APP = (
-    'from mylib import shout\n\n\ndef handler(event, context):\n    return {"text": shout(event["text"])}\n'
-)
 # shouter fixed: it no longer needs mylib.shout
 SHOUTER_FIXED = 'def handler(event, context):\n    return {"text": event["text"].upper() + "!"}\n'
 

@@ -24,9 +24,9 @@ from layer_ci.bump.pull_requests import BumpOutcome, bump_after_publish
 from layer_ci.engine.prepare import EngineOptions
 from layer_ci.gate.consumers import AGGREGATE_CONTEXT, engine_runner
 from layer_ci.plan.lockfile import save_lock
-from tests.report.bump_repo import FAST, BumpRepo, make_bump_repo
+from tests.report.bump_repo import BumpRepo, make_bump_repo
 from tests.support.git_remote import make_git_remote, run_git
-from tests.support.github_standin import GitHubStandIn
+from tests.support.github_standin import FAST, GitHubStandIn
 
 REPO = "octo-org/linked"
 

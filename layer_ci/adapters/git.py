@@ -483,29 +483,24 @@ class GitRepo:
                     )
         if expected_remote_sha == local_sha:
             return local_sha
-        lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote_sha or ''}"
-        result = self._git(
-            ["push", "--porcelain", "--no-verify", lease, self.remote, f"{local_sha}:refs/heads/{branch}"],
-            operation="push",
-            check=False,
-        )
-        if result.returncode != 0:
-            raise self._push_rejection(branch, expected_remote_sha, result)
+        self._leased_push(branch, expected_remote_sha, f"{local_sha}:refs/heads/{branch}")
         return local_sha
 
     def delete_remote_branch(self, branch: str, expected_remote_sha: str) -> None:
         """Delete the remote ``branch`` if its tip still is ``expected_remote_sha``."""
         self.validate_branch(branch)
-        lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote_sha}"
+        self._leased_push(branch, expected_remote_sha, f":refs/heads/{branch}")
+
+    # ------------------------------------------------------------------------------------ internals
+
+    def _leased_push(self, branch: str, expected_remote_sha: str | None, refspec: str) -> None:
+        """Push ``refspec`` only while the remote ``branch`` is at ``expected_remote_sha`` (None: absent)."""
+        lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote_sha or ''}"
         result = self._git(
-            ["push", "--porcelain", "--no-verify", lease, self.remote, f":refs/heads/{branch}"],
-            operation="push",
-            check=False,
+            ["push", "--porcelain", "--no-verify", lease, self.remote, refspec], operation="push", check=False
         )
         if result.returncode != 0:
             raise self._push_rejection(branch, expected_remote_sha, result)
-
-    # ------------------------------------------------------------------------------------ internals
 
     def _mode_at(self, commit: str, path: str) -> str:
         out = self._git(["ls-tree", "-z", commit, "--", path], operation="commit").stdout

@@ -7,13 +7,12 @@ from pathlib import Path
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
 from layer_ci.build.normalise import normalise_tree
-from layer_ci.build.source_files import copy_own_files, nodejs_own_files
+from layer_ci.build.source_files import copy_own_files, nodejs_own_files, npm_path
 from layer_ci.build.zipper import tree_digest
-from layer_ci.config.build_rules import NODE_LOCK_FILES, node_lock_file, require_buildable
+from layer_ci.config.build_rules import node_lock_file, require_buildable
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
 
-LOCK_FILES = NODE_LOCK_FILES
 # npm's names for Lambda's architectures (its --cpu values follow Node's process.arch).
 NPM_CPU = {"x86_64": "x64", "arm64": "arm64"}
 
@@ -36,9 +35,7 @@ def build_nodejs(
 ) -> None:
     """Install the locked production dependencies into ``staging/nodejs`` for the layer's architecture(s)."""
     lock = lock_file(spec)
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BuildError(f"layer {spec.name}: npm is not installed; install Node.js (with npm 10 or newer)")
+    npm = npm_path(spec)
     builds: dict[str, Path] = {}
     for architecture in spec.compatible_architectures:
         folder = work / architecture / "nodejs"

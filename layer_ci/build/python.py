@@ -32,13 +32,12 @@ from layer_ci.build.elf import require_architecture
 from layer_ci.build.normalise import normalise_tree
 from layer_ci.build.source_files import copy_own_files, python_own_files
 from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
-from layer_ci.config.build_rules import DEFAULT_PYTHON_REQUIREMENTS, python_runtimes, require_buildable
+from layer_ci.config.build_rules import python_requirements, python_runtimes, require_buildable
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
 INSTALLER_ENV = "LAYER_CI_INSTALLER"
-DEFAULT_REQUIREMENTS = DEFAULT_PYTHON_REQUIREMENTS
 _RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
 _HASH_OPTION = re.compile(r"--hash[=\s]")
 # Lambda's Python runtimes up to 3.11 run on Amazon Linux 2 (glibc 2.26), later ones on Amazon Linux
@@ -143,7 +142,7 @@ def _uv_binary() -> str | None:
 def requirements_file(spec: LayerSpec) -> Path:
     """The layer's requirements or lock file, which must exist inside its source folder."""
     require_buildable(spec)  # the rules the config loader applies, the requirements file among them
-    return (spec.source / (spec.build.requirements or DEFAULT_REQUIREMENTS)).resolve()
+    return (spec.source / python_requirements(spec)).resolve()
 
 
 def build_python(

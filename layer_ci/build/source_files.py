@@ -2,14 +2,14 @@
 
 python (aws-lambda-builders' PythonPipWorkflow): every file of the source folder goes under ``python/``
 except names matching its EXCLUDED_FILES at any depth (caches, VCS, virtualenvs, editors, ``*.so``,
-``*.egg-info``); layer-ci also leaves out the requirements file itself and its own ``.layer-ci`` state.
+``*.egg-info``) and what never goes in a layer (config/build_rules.py: left_out, which the input key
+follows too); layer-ci also leaves out the requirements file itself.
 nodejs (NodejsNpmWorkflow): what ``npm pack`` would put in the package (``files`` in package.json,
 ``.npmignore``/``.gitignore``; never ``node_modules``) goes under ``nodejs/``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -17,38 +17,20 @@ import shutil
 from pathlib import Path
 
 from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
+from layer_ci.config.build_rules import NEVER_IN_A_LAYER, NODE_LOCK_FILES, NODEJS_EXCLUDES, left_out
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
-
-# aws-lambda-builders python_pip/workflow.py EXCLUDED_FILES, matched per name like shutil.ignore_patterns.
-SAM_PYTHON_EXCLUDES = (
-    ".aws-sam", ".chalice", ".git", ".gitignore",
-    "*.pyc", "__pycache__", "*.so",
-    ".Python", "*.egg-info", "*.egg",
-    "pip-log.txt", "pip-delete-this-directory.txt",
-    "htmlcov", ".tox", ".nox", ".coverage", ".cache", ".pytest_cache",
-    ".python-version",
-    ".mypy_cache", ".dmypy.json", ".pyre",
-    ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
-    ".vscode", ".idea",
-)  # fmt: skip
-# layer-ci's own state folder (caches, builds, local registry) never belongs to a layer.
-LAYER_CI_EXCLUDES = (".layer-ci",)
-
-
-def _excluded(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
 def python_own_files(spec: LayerSpec, requirements: Path) -> list[str]:
     """Source-relative POSIX paths of the layer's own files (and links), in a stable order."""
-    patterns = SAM_PYTHON_EXCLUDES + LAYER_CI_EXCLUDES
+    left = left_out(spec)
     skip = os.path.realpath(requirements)
     found: list[str] = []
     for folder, dirnames, filenames in os.walk(spec.source):
         kept = []
         for name in sorted(dirnames):
-            if _excluded(name, patterns):
+            if name in left:
                 continue
             if os.path.islink(os.path.join(folder, name)):
                 filenames.append(
@@ -59,22 +41,28 @@ def python_own_files(spec: LayerSpec, requirements: Path) -> list[str]:
         dirnames[:] = kept
         for name in sorted(filenames):
             path = os.path.join(folder, name)
-            if _excluded(name, patterns) or os.path.realpath(path) == skip:
+            if name in left or os.path.realpath(path) == skip:
                 continue
             found.append(Path(path).relative_to(spec.source).as_posix())
     return sorted(found)
 
 
-def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
-    """What ``npm pack`` would ship from the layer's folder (package.json and lock files left out)."""
+def npm_path(spec: LayerSpec) -> str:
+    """The npm a nodejs layer is built with; a BuildError naming the layer when there is none."""
     npm = shutil.which("npm")
     if npm is None:
         raise BuildError(f"layer {spec.name}: npm is not installed; install Node.js (with npm 10 or newer)")
+    return npm
+
+
+def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
+    """What ``npm pack`` would ship from the layer's folder (package.json and lock files left out)."""
+    npm = npm_path(spec)
     # npm pack insists on a name and version, which a layer's package.json rarely has: ask it about a
     # copy with both filled in, leaving node_modules (never packed) behind.
     probe = work / "pack-probe"
     shutil.copytree(
-        spec.source, probe, symlinks=True, ignore=shutil.ignore_patterns("node_modules", ".git", ".layer-ci")
+        spec.source, probe, symlinks=True, ignore=shutil.ignore_patterns(*NEVER_IN_A_LAYER, *NODEJS_EXCLUDES)
     )
     manifest = probe / "package.json"
     try:
@@ -109,7 +97,7 @@ def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_
         paths = [str(item["path"]) for item in listing[0]["files"]]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise BuildError(f"{what} printed no file list ({exc}): {output_head(completed.stdout)}") from exc
-    skipped = {"package.json", "package-lock.json", "npm-shrinkwrap.json"}
+    skipped = {"package.json", *NODE_LOCK_FILES}
     return sorted(path for path in paths if path not in skipped and (spec.source / path).exists())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from layer_ci.adapters.git import GitRepo, PushRejectedError
@@ -33,7 +33,7 @@ from layer_ci.errors import LayerCiError, ServiceError, UsageError
 from layer_ci.gate.consumers import FunctionCheck, GateResult, TestRunner, report_statuses, run_gate
 from layer_ci.lambda_spec.arn import layer_name_of
 from layer_ci.model import Config, Manifest
-from layer_ci.pins.find import SKIP_DIRS, find_pins
+from layer_ci.pins.find import find_pins, is_binary, is_source_path
 from layer_ci.pins.owners import PinReader, pin_owners
 from layer_ci.plan.lockfile import LOCK_FILE_NAME, Lock, load_lock, parse_lock
 from layer_ci.publish.registry_contract import LayerRegistry
@@ -48,7 +48,6 @@ COMMENT_MARKER = "bump"  # the hidden marker of the sticky comment on every bump
 _WAS = "Changed since the previous push: was"
 Log = Callable[[str], None]
 RegistryFactory = Callable[[str], LayerRegistry]
-_BINARY_SNIFF = 8192
 
 
 @dataclass(frozen=True)
@@ -196,36 +195,27 @@ def bump_layers(
     when pins on the base lag ``lock_after`` (see bump/releases.py). ``texts`` are the base tip's files
     that may hold pins, when the caller has read them already (``texts_at_base``).
     """
-    options = options or BumpOptions()
-    if github is None and not options.dry_run:
-        raise UsageError("bump needs GitHub (GITHUB_TOKEN and GITHUB_REPOSITORY) unless --dry-run is given")
-    say = log or (lambda _message: None)
-    base_sha = base_tip(git, options.base)
-    reader = PinReader(config)
-    run = _Run(
-        config=config,
-        lock_before=lock_before,
-        lock_after=lock_after,
+    run = _start_run(
+        "bump",
+        config,
+        (lock_before, lock_after),
         git=git,
         github=github,
-        runner=test_runner,
-        options=options,
-        base_sha=base_sha,
-        texts=texts if texts is not None else texts_at_base(config, git, base_sha, options.repo_prefix),
-        reader=reader,
+        test_runner=test_runner,
+        options=options or BumpOptions(),
         new_zips=new_zips or {},
-        manifests_before=manifests_before or {},
-        manifests_after=manifests_after or {},
-        say=say,
+        manifests=(manifests_before or {}, manifests_after or {}),
+        log=log,
         on_outcome=on_outcome,
+        texts=texts,
     )
     start = run.calls
-    releases = _pending(config, lock_before, lock_after, run.texts, reader, say)
+    releases = _pending(config, lock_before, lock_after, run.texts, run.reader, run.say)
     run.releases = releases
     groups = group_releases(releases, config.settings.pr_mode)
     for group in groups:
         run.record(_bump_group(run, group))
-    if not options.dry_run:
+    if not run.options.dry_run:
         _retire_stale(run, {group.branch for group in groups})
     return BumpOutcome(tuple(run.outcomes), run.calls - start)
 
@@ -255,8 +245,7 @@ def bump_after_publish(
 
     _, prefix = repository_of(config.root)  # git names paths from the top of the work tree
     base_sha = base_tip(git, base)
-    committed = git.read_file(base_sha, prefix + LOCK_FILE_NAME)
-    lock_before = parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
+    lock_before = lock_at_base(git, base_sha, prefix)
     lock_after = load_lock(config.root)
     texts = texts_at_base(config, git, base_sha, prefix)
     releases = _pending(config, lock_before, lock_after, texts, PinReader(config), lambda _message: None)
@@ -294,6 +283,55 @@ def bump_after_publish(
         log=log,
         on_outcome=on_outcome,
         texts=texts,
+    )
+
+
+def _start_run(
+    command: str,
+    config: Config,
+    locks: tuple[Lock, Lock] | None,
+    *,
+    git: GitRepo,
+    github: GitHubClient | None,
+    test_runner: TestRunner,
+    options: BumpOptions,
+    new_zips: Mapping[str, Path],
+    manifests: tuple[Mapping[str, Manifest], Mapping[str, Manifest]],
+    log: Log | None,
+    on_outcome: Callable[[PrOutcome], None] | None,
+    texts: Mapping[str, str] | None = None,
+) -> _Run:
+    """What a run's branches share, read once from the base tip (fetched first).
+
+    ``locks`` are the lock before and after publishing; None for a vendor bump, which leaves the base's
+    lock as it is (both are the base's). ``texts`` as for :func:`bump_layers`.
+    """
+    if github is None and not options.dry_run:
+        raise UsageError(
+            f"{command} needs GitHub (GITHUB_TOKEN and GITHUB_REPOSITORY) unless --dry-run is given"
+        )
+    base_sha = base_tip(git, options.base)
+    writes_lock = locks is not None
+    if locks is None:
+        lock = lock_at_base(git, base_sha, options.repo_prefix)
+        locks = (lock, lock)
+    return _Run(
+        config=config,
+        lock_before=locks[0],
+        lock_after=locks[1],
+        git=git,
+        github=github,
+        runner=test_runner,
+        options=options,
+        base_sha=base_sha,
+        texts=texts if texts is not None else texts_at_base(config, git, base_sha, options.repo_prefix),
+        reader=PinReader(config),
+        new_zips=new_zips,
+        manifests_before=manifests[0],
+        manifests_after=manifests[1],
+        say=log or (lambda _message: None),
+        on_outcome=on_outcome,
+        writes_lock=writes_lock,
     )
 
 
@@ -360,6 +398,12 @@ def base_tip(git: GitRepo, base: str) -> str:
     return sha
 
 
+def lock_at_base(git: GitRepo, base_sha: str, prefix: str) -> Lock:
+    """The layer-ci.lock committed on the base tip (empty when the base has none yet)."""
+    committed = git.read_file(base_sha, prefix + LOCK_FILE_NAME)
+    return parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
+
+
 def texts_at_base(config: Config, git: GitRepo, base_sha: str, prefix: str) -> dict[str, str]:
     """The text, at the base tip, of every file that may hold pins (root-relative path -> text).
 
@@ -374,11 +418,10 @@ def texts_at_base(config: Config, git: GitRepo, base_sha: str, prefix: str) -> d
                 candidates.add(path[len(prefix) :])
     texts: dict[str, str] = {}
     for path in sorted(candidates):
-        parts = PurePosixPath(path).parts
-        if path == LOCK_FILE_NAME or any(part in SKIP_DIRS for part in parts[:-1]):
+        if not is_source_path(path):
             continue
         data = git.read_file(base_sha, prefix + path)
-        if data is None or b"\0" in data[:_BINARY_SNIFF]:
+        if data is None or is_binary(data):
             continue
         texts[path] = data.decode("utf-8", "surrogateescape")
     return texts
@@ -846,29 +889,18 @@ def bump_vendor_groups(
     left as it is and no other bump branch is looked at. ``config`` lists each vendor layer
     among its layers, and its consumers among the layer's consumers (see layer_ci/vendor/watch.py).
     """
-    options = options or BumpOptions()
-    if github is None and not options.dry_run:
-        raise UsageError("watch needs GitHub (GITHUB_TOKEN and GITHUB_REPOSITORY) unless --dry-run is given")
-    base_sha = base_tip(git, options.base)
-    committed = git.read_file(base_sha, options.repo_prefix + LOCK_FILE_NAME)
-    lock = parse_lock(committed.decode("utf-8")) if committed is not None else Lock()
-    run = _Run(
-        config=config,
-        lock_before=lock,
-        lock_after=lock,
+    run = _start_run(
+        "watch",
+        config,
+        None,
         git=git,
         github=github,
-        runner=test_runner,
-        options=options,
-        base_sha=base_sha,
-        texts=texts_at_base(config, git, base_sha, options.repo_prefix),
-        reader=PinReader(config),
+        test_runner=test_runner,
+        options=options or BumpOptions(),
         new_zips=new_zips,
-        manifests_before={},
-        manifests_after={},
-        say=log or (lambda _message: None),
+        manifests=({}, {}),
+        log=log,
         on_outcome=on_outcome,
-        writes_lock=False,
     )
     start = run.calls
     for group in groups:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from layer_ci.lambda_spec.arn import arn_account
 from layer_ci.model import Config, IgnoreRule
 from layer_ci.pins.find import Pin
 from layer_ci.plan.lockfile import Lock, LockedLayer
@@ -41,8 +42,7 @@ class LayerRelease:
     @property
     def account(self) -> str | None:
         """The account of the published ARNs (one account publishes a layer), None if they disagree."""
-        accounts = {r.arn.split(":")[4] for r in self.regions if r.arn.count(":") >= 6}
-        return accounts.pop() if len(accounts) == 1 else None
+        return _one_account(r.arn for r in self.regions)
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,12 @@ def find_releases(
 def account_of(lock: Lock, layer: str) -> str | None:
     """The account of ``layer``'s published ARNs in ``lock`` (None when unknown or mixed)."""
     locked = lock.get(layer)
-    accounts = {
-        ref.arn.split(":")[4]
-        for ref in (locked.published.values() if locked else ())
-        if ref.arn.count(":") >= 6
-    }
+    return _one_account(ref.arn for ref in (locked.published.values() if locked else ()))
+
+
+def _one_account(arns: Iterable[str]) -> str | None:
+    """The one account these layer version ARNs name; None when they name none or several."""
+    accounts = {arn_account(arn) for arn in arns} - {None}
     return accounts.pop() if len(accounts) == 1 else None
 
 

@@ -18,6 +18,60 @@ DEFAULT_PYTHON_REQUIREMENTS = "requirements.txt"
 NODE_LOCK_FILES = ("package-lock.json", "npm-shrinkwrap.json")
 _PYTHON_RUNTIME = re.compile(r"^python(\d+)\.(\d+)$")
 
+# What never goes from a layer's folder into its zip, whatever the build method, matched per name at
+# any depth: layer-ci's own state (caches, builds, the local registry), git's database, bytecode caches
+# (normalising drops every __pycache__) and macOS Finder files.
+NEVER_IN_A_LAYER = (".layer-ci", ".git", "__pycache__", ".DS_Store")
+# aws-lambda-builders python_pip/workflow.py EXCLUDED_FILES: what `sam build` leaves out of a python
+# layer's own files ("*.x" matches names ending in ".x").
+SAM_PYTHON_EXCLUDES = (
+    ".aws-sam", ".chalice", ".git", ".gitignore",
+    "*.pyc", "__pycache__", "*.so",
+    ".Python", "*.egg-info", "*.egg",
+    "pip-log.txt", "pip-delete-this-directory.txt",
+    "htmlcov", ".tox", ".nox", ".coverage", ".cache", ".pytest_cache",
+    ".python-version",
+    ".mypy_cache", ".dmypy.json", ".pyre",
+    ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
+    ".vscode", ".idea",
+)  # fmt: skip
+# A nodejs layer is package.json and its lock installed by npm: a node_modules folder left by a local
+# `npm install` is an output, never packed.
+NODEJS_EXCLUDES = ("node_modules",)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """Names (and ``*.suffix`` patterns) that a build leaves out of a layer wherever they stand."""
+
+    names: frozenset[str]
+    suffixes: tuple[str, ...]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self.names or name.endswith(self.suffixes))
+
+    @classmethod
+    def of(cls, patterns: tuple[str, ...]) -> LeftOut:
+        suffixes = tuple(pattern[1:] for pattern in patterns if pattern.startswith("*."))
+        return cls(frozenset(pattern for pattern in patterns if not pattern.startswith("*")), suffixes)
+
+
+_LEFT_OUT = {
+    "python": LeftOut.of(NEVER_IN_A_LAYER + SAM_PYTHON_EXCLUDES),
+    "nodejs": LeftOut.of(NEVER_IN_A_LAYER + NODEJS_EXCLUDES),
+}
+_NEVER = LeftOut.of(NEVER_IN_A_LAYER)
+
+
+def left_out(spec: LayerSpec) -> LeftOut:
+    """What ``spec``'s build leaves out of its folder: the one rule for the builders and the input key.
+
+    The key hashes every other file, so an edit under a left-out name (a ``.venv``, a ``.pytest_cache``)
+    never rebuilds, and any edit to what does reach the zip does. A nodejs layer's npm ``files`` and
+    ``.npmignore`` rules narrow what it packs further; the key does not follow those.
+    """
+    return _LEFT_OUT.get(spec.build.method, _NEVER)
+
 
 @dataclass(frozen=True)
 class LayerProblem:
@@ -34,6 +88,11 @@ class LayerProblem:
 
 def python_runtimes(spec: LayerSpec) -> tuple[str, ...]:
     return tuple(runtime for runtime in spec.compatible_runtimes if _PYTHON_RUNTIME.match(runtime))
+
+
+def python_requirements(spec: LayerSpec) -> str:
+    """The python layer's requirements file, relative to its source: ``build.requirements`` or the default."""
+    return spec.build.requirements or DEFAULT_PYTHON_REQUIREMENTS
 
 
 def node_lock_file(spec: LayerSpec) -> Path | None:
@@ -63,7 +122,7 @@ def layer_problems(spec: LayerSpec) -> list[LayerProblem]:
             )
         )
     if method == "python":
-        requirements = spec.source / (spec.build.requirements or DEFAULT_PYTHON_REQUIREMENTS)
+        requirements = spec.source / python_requirements(spec)
         if not requirements.is_file():
             problems.append(
                 LayerProblem(

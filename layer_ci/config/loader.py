@@ -17,6 +17,7 @@ from layer_ci.config.schema_errors import validate
 from layer_ci.config.yamldoc import Document, FieldPath, read_document
 from layer_ci.errors import ConfigError, Location
 from layer_ci.fsutil import containment_problem, is_inside
+from layer_ci.lambda_spec.arn import parse_layer_version_arn
 from layer_ci.lambda_spec.limits import ARCHITECTURES, LAMBDA_RUNTIMES, compatibility_problems
 from layer_ci.model import (
     MAX_LAYERS_PER_FUNCTION,
@@ -438,12 +439,14 @@ class _Loader:
 
     def config_layer_ref(self, entry: str, path: FieldPath, layers: Mapping[str, LayerSpec]) -> sam.LayerRef:
         if ":" in entry:  # a full ARN (the schema checked its shape); ours if its name is one of our layers
-            parts = entry.split(":")
-            name = parts[6]
-            if name in layers:
-                return sam.LayerRef(name, external=False, document=self.doc, path=path)
-            if parts[4] == self.account:
-                raise sam.undeclared_layer_error(self.doc, path, name, layers.keys(), self.account)
+            try:
+                arn = parse_layer_version_arn(entry)
+            except ValueError:  # a partition layer-ci does not know (the schema allows any): not ours
+                return sam.LayerRef(entry, external=True, document=self.doc, path=path)
+            if arn.layer in layers:
+                return sam.LayerRef(arn.layer, external=False, document=self.doc, path=path)
+            if arn.account == self.account:
+                raise sam.undeclared_layer_error(self.doc, path, arn.layer, layers.keys(), self.account)
             return sam.LayerRef(entry, external=True, document=self.doc, path=path)
         if entry not in layers:
             close = difflib.get_close_matches(entry, list(layers), n=1)

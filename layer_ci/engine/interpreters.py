@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from layer_ci.engine.extract import remove_tree
 from layer_ci.errors import EXIT_USAGE, LayerCiError
@@ -218,19 +219,8 @@ def _uv_list(search_path: str | None) -> list[str]:
 def _probe_python(candidate: str) -> tuple[str, str] | None:
     """(real executable, version) of a working CPython, or None (pyenv shims for absent versions fail)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    try:
-        done = subprocess.run(
-            [candidate, "-I", "-c", _PY_PROBE],
-            capture_output=True,
-            text=True,
-            timeout=_PROBE_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-        facts = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        return None
-    if not isinstance(facts, dict) or facts.get("implementation") != "cpython":
+    facts = _probe([candidate, "-I", "-c", _PY_PROBE], env)
+    if facts is None or facts.get("implementation") != "cpython":
         return None
     return str(facts["executable"]), str(facts["version"])
 
@@ -273,20 +263,22 @@ def _find_node(
 
 def _probe_node(candidate: str) -> tuple[str, str] | None:
     """(real executable, version) of a working ``node``, or None."""
+    facts = _probe([candidate, "-e", _NODE_PROBE], None)
+    if facts is None or "version" not in facts:
+        return None
+    return os.path.realpath(str(facts["executable"])), str(facts["version"])
+
+
+def _probe(argv: list[str], env: dict[str, str] | None) -> dict[str, Any] | None:
+    """The JSON object an interpreter's probe printed, or None when it did not run or printed none."""
     try:
         done = subprocess.run(
-            [candidate, "-e", _NODE_PROBE],
-            capture_output=True,
-            text=True,
-            timeout=_PROBE_TIMEOUT_S,
-            check=False,
+            argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, env=env, check=False
         )
         facts = json.loads(done.stdout) if done.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
-    if not isinstance(facts, dict) or "version" not in facts:
-        return None
-    return os.path.realpath(str(facts["executable"])), str(facts["version"])
+    return facts if isinstance(facts, dict) else None
 
 
 def _minor(version: str) -> str:

@@ -121,6 +121,32 @@ class TestResult:
         return data
 
 
+def error_result(
+    function: FunctionSpec,
+    headline: str | None,
+    *,
+    region: str = "",
+    layers: tuple[LayerReport, ...] = (),
+    warnings: tuple[str, ...] = (),
+    preflight_errors: tuple[str, ...] = (),
+) -> TestResult:
+    """A result for a function whose tests could not run at all (nothing ran, so no exit code or output)."""
+    return TestResult(
+        function=function.name,
+        status="error",
+        duration_s=0.0,
+        exit_code=None,
+        headline=headline,
+        output_tail="",
+        runtime=function.runtime,
+        architecture=function.architecture,
+        region=region,
+        layers=layers,
+        warnings=warnings,
+        preflight_errors=preflight_errors,
+    )
+
+
 def run_function_tests(
     config: Config,
     function: FunctionSpec | str,
@@ -144,26 +170,10 @@ def run_function_tests(
     except (UnsafeZipError, LayerConflictError) as exc:
         # A hostile or unmergeable layer is a verdict on that layer, reported like a preflight refusal.
         problem = f"function {spec.name}: {exc.one_line()}"
-        return TestResult(
-            function=spec.name,
-            status="error",
-            duration_s=0.0,
-            exit_code=None,
-            headline=problem,
-            output_tail="",
-            runtime=spec.runtime,
-            architecture=spec.architecture,
-            preflight_errors=(problem,),
-        )
-    refused = TestResult(
-        function=spec.name,
-        status="error",
-        duration_s=0.0,
-        exit_code=None,
-        headline=prepared.report.errors[0] if prepared.report.errors else None,
-        output_tail="",
-        runtime=spec.runtime,
-        architecture=spec.architecture,
+        return error_result(spec, problem, preflight_errors=(problem,))
+    refused = error_result(
+        spec,
+        prepared.report.errors[0] if prepared.report.errors else None,
         region=prepared.region,
         layers=_layer_reports(prepared),
         warnings=prepared.report.warnings,

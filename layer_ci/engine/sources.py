@@ -161,7 +161,7 @@ def resolve_layer(
         if external is not None:  # another account's layer: that version of the ARN the function names
             arn = concrete_arn(config, external, region)
             assert arn.region is not None
-            layer_arn = str(arn).rsplit(":", 1)[0]
+            layer_arn = arn.layer_arn
             return fetch_version(config, name, layer_arn, version, arn.region, cache_dir,
                                  f"{name} v{version} ({layer_arn})")
         return fetch_version(config, name, name, version, region, cache_dir, f"{name} v{version} ({region})")
@@ -171,7 +171,7 @@ def resolve_layer(
         except LayerSourceError as exc:
             raise LayerSourceError(f"--layer {name}: {exc}") from exc
         assert arn.region is not None  # filled from the run's region
-        layer_arn = str(arn).rsplit(":", 1)[0]
+        layer_arn = arn.layer_arn
         label = f"{name} = {source}" if str(arn) == source else f"{name} = {arn} (from {source})"
         return fetch_version(config, name, layer_arn, arn.version, arn.region, cache_dir, label)
     return resolved(f"{name} from {source}", _existing_zip(name, source, config.root))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from layer_ci.engine.runner import DEFAULT_TIMEOUT_S, TestResult
+from layer_ci.engine.runner import DEFAULT_TIMEOUT_S, TestResult, error_result
 from layer_ci.errors import LayerCiError
 from layer_ci.lambda_spec.arn import layer_name_of
 from layer_ci.model import Config, FunctionSpec
@@ -124,20 +124,6 @@ def run_gate(
                 result = error_result(spec, exc.one_line())
         checks.append(FunctionCheck(name, tuple(own.items()), result))
     return GateResult(tuple(checks))
-
-
-def error_result(function: FunctionSpec, headline: str) -> TestResult:
-    """A result for a function whose tests could not run at all."""
-    return TestResult(
-        function=function.name,
-        status="error",
-        duration_s=0.0,
-        exit_code=None,
-        headline=headline,
-        output_tail="",
-        runtime=function.runtime,
-        architecture=function.architecture,
-    )
 
 
 # ---------------------------------------------------------------------------------------- statuses

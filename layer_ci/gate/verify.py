@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 from layer_ci.adapters.git import GitRepo
@@ -20,10 +20,10 @@ from layer_ci.gate.consumers import GateResult, TestRunner, run_gate
 from layer_ci.lambda_spec.arn import layer_name_of
 from layer_ci.lambda_spec.limits import check_function_limits
 from layer_ci.model import Config
-from layer_ci.pins.find import SKIP_DIRS, Pin
+from layer_ci.pins.find import Pin, is_binary, is_source_path
 from layer_ci.pins.owners import PinReader, pin_owners
 from layer_ci.plan.changes import make_plan
-from layer_ci.plan.lockfile import LOCK_FILE_NAME, Lock
+from layer_ci.plan.lockfile import Lock
 from layer_ci.publish.audit import pin_regions
 from layer_ci.publish.registry_contract import LayerRegistry, LayerVersionInfo
 from layer_ci.report.facts import PinChange, VerifyReport
@@ -140,8 +140,7 @@ def verify_change(
     moved: list[Pin] = []
     owners: dict[Pin, tuple[str, ...]] = {}
     for path in changed:
-        parts = PurePosixPath(path).parts
-        if path == LOCK_FILE_NAME or any(part in SKIP_DIRS for part in parts[:-1]):
+        if not is_source_path(path):
             continue
         before = _text(git, base_sha, repo_prefix + path)
         after = _text(git, head_sha, repo_prefix + path)
@@ -208,7 +207,7 @@ def _relative(path: Path, config: Config) -> str:
 
 def _text(git: GitRepo, ref: str, path: str) -> str:
     data = git.read_file(ref, path)
-    if data is None or b"\0" in data[:8192]:
+    if data is None or is_binary(data):
         return ""
     return data.decode("utf-8", "surrogateescape")
 

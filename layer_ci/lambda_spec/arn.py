@@ -62,6 +62,11 @@ class LayerVersionArn:
     def __str__(self) -> str:
         return format_layer_version_arn(self.layer, self.version, self.region, self.account, self.partition)
 
+    @property
+    def layer_arn(self) -> str:
+        """The layer's ARN without the version (what GetLayerVersion takes as LayerName)."""
+        return str(self).rsplit(":", 1)[0]
+
 
 def is_placeholder(value: str) -> bool:
     """True for a stand-in such as `${AWS::Region}`, `$AWS_REGION` or `<AWS_REGION>`."""
@@ -109,6 +114,18 @@ def layer_name_of(entry: str) -> str:
         return parse_layer_version_arn(entry).layer
     except ValueError:
         return entry
+
+
+def arn_account(value: str) -> str | None:
+    """The account of a layer version ARN; None for a placeholder account or a value that is no such ARN.
+
+    Read with the parser for the same reason as :func:`layer_name_of`: split on ":", an ARN whose
+    partition is ``${AWS::Partition}`` has "lambda" where the account stands.
+    """
+    try:
+        return parse_layer_version_arn(value).account
+    except ValueError:
+        return None
 
 
 def arn_from_match(match: re.Match[str]) -> LayerVersionArn:

@@ -18,6 +18,7 @@ from layer_ci.errors import Location
 from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE, arn_from_match, is_region
 from layer_ci.model import Config
 from layer_ci.pins.joins import JOIN_REASON, joined_arns
+from layer_ci.plan.lockfile import LOCK_FILE_NAME
 
 # Folders that are never a repository's own source, even when committed: version control, virtualenvs and
 # vendored packages (a vendored botocore's example JSON is full of layer ARNs), and the build output of
@@ -28,7 +29,7 @@ SKIP_DIRS = frozenset({
     ".aws-sam", "cdk.out", ".serverless", ".terraform",
 })  # fmt: skip
 # The lock records what layer-ci published; it is layer-ci's own state, not a consumer's pin.
-SKIP_ROOT_FILES = frozenset({"layer-ci.lock"})
+SKIP_ROOT_FILES = frozenset({LOCK_FILE_NAME})
 MAX_FILE_BYTES = 5 * 1024 * 1024
 BINARY_SNIFF_BYTES = 8 * 1024
 ARN_MARKER = b":layer:"
@@ -322,6 +323,11 @@ def is_source_path(rel_path: str, excludes: pathspec.GitIgnoreSpec | None = None
     return excludes is None or not excludes.match_file(rel_path)
 
 
+def is_binary(data: bytes) -> bool:
+    """Whether ``data`` looks like a binary file (a NUL byte near the start), never searched for pins."""
+    return b"\0" in data[:BINARY_SNIFF_BYTES]
+
+
 def iter_text_files(
     root: Path, excludes: Sequence[str] = (), *, list_files: FileLister | None = None
 ) -> Iterator[tuple[str, bytes]]:
@@ -418,7 +424,7 @@ def _read_regular(path: str) -> bytes | None:
             data = handle.readall()
         except OSError:
             return None
-    if len(data) > MAX_FILE_BYTES or b"\0" in data[:BINARY_SNIFF_BYTES]:
+    if len(data) > MAX_FILE_BYTES or is_binary(data):
         return None
     return data
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from layer_ci.config.build_rules import NODE_LOCK_FILES, LeftOut, left_out, python_requirements
 from layer_ci.errors import ConfigError, UsageError
 from layer_ci.model import LayerSpec
 
@@ -27,15 +28,6 @@ PART_REQUIREMENTS = "requirements"
 PART_FILES = "files"
 PARTS = (PART_BUILD, PART_TARGET, PART_REQUIREMENTS, PART_FILES)
 
-# ".layer-ci" holds layer-ci's own state (caches, builds, the local registry): hashing it into a
-# layer whose source is the repository root would change the key on every run.
-IGNORED_NAMES = frozenset({"__pycache__", ".git", ".DS_Store", ".layer-ci"})
-IGNORED_SUFFIXES = (".pyc",)
-# A nodejs layer is built from package.json and its lock; a node_modules folder left by a local
-# `npm install` is an output, and hashing it would make every machine's key differ.
-NODEJS_IGNORED_NAMES = frozenset({"node_modules"})
-NODEJS_LOCK_FILES = ("package-lock.json", "npm-shrinkwrap.json")
-PYTHON_DEFAULT_REQUIREMENTS = "requirements.txt"
 
 _SYMLINK_MODE = "120000"
 _EXECUTABLE_MODE = "100755"
@@ -94,7 +86,7 @@ def layer_inputs(
     # git reads its index and stats the tracked files while this thread walks the folders: on a large
     # repository each takes about as long as the other.
     lookups = [lookup for lookup in (early, GitIndexLookup(root, missing) if missing else None) if lookup]
-    walks = {spec.name: _walk(os.fspath(sources[spec.name]), _ignored_names(spec)) for spec in chosen}
+    walks = {spec.name: _walk(os.fspath(sources[spec.name]), left_out(spec)) for spec in chosen}
     clean: dict[str, tuple[str, str]] = {}
     for lookup in lookups:
         clean.update(lookup.result())
@@ -161,9 +153,9 @@ def requirement_files(spec: LayerSpec) -> tuple[str, ...]:
     """Paths (relative to the layer's source, POSIX) of the files that pin the layer's dependencies."""
     build = spec.build
     if build.method == "python":
-        return (posixpath.normpath(build.requirements or PYTHON_DEFAULT_REQUIREMENTS),)
+        return (posixpath.normpath(python_requirements(spec)),)
     if build.method == "nodejs":
-        locks = [posixpath.normpath(build.requirements)] if build.requirements else list(NODEJS_LOCK_FILES)
+        locks = [posixpath.normpath(build.requirements)] if build.requirements else list(NODE_LOCK_FILES)
         folder = posixpath.dirname(locks[0])
         return (*locks, posixpath.join(folder, "package.json"))
     return ()
@@ -206,10 +198,6 @@ def _clean_index(root: Path, scopes: Sequence[str]) -> Mapping[str, tuple[str, s
     return entries
 
 
-def _ignored_names(spec: LayerSpec) -> frozenset[str]:
-    return IGNORED_NAMES | (NODEJS_IGNORED_NAMES if spec.build.method == "nodejs" else frozenset())
-
-
 def _layer_inputs(
     spec: LayerSpec,
     root: Path,
@@ -223,7 +211,7 @@ def _layer_inputs(
     requirements = set(requirement_files(spec))
     pinned: list[bytes] = []
     files: list[bytes] = []
-    for relative, path, kind in walked:
+    for relative, path, kind in [*walked, *_unwalked(source, requirements, walked)]:
         indexed = known.get(prefix + relative)
         if kind == "l":
             if indexed is not None and indexed[0] == _SYMLINK_MODE:
@@ -284,20 +272,36 @@ def _target_document(spec: LayerSpec) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _walk(top: str, ignored_names: frozenset[str]) -> list[tuple[str, str, str]]:
-    """Every non-folder entry under ``top``: (POSIX path relative to it, full path, kind).
+def _unwalked(
+    source: Path, requirements: set[str], walked: list[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """Requirement files the walk left out (under a left-out name such as ``env/``): they decide the zip."""
+    seen = {relative for relative, _path, _kind in walked}
+    found = []
+    for relative in sorted(requirements - seen):
+        path = os.path.join(source, relative)
+        if os.path.islink(path):
+            found.append((relative, path, "l"))
+        elif os.path.isfile(path):
+            found.append((relative, path, "f"))
+    return found
+
+
+def _walk(top: str, left: LeftOut) -> list[tuple[str, str, str]]:
+    """Every non-folder entry under ``top`` but what the build leaves out: (POSIX relative path, path, kind).
 
     Kind is "f" (regular file), "l" (symlink) or "o" (anything else), read from the directory listing
     without a stat per file. Iterative, and unsorted on purpose: the caller sorts the finished records.
     """
     found: list[tuple[str, str, str]] = []
+    names, suffixes = left.names, left.suffixes  # LeftOut's test inlined: this loop sees every file
     pending = [(top, "")]
     while pending:
         folder, prefix = pending.pop()
         with os.scandir(folder) as scan:
             for entry in scan:
                 name = entry.name
-                if name in ignored_names or name.endswith(IGNORED_SUFFIXES):
+                if name in names or name.endswith(suffixes):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, prefix + name + "/"))

@@ -279,9 +279,8 @@ def watch_vendor_layers(
         try:
             status, release = release_of(config, layer, aws_for, say)
             if release is not None:
-                arn = next(r.arn for r in release.regions if r.changed)
-                region = arn.split(":")[3]
-                zips[layer.name], item = fetch_version(aws_for(region), arn, cache_dir, fetch)
+                changed = next(r for r in release.regions if r.changed)
+                zips[layer.name], item = fetch_version(aws_for(changed.region), changed.arn, cache_dir, fetch)
                 released.append((release, layer.account, item))
         except LayerCiError as exc:
             message = f"{layer.name} ({layer.account}): {exc.one_line()}"

@@ -20,7 +20,7 @@ from typing import Any
 from layer_ci.report.workflow_commands import parse_output_file
 from tests.support.aws import MOTO_ACCOUNT, AwsEnv
 from tests.support.git_remote import run_git
-from tests.support.github_standin import LinkedRepo
+from tests.support.github_standin import GitHubStandIn, LinkedRepo
 from tests.support.repos import PROJECT_ROOT, copy_example
 
 REPOSITORY = "octo-org/linked"
@@ -42,6 +42,17 @@ class ActionRun:
 
     def output_json(self, name: str) -> Any:
         return json.loads(self.outputs[name])
+
+    @property
+    def prs(self) -> dict[str, dict[str, Any]]:
+        """branch -> its entry of the pull-requests output."""
+        return {entry["branch"]: entry for entry in self.output_json("pull-requests")}
+
+    def annotations(self, kind: str) -> list[str]:
+        return [line for line in self.stdout.splitlines() if line.startswith(f"::{kind}")]
+
+    def explain(self) -> str:
+        return self.stdout + self.stderr
 
 
 @dataclass(frozen=True)
@@ -70,28 +81,7 @@ class ActionRepo:
         run_git(["clean", "--quiet", "-fdx"], self.workspace)
 
     def payload(self, event: str, **overrides: Any) -> dict[str, Any]:
-        repository = {"full_name": REPOSITORY, "default_branch": "main", "name": "linked"}
-        base: dict[str, Any] = {"repository": repository, "sender": {"login": "octocat"}}
-        if event == "push":
-            base.update({"ref": "refs/heads/main", "after": self.head})
-        elif event == "pull_request":
-            base.update(
-                {
-                    "action": "synchronize",
-                    "number": 7,
-                    "pull_request": {
-                        "number": 7,
-                        "head": {"ref": "feature", "sha": self.head, "repo": {"full_name": REPOSITORY}},
-                        "base": {"ref": "main", "repo": {"full_name": REPOSITORY}},
-                    },
-                }
-            )
-        elif event == "workflow_dispatch":
-            base.update({"ref": "refs/heads/main", "inputs": {}})
-        elif event == "schedule":
-            base.update({"schedule": "17 6 * * 1"})
-        base.update(overrides)
-        return base
+        return event_payload(event, self.head, **overrides)
 
     def run(
         self,
@@ -104,54 +94,110 @@ class ActionRepo:
         tmp: Path,
     ) -> ActionRun:
         """Run entrypoint.py once as a subprocess, as GitHub's runner would start the container."""
-        tmp.mkdir(parents=True, exist_ok=True)
-        event_path = tmp / f"{event}.json"
-        event_path.write_text(json.dumps(payload if payload is not None else self.payload(event)))
-        output_path, summary_path = tmp / "github_output", tmp / "step_summary"
-        output_path.write_text("")
-        summary_path.write_text("")
-        environ = {key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_PREFIXES)}
-        environ.update(
+        return run_entrypoint(
+            self.linked.standin,
+            self.workspace,
+            event,
+            payload if payload is not None else self.payload(event),
+            folder=tmp,
+            cache=self.cache,
+            ref=ref,
+            inputs=inputs,
+            env={"LAYER_CI_DEBUG": "1", **(env or {})},
+        )
+
+
+def event_payload(event: str, head: str, **overrides: Any) -> dict[str, Any]:
+    """The event GitHub sends for ``event`` on octo-org/linked with ``head`` checked out."""
+    repository = {"full_name": REPOSITORY, "default_branch": "main", "name": "linked"}
+    base: dict[str, Any] = {"repository": repository, "sender": {"login": "octocat"}}
+    if event == "push":
+        base.update({"ref": "refs/heads/main", "after": head})
+    elif event == "pull_request":
+        base.update(
             {
-                "GITHUB_ACTIONS": "true",
-                "GITHUB_EVENT_NAME": event,
-                "GITHUB_EVENT_PATH": str(event_path),
-                "GITHUB_REPOSITORY": REPOSITORY,
-                "GITHUB_SHA": self.head,
-                "GITHUB_REF": ref,
-                "GITHUB_API_URL": self.linked.standin.url,
-                "GITHUB_SERVER_URL": self.linked.standin.web_url,
-                "GITHUB_RUN_ID": "4242",
-                "GITHUB_WORKSPACE": str(self.workspace),
-                "GITHUB_OUTPUT": str(output_path),
-                "GITHUB_STEP_SUMMARY": str(summary_path),
-                "LAYER_CI_GITHUB_TOKEN": self.linked.standin.token,
-                "LAYER_CI_CACHE": str(self.cache),
-                "LAYER_CI_DEBUG": "1",
-                # The stand-in has no secondary rate limits: no need to pace writes a second apart.
-                "LAYER_CI_GITHUB_WRITE_INTERVAL": "0",
-                "LAYER_CI_GITHUB_REQUEST_INTERVAL": "0",
+                "action": "synchronize",
+                "number": 7,
+                "pull_request": {
+                    "number": 7,
+                    "head": {"ref": "feature", "sha": head, "repo": {"full_name": REPOSITORY}},
+                    "base": {"ref": "main", "repo": {"full_name": REPOSITORY}},
+                },
             }
         )
-        for name, value in (inputs or {}).items():
-            environ["LAYER_CI_" + name.upper().replace("-", "_")] = value
-        environ.update(env or {})
-        completed = subprocess.run(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=self.workspace,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        return ActionRun(
-            completed.returncode,
-            completed.stdout,
-            completed.stderr,
-            parse_output_file(output_path.read_text()),
-            summary_path.read_text(),
-        )
+    elif event == "workflow_dispatch":
+        base.update({"ref": "refs/heads/main", "inputs": {}})
+    elif event == "schedule":
+        base.update({"schedule": "17 6 * * 1"})
+    base.update(overrides)
+    return base
+
+
+def run_entrypoint(
+    standin: GitHubStandIn,
+    workspace: Path,
+    event: str,
+    payload: Mapping[str, Any],
+    *,
+    folder: Path,
+    cache: Path,
+    ref: str = "refs/heads/main",
+    inputs: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ActionRun:
+    """entrypoint.py once, as a subprocess in ``workspace``, as the runner starts the container.
+
+    The event, outputs and step summary are files in ``folder``; the GitHub token is the stand-in's.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    event_path = folder / f"{event}.json"
+    output_path, summary_path = folder / "github_output", folder / "step_summary"
+    event_path.write_text(json.dumps(payload))
+    output_path.write_text("")
+    summary_path.write_text("")
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_PREFIXES)}
+    environ.update(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": event,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_REPOSITORY": REPOSITORY,
+            "GITHUB_SHA": run_git(["rev-parse", "HEAD"], workspace).strip(),
+            "GITHUB_REF": ref,
+            "GITHUB_API_URL": standin.url,
+            "GITHUB_SERVER_URL": standin.web_url,
+            "GITHUB_RUN_ID": "4242",
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_OUTPUT": str(output_path),
+            "GITHUB_STEP_SUMMARY": str(summary_path),
+            "LAYER_CI_CACHE": str(cache),
+            # The stand-in has no secondary rate limits: no need to pace writes a second apart.
+            "LAYER_CI_GITHUB_WRITE_INTERVAL": "0",
+            "LAYER_CI_GITHUB_REQUEST_INTERVAL": "0",
+        }
+    )
+    # The runner sets INPUT_<NAME> (hyphens kept) for every input; action.yml's runs.env maps each to
+    # LAYER_CI_<NAME>, which the entrypoint reads.
+    for name, value in {"github-token": standin.token, **(inputs or {})}.items():
+        environ["INPUT_" + name.upper()] = value
+        environ["LAYER_CI_" + name.upper().replace("-", "_")] = value
+    environ.update(env or {})
+    completed = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        cwd=workspace,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return ActionRun(
+        completed.returncode,
+        completed.stdout,
+        completed.stderr,
+        parse_output_file(output_path.read_text()),
+        summary_path.read_text(),
+    )
 
 
 def prepare_workspace(linked: LinkedRepo, aws: AwsEnv, *, registry: str = "aws") -> Path:

@@ -12,42 +12,25 @@ REST API (a real ``git merge-tree`` on the origin), as a person pressing the but
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layer_ci.report.workflow_commands import parse_output_file
+from tests.action.action_support import REPOSITORY, ActionRun, event_payload, run_entrypoint
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME
+from tests.report.bump_repo import MYLIB_V1, SHOUTER_APP, TEST_ARGV
 from tests.support.git_remote import run_git
 from tests.support.github.state import Issue
 from tests.support.github_standin import GitHubStandIn, LinkedRepo
-from tests.support.repos import PROJECT_ROOT
 
-REPOSITORY = "octo-org/linked"
-ENTRYPOINT = PROJECT_ROOT / "entrypoint.py"
 PULLS = "/repos/{owner}/{repo}/pulls"
 COMMENTS = "/repos/{owner}/{repo}/issues/{number}/comments"
 STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
-_DROPPED_PREFIXES = ("GITHUB_", "INPUT_", "LAYER_CI_", "RUNNER_")
-TEST_ARGV = "[python, -m, pytest, -q, -p, no:cacheprovider]"
-
-MYLIB_V1 = (
-    'def greet(name):\n    return f"hello {name}"\n\n\ndef shout(text):\n    return text.upper() + "!"\n'
-)
-MYLIB_COMPATIBLE = MYLIB_V1 + '\n\ndef wave(name):\n    return f"o/ {name}"\n'
-MYLIB_BREAKING = 'def greet(name):\n    return f"hello {name}"\n'
 TOOLBOX_V1 = 'def slug(text):\n    return text.lower().replace(" ", "-")\n'
 TOOLBOX_V2 = TOOLBOX_V1 + "\n\ndef title(text):\n    return text.title()\n"
 
-SHOUTER_APP = (
-    'from mylib import shout\n\n\ndef handler(event, context):\n    return {"text": shout(event["text"])}\n'
-)
 # shouter fixed: it no longer needs mylib.shout
 SHOUTER_FIXED = 'def handler(event, context):\n    return {"text": event["text"].upper() + "!"}\n'
 
@@ -133,31 +116,6 @@ FILES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class ActionRun:
-    """What one entrypoint run left behind."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    outputs: dict[str, str]
-    summary: str
-
-    def output_json(self, name: str) -> Any:
-        return json.loads(self.outputs[name])
-
-    @property
-    def prs(self) -> dict[str, dict[str, Any]]:
-        """branch -> its entry of the pull-requests output."""
-        return {entry["branch"]: entry for entry in self.output_json("pull-requests")}
-
-    def annotations(self, kind: str) -> list[str]:
-        return [line for line in self.stdout.splitlines() if line.startswith(f"::{kind}")]
-
-    def explain(self) -> str:
-        return self.stdout + self.stderr
-
-
 @dataclass
 class Shop:
     """The consumer repository: ``workspace`` is the checkout, ``linked`` the stand-in and its origin."""
@@ -217,13 +175,7 @@ class Shop:
     def push(self, **inputs: str) -> ActionRun:
         """The Action on a push to main (after a fresh checkout of main's tip)."""
         self.checkout()
-        payload = {
-            "ref": "refs/heads/main",
-            "after": self.head,
-            "repository": {"full_name": REPOSITORY, "default_branch": "main", "name": "linked"},
-            "sender": {"login": "octocat"},
-        }
-        return self.run("push", payload, inputs=inputs)
+        return self.run("push", event_payload("push", self.head), inputs=inputs)
 
     def run(
         self,
@@ -235,54 +187,16 @@ class Shop:
     ) -> ActionRun:
         """entrypoint.py once, as a subprocess, as the runner starts the container."""
         self.runs += 1
-        folder = self.tmp / f"run-{self.runs}"
-        folder.mkdir(parents=True)
-        event_path, output, summary = folder / "event.json", folder / "output", folder / "summary"
-        event_path.write_text(json.dumps(payload))
-        output.write_text("")
-        summary.write_text("")
-        environ = {key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_PREFIXES)}
-        environ.update(
-            {
-                "GITHUB_ACTIONS": "true",
-                "GITHUB_EVENT_NAME": event,
-                "GITHUB_EVENT_PATH": str(event_path),
-                "GITHUB_REPOSITORY": REPOSITORY,
-                "GITHUB_SHA": self.head,
-                "GITHUB_REF": ref,
-                "GITHUB_API_URL": self.standin.url,
-                "GITHUB_SERVER_URL": self.standin.web_url,
-                "GITHUB_RUN_ID": "4242",
-                "GITHUB_WORKSPACE": str(self.workspace),
-                "GITHUB_OUTPUT": str(output),
-                "GITHUB_STEP_SUMMARY": str(summary),
-                "LAYER_CI_CACHE": str(self.cache),
-                "LAYER_CI_GITHUB_WRITE_INTERVAL": "0",
-                "LAYER_CI_GITHUB_REQUEST_INTERVAL": "0",
-            }
-        )
-        # The runner sets INPUT_<NAME> (hyphens kept) for every input, defaults included; action.yml's
-        # runs.env maps each to LAYER_CI_<NAME>, which the entrypoint reads.
-        given = {"github-token": self.standin.token, "command": "auto", **(inputs or {})}
-        for name, value in given.items():
-            environ["INPUT_" + name.upper()] = value
-            environ["LAYER_CI_" + name.upper().replace("-", "_")] = value
-        environ.update(self.env)
-        completed = subprocess.run(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=self.workspace,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        return ActionRun(
-            completed.returncode,
-            completed.stdout,
-            completed.stderr,
-            parse_output_file(output.read_text()),
-            summary.read_text(),
+        return run_entrypoint(
+            self.standin,
+            self.workspace,
+            event,
+            payload,
+            folder=self.tmp / f"run-{self.runs}",
+            cache=self.cache,
+            ref=ref,
+            inputs={"command": "auto", **(inputs or {})},
+            env=self.env,
         )
 
     # ------------------------------------------------------------------------------- GitHub's side

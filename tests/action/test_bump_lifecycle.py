@@ -15,9 +15,6 @@ import pytest
 
 from tests.action.lifecycle_support import (
     COMMENTS,
-    MYLIB_BREAKING,
-    MYLIB_COMPATIBLE,
-    MYLIB_V1,
     PULLS,
     REPOSITORY,
     SHOUTER_FIXED,
@@ -27,6 +24,7 @@ from tests.action.lifecycle_support import (
     pin_line,
     set_ignore,
 )
+from tests.report.bump_repo import MYLIB_BREAKING, MYLIB_COMPATIBLE, MYLIB_V1
 from tests.support.git_remote import run_git
 from tests.support.github_standin import LinkedRepo
 

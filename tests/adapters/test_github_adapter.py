@@ -14,21 +14,14 @@ from layer_ci.adapters.github import (
     MAX_BODY_CHARS,
     TRUNCATION_NOTE,
     GitHubClient,
-    RetryPolicy,
     marker_comment,
 )
 from layer_ci.errors import ServiceError, UsageError
 from tests.support.github_standin import DEFAULT_REPO, GitHubStandIn, LinkedRepo
+from tests.support.github_standin import FAST as STANDIN_FAST
 
-FAST = RetryPolicy(
-    max_total_wait_s=4.0,
-    rate_limit_wait_s=0.2,
-    backoff_factor_s=0.01,
-    seconds_between_requests=0,
-    seconds_between_writes=0,
-    consistency_delay_s=0.05,
-    timeout_s=5,
-)
+# Tighter than the other tests' budget: several tests here wait for it to run out.
+FAST = replace(STANDIN_FAST, max_total_wait_s=4.0, timeout_s=5)
 PULLS = "/repos/{owner}/{repo}/pulls"
 COMMENTS = "/repos/{owner}/{repo}/issues/{number}/comments"
 HEAD = "layer-ci/common-deps"

@@ -54,6 +54,25 @@ def test_files_layer_is_copied_with_exec_bits_and_in_tree_links(tmp_path: Path) 
     assert built.manifest.zipped_bytes == built.zip_path.stat().st_size
 
 
+def test_files_layer_leaves_out_what_its_input_key_skips(tmp_path: Path) -> None:
+    from layer_ci.plan.inputs import input_key
+
+    source = tools_folder(tmp_path)
+    spec = layer(source, BuildSpec("files"))
+    key = input_key(spec, tmp_path)
+    for relative in (".DS_Store", "lib/.DS_Store", ".git/HEAD", ".layer-ci/cache/x", "lib/__pycache__/m.pyc"):
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_text("never shipped\n")
+    (source / "lib" / "sourceless.pyc").write_bytes(b"\x00shipped on purpose")
+    built = build_layer(spec, tmp_path / "out", input_key="k")
+    with zipfile.ZipFile(built.zip_path) as archive:
+        files = sorted(name for name in archive.namelist() if not name.endswith("/"))
+    assert files == ["bin/slug", "bin/slugify", "lib/data.txt", "lib/sourceless.pyc"]
+    # The key follows the zip: only the .pyc that ships changed it.
+    (source / "lib" / "sourceless.pyc").unlink()
+    assert input_key(spec, tmp_path) == key
+
+
 def test_files_layer_with_a_link_out_of_the_tree_is_refused(tmp_path: Path) -> None:
     source = tools_folder(tmp_path)
     (tmp_path / "secret.txt").write_text("not for the layer")

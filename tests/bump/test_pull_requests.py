@@ -25,9 +25,9 @@ from layer_ci.gate.consumers import FunctionCheck as GateCheck
 from layer_ci.model import Manifest
 from layer_ci.publish.folder_registry import LocalRegistry
 from tests.engine.engine_support import function_spec, layer_spec, make_config
-from tests.report.bump_repo import FAST, PROD_TF, TEMPLATE, BumpRepo, make_bump_repo
+from tests.report.bump_repo import PROD_TF, TEMPLATE, BumpRepo, make_bump_repo
 from tests.support.git_remote import make_git_remote, run_git
-from tests.support.github_standin import GitHubStandIn, LinkedRepo
+from tests.support.github_standin import FAST, GitHubStandIn, LinkedRepo
 
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 BRANCH = "layer-ci/common"

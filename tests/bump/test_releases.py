@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from layer_ci.bump.releases import committed_lock, lagging_pins, pending_releases
+from layer_ci.bump.releases import account_of, committed_lock, lagging_pins, pending_releases
 from layer_ci.model import Config, IgnoreRule
 from layer_ci.pins.owners import PinReader, pin_owners
 from layer_ci.plan.lockfile import Lock, LockedLayer, PublishedRef
@@ -96,3 +96,17 @@ def test_every_bump_commit_records_the_whole_new_lock_less_removed_layers(tmp_pa
     config = _config(tmp_path)
     lock = Lock({"common": _locked(2), "retired": _locked(5, zip_digit="b")})
     assert committed_lock(config, lock) == Lock({"common": _locked(2)})
+
+
+def test_the_account_of_a_locked_layer_reads_each_arn_with_the_parser() -> None:
+    locked = _locked(3, regions=("us-east-1", "eu-west-1"))
+    assert account_of(Lock({"common": locked}), "common") == ACCOUNT
+    # A hand-edited region whose partition is a placeholder: a split on ":" read "lambda" as its account
+    # and so found two accounts; the parser reads the same account.
+    placeholder = PublishedRef(3, f"arn:${{AWS::Partition}}:lambda:eu-west-1:{ACCOUNT}:layer:common:3")
+    edited = dataclasses.replace(locked, published={**locked.published, "eu-west-1": placeholder})
+    assert account_of(Lock({"common": edited}), "common") == ACCOUNT
+    other = PublishedRef(3, "arn:aws:lambda:eu-west-1:111122223333:layer:common:3")
+    mixed = dataclasses.replace(locked, published={**locked.published, "eu-west-1": other})
+    assert account_of(Lock({"common": mixed}), "common") is None
+    assert account_of(Lock(), "common") is None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from layer_ci.config.loader import load_config
+from tests.support.config_errors import cli_error_lines
 
 LAYER_CI = [sys.executable, "-m", "layer_ci"]
 
@@ -89,11 +90,6 @@ def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*LAYER_CI, *args], cwd=root, capture_output=True, text=True, check=False)
 
 
-def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
-    assert "Traceback" not in result.stderr
-    return [line for line in result.stderr.splitlines() if line.startswith("layer-ci: error:")]
-
-
 # -- point 5: follow the template ---------------------------------------------------------------------
 
 
@@ -126,7 +122,7 @@ def test_template_architectures_when_listed_are_followed_and_enforced(tmp_path: 
     )
     result = run(root, "schema", "--check")
     assert result.returncode == 2
-    [line] = error_lines(result)
+    [line] = cli_error_lines(result)
     # Pointed at the arm64 function's Layers entry in the template, with the fix.
     assert line.startswith(
         "layer-ci: error: template.yaml:30: Resources.OrdersFunction.Properties.Layers[0]: "
@@ -158,7 +154,7 @@ def test_unknown_architecture_in_the_template_is_one_line_at_its_line(tmp_path: 
     )
     result = run(root, "schema", "--check")
     assert result.returncode == 2
-    [line] = error_lines(result)
+    [line] = cli_error_lines(result)
     assert line.startswith("layer-ci: error: template.yaml:17: Resources.SharedLayer.Properties.")
     assert "'amd64'" in line
 
@@ -170,7 +166,7 @@ def test_python_layer_without_runtimes_anywhere_fails_check_and_build_alike(tmp_
     root = sam_app(tmp_path)  # neither layer-ci.yml nor the template lists runtimes
     check = run(root, "schema", "--check")
     assert check.returncode == 2
-    [check_line] = error_lines(check)
+    [check_line] = cli_error_lines(check)
     assert check_line.startswith("layer-ci: error: layer-ci.yml:3: layers.shared.compatible_runtimes: ")
     assert "no python runtime listed (none)" in check_line
 
@@ -200,7 +196,7 @@ def test_nodejs_layer_without_a_lock_file_is_found_by_check_and_build_in_the_sam
     root = nodejs_repo(tmp_path, lock=False)
     check = run(root, "schema", "--check")
     assert check.returncode == 2
-    [check_line] = error_lines(check)
+    [check_line] = cli_error_lines(check)
     expected = (
         "layers.node-utils.build: no package-lock.json or npm-shrinkwrap.json in "
         f"{root / 'layers' / 'node-utils'}; run `npm install` there and commit the lock file"
@@ -208,7 +204,7 @@ def test_nodejs_layer_without_a_lock_file_is_found_by_check_and_build_in_the_sam
     assert check_line.startswith("layer-ci: error: layer-ci.yml:5: " + expected), check_line
     # build loads the same config, so it stops at the same line before any npm runs
     build = run(root, "build")
-    assert error_lines(build) == [check_line]
+    assert cli_error_lines(build) == [check_line]
 
 
 def test_the_builder_itself_applies_the_rules_to_a_spec_made_by_hand(tmp_path: Path) -> None:
@@ -233,6 +229,6 @@ def test_lock_file_without_package_json_beside_it_is_a_config_error(tmp_path: Pa
     root = nodejs_repo(tmp_path, lock=True, package=False)
     check = run(root, "schema", "--check")
     assert check.returncode == 2
-    [line] = error_lines(check)
+    [line] = cli_error_lines(check)
     assert "layers.node-utils.build: " in line
     assert "package.json does not exist beside package-lock.json" in line

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -13,19 +11,8 @@ from jsonschema import Draft202012Validator
 
 from layer_ci.config.schema_errors import quick_accepts, schema
 from layer_ci.config.yamldoc import parse_text
+from tests.config.config_error_cases import CASES
 
-
-def _load_error_cases() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "config_error_cases", Path(__file__).with_name("test_config_errors.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CASES = _load_error_cases()
 VALIDATOR = Draft202012Validator(schema())
 GOOD: dict[str, Any] = {
     "version": 1,
@@ -98,7 +85,7 @@ def test_good_document_is_accepted_by_both() -> None:
 
 def test_every_bad_case_that_jsonschema_rejects_is_rejected_quickly() -> None:
     rejected = 0
-    for case_id, text, *_ in CASES.CASES:
+    for case_id, text, *_ in CASES:
         try:
             data = parse_text(text, "layer-ci.yml").data
         except Exception:  # noqa: S112 - YAML-level cases never reach the schema

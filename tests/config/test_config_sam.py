@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from layer_ci.config.loader import load_config
-from layer_ci.errors import ConfigError
+from tests.support.config_errors import config_error
 
 LAYERS_ONLY = """\
 version: 1
@@ -218,9 +218,8 @@ def test_json_template_errors_still_name_the_line(tmp_path: Path) -> None:
     config_path = make_repo(
         tmp_path, json.dumps(template, indent=2), LAYERS_ONLY.replace(".yaml", ".json"), "infra/template.json"
     )
-    with pytest.raises(ConfigError) as caught:
-        load_config(config_path)
-    assert caught.value.one_line().startswith(
+    error = config_error(config_path)
+    assert error.one_line().startswith(
         f"{tmp_path}/infra/template.json:9: Resources.Worker.Properties.Layers[0]: "
         "cannot read this layer reference"
     )
@@ -287,19 +286,17 @@ def test_bad_template_layer_references(tmp_path: Path, properties: str, words: s
     )
     template = template.replace("      Runtime: python3.12\n", "") if "Runtime:" in properties else template
     template += f"      {properties}\n"
-    with pytest.raises(ConfigError) as caught:
-        load_config(make_repo(tmp_path, template))
-    message = caught.value.one_line()
+    error = config_error(make_repo(tmp_path, template))
+    message = error.one_line()
     assert message.startswith(f"{tmp_path}/infra/template.yaml:"), message
     assert f"Resources.Fn.Properties.{words}" in message
-    assert caught.value.location.line == template.count("\n")
+    assert error.location.line == template.count("\n")
 
 
 def test_missing_code_folder_is_reported_in_the_template(tmp_path: Path) -> None:
     template = SAM_TEMPLATE.replace("CodeUri: ../functions/billing", "CodeUri: ../functions/gone")
-    with pytest.raises(ConfigError) as caught:
-        load_config(make_repo(tmp_path, template))
-    assert caught.value.one_line().startswith(
+    error = config_error(make_repo(tmp_path, template))
+    assert error.one_line().startswith(
         f"{tmp_path}/infra/template.yaml:40: Resources.Billing.Properties.CodeUri: "
         "folder '../functions/gone' "
         "does not exist"
@@ -307,10 +304,9 @@ def test_missing_code_folder_is_reported_in_the_template(tmp_path: Path) -> None
 
 
 def test_template_yaml_syntax_error_names_the_template(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(make_repo(tmp_path, "Resources:\n  Fn: [unclosed\n"))
-    assert caught.value.location.path == str(tmp_path / "infra/template.yaml")
-    assert caught.value.field == "syntax"
+    error = config_error(make_repo(tmp_path, "Resources:\n  Fn: [unclosed\n"))
+    assert error.location.path == str(tmp_path / "infra/template.yaml")
+    assert error.field == "syntax"
 
 
 def test_same_logical_id_in_two_templates_is_refused(tmp_path: Path) -> None:
@@ -322,9 +318,8 @@ def test_same_logical_id_in_two_templates_is_refused(tmp_path: Path) -> None:
         "Resources:\n  Billing:\n    Type: AWS::Lambda::Function\n"
         "    Properties: {Code: functions/billing, Runtime: python3.12}\n"
     )
-    with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert caught.value.one_line() == (
+    error = config_error(path)
+    assert error.one_line() == (
         f"{tmp_path}/other.yaml:2: Resources.Billing: function 'Billing' is also declared at "
         f"{tmp_path}/infra/template.yaml:37; give each function a distinct logical id"
     )
@@ -342,11 +337,8 @@ def test_function_without_local_code_but_with_our_layer_is_an_error(tmp_path: Pa
         "      CodeUri: s3://bucket/code.zip\n",
         "      CodeUri: s3://bucket/code.zip\n      Layers: [!Ref CommonLayer]\n",
     )
-    with pytest.raises(ConfigError) as caught:
-        load_config(make_repo(tmp_path, template))
-    assert "Resources.FromS3.Properties.CodeUri: the function's code is not a local folder" in str(
-        caught.value
-    )
+    error = config_error(make_repo(tmp_path, template))
+    assert "Resources.FromS3.Properties.CodeUri: the function's code is not a local folder" in str(error)
 
 
 def test_missing_runtime_points_at_the_resource_properties(tmp_path: Path) -> None:
@@ -358,9 +350,8 @@ def test_missing_runtime_points_at_the_resource_properties(tmp_path: Path) -> No
         "      Code: ../functions/orders\n"
         "      Layers: ['arn:aws:lambda:us-east-1:123456789012:layer:common:2']\n"
     )
-    with pytest.raises(ConfigError) as caught:
-        load_config(make_repo(tmp_path, template))
-    assert caught.value.one_line() == (
+    error = config_error(make_repo(tmp_path, template))
+    assert error.one_line() == (
         f"{tmp_path}/infra/template.yaml:4: Resources.Worker.Properties.Runtime: "
         "the runtime is missing or not a plain value; give Runtime, e.g. python3.12"
     )

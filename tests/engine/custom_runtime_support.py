@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from layer_ci.model import Architecture, BuildSpec, Config, FunctionSpec, LayerSpec
-from tests.engine.engine_support import HOST_ARCH, Entry, file, make_config, write_zip
+from layer_ci.model import Architecture, Config, FunctionSpec, LayerSpec
+from tests.engine.engine_support import HOST_ARCH, Entry, file, layer_spec, make_config, write_zip
 
 RUNTIME = "provided.al2023"
 
@@ -172,16 +172,7 @@ handler() {
 
 
 def runtime_layer(root: Path, name: str = "runtime") -> LayerSpec:
-    source = root / "layers" / name
-    source.mkdir(parents=True, exist_ok=True)
-    return LayerSpec(
-        name=name,
-        source=source,
-        build=BuildSpec(method="files"),
-        compatible_runtimes=("provided.al2023", "provided.al2"),
-        compatible_architectures=(HOST_ARCH,),
-        regions=("us-east-1",),
-    )
+    return layer_spec(root, name, runtimes=("provided.al2023", "provided.al2"))
 
 
 def runtime_zip(path: Path, bootstrap: str, *, mode: int = 0o755, extra: tuple[Entry, ...] = ()) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.engine.invoke import invoke_function
+from layer_ci.engine.invoke import InvokeResult, invoke_function
 from layer_ci.engine.prepare import EngineOptions, PreflightError
 from layer_ci.model import Config
 from tests.engine.engine_support import (
@@ -72,6 +72,13 @@ def _config(tmp_path: Path, handler: str = "app.handler", timeout_s: int = 3) ->
     return make_config(tmp_path, [layer_spec(tmp_path, "common")], [function]), layer
 
 
+def _greet_x(config: Config, layer: Path, cache: Path) -> InvokeResult:
+    """Invoke ``greeter`` with ``{"name": "x"}`` and ``layer`` as its common layer."""
+    return invoke_function(
+        config, "greeter", {"name": "x"}, {"common": str(layer)}, options=EngineOptions(cache_dir=cache)
+    )
+
+
 def test_invoke_prints_the_handlers_json_result(
     shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,13 +110,7 @@ def test_invoke_prints_the_handlers_json_result(
 
 def test_handler_errors_are_lambda_shaped(shared_cache: Path, tmp_path: Path) -> None:
     config, layer = _config(tmp_path, handler="app.fails")
-    result = invoke_function(
-        config,
-        "greeter",
-        {"name": "x"},
-        {"common": str(layer)},
-        options=EngineOptions(cache_dir=shared_cache),
-    )
+    result = _greet_x(config, layer, shared_cache)
     assert not result.ok
     error = result.document()
     assert error["errorType"] == "ValueError" and error["errorMessage"] == "bad input: x"
@@ -135,13 +136,7 @@ def test_runtime_faults(
     shared_cache: Path, tmp_path: Path, handler: str, error_type: str, message: str
 ) -> None:
     config, layer = _config(tmp_path, handler=handler)
-    result = invoke_function(
-        config,
-        "greeter",
-        {"name": "x"},
-        {"common": str(layer)},
-        options=EngineOptions(cache_dir=shared_cache),
-    )
+    result = _greet_x(config, layer, shared_cache)
     assert not result.ok
     assert result.document()["errorType"] == error_type
     assert result.document()["errorMessage"].startswith(message)
@@ -150,13 +145,7 @@ def test_runtime_faults(
 def test_layer_without_the_module_fails_at_import(shared_cache: Path, tmp_path: Path) -> None:
     config, _ = _config(tmp_path)
     empty = write_zip(tmp_path / "v2.zip", [file("python/other.py", "")])
-    result = invoke_function(
-        config,
-        "greeter",
-        {"name": "x"},
-        {"common": str(empty)},
-        options=EngineOptions(cache_dir=shared_cache),
-    )
+    result = _greet_x(config, empty, shared_cache)
     assert result.document() == {
         "errorMessage": "Unable to import module 'app': No module named 'mylib'",
         "errorType": "Runtime.ImportModuleError",
@@ -167,13 +156,7 @@ def test_layer_without_the_module_fails_at_import(shared_cache: Path, tmp_path: 
 
 def test_timeout_is_enforced(shared_cache: Path, tmp_path: Path) -> None:
     config, layer = _config(tmp_path, handler="app.slow", timeout_s=1)
-    result = invoke_function(
-        config,
-        "greeter",
-        {"name": "x"},
-        {"common": str(layer)},
-        options=EngineOptions(cache_dir=shared_cache),
-    )
+    result = _greet_x(config, layer, shared_cache)
     assert not result.ok
     assert result.document()["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in result.document()["errorMessage"]

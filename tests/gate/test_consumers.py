@@ -24,8 +24,7 @@ from layer_ci.gate.consumers import (
 )
 from layer_ci.model import Config, FunctionSpec
 from tests.engine.engine_support import file, function_spec, layer_spec, make_config, write_zip
-from tests.report.bump_repo import FAST
-from tests.support.github_standin import DEFAULT_REPO, GitHubStandIn
+from tests.support.github_standin import DEFAULT_REPO, FAST, GitHubStandIn
 
 STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
 

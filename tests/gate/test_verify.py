@@ -13,6 +13,7 @@ from layer_ci import cli
 from layer_ci.adapters.git import GitRepo
 from layer_ci.engine.preflight import function_code_bytes
 from layer_ci.engine.runner import LayerReport, TestResult
+from layer_ci.gate.consumers import TestRunner
 from layer_ci.gate.verify import diff_pins, verify_change
 from layer_ci.model import MAX_UNZIPPED_BYTES, Architecture, Config, FunctionSpec
 from layer_ci.pins.find import find_pins_in_text
@@ -65,6 +66,18 @@ def pin_greeter(version: int) -> dict[str, str]:
     return {
         "template.yaml": TEMPLATE.replace(GREETER_PIN, GREETER_PIN.replace(":common:1", f":common:{version}"))
     }
+
+
+def verify_on_main(repo: BumpRepo, config: Config, runner: TestRunner) -> VerifyReport:
+    """verify_change of the checked-out branch against main, with the repository's own registry."""
+    return verify_change(
+        config,
+        git=GitRepo(repo.root),
+        base="main",
+        lock=repo.lock(),
+        registry_factory=registry_factory(config),
+        test_runner=runner,
+    )
 
 
 def verify_cli(repo: BumpRepo, *args: str) -> int:
@@ -124,14 +137,7 @@ def test_an_incompatible_version_is_refused(repo: BumpRepo, tmp_path: Path) -> N
     )
     feature(repo, "feature/other-arch", pin_greeter(info.version))
 
-    report = verify_change(
-        repo.config(),
-        git=GitRepo(repo.root),
-        base="main",
-        lock=repo.lock(),
-        registry_factory=registry_factory(repo.config()),
-        test_runner=_passing,
-    )
+    report = verify_on_main(repo, repo.config(), _passing)
     assert not report.ok
     (problem,) = report.problems
     assert problem == (
@@ -166,14 +172,7 @@ def test_a_pin_whose_version_does_not_fit_lambdas_size_limit_fails_verify(repo: 
     assert code > 0
 
     def verify(layer_bytes: int) -> VerifyReport:
-        return verify_change(
-            config,
-            git=GitRepo(repo.root),
-            base="main",
-            lock=repo.lock(),
-            registry_factory=registry_factory(config),
-            test_runner=_SizedRunner(layer_bytes),
-        )
+        return verify_on_main(repo, config, _SizedRunner(layer_bytes))
 
     fits = verify(MAX_UNZIPPED_BYTES - code)  # function and layer at exactly 262,144,000 bytes
     assert fits.ok and fits.problems == ()
@@ -206,14 +205,7 @@ def test_a_changed_layer_source_runs_the_consumers_against_a_local_build(
     assert "ImportError: cannot import name 'shout' from 'mylib'" in comment
 
     recorder = _Recorder()
-    report = verify_change(
-        repo.config(),
-        git=GitRepo(repo.root),
-        base="main",
-        lock=repo.lock(),
-        registry_factory=registry_factory(repo.config()),
-        test_runner=recorder,
-    )
+    report = verify_on_main(repo, repo.config(), recorder)
     assert report.rebuilt_layers == ("common",) and report.pin_changes == ()
     assert recorder.calls == {"greeter": {"common": "local"}, "shouter": {"common": "local"}}
 

@@ -6,6 +6,7 @@ import pytest
 
 from layer_ci.lambda_spec.arn import (
     LayerVersionArn,
+    arn_account,
     format_layer_version_arn,
     layer_name_of,
     parse_layer_version_arn,
@@ -119,3 +120,25 @@ def test_format_refuses_invalid_parts(kwargs: dict[str, object], problem: str) -
 )
 def test_a_function_layer_entry_names_its_layer(entry: str, name: str) -> None:
     assert layer_name_of(entry) == name
+
+
+@pytest.mark.parametrize(
+    ("arn", "account"),
+    [
+        ("arn:aws:lambda:us-east-1:123456789012:layer:common:3", "123456789012"),
+        ("arn:aws-cn:lambda:cn-north-1:123456789012:layer:common:3", "123456789012"),
+        # split(":")[4] read "lambda" here: the partition's placeholder holds two colons.
+        ("arn:${AWS::Partition}:lambda:us-east-1:123456789012:layer:common:3", "123456789012"),
+        # ... and "Region}" here, where the account is not known before deploy time.
+        ("arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:layer:common:3", None),
+        ("arn:aws:lambda:us-east-1:123456789012:layer:common", None),  # no version: not a version ARN
+        ("not:an:arn:at:all:here:really", None),
+    ],
+)
+def test_the_account_of_an_arn_is_read_with_the_parser(arn: str, account: str | None) -> None:
+    assert arn_account(arn) == account
+
+
+def test_the_layer_arn_drops_only_the_version() -> None:
+    arn = parse_layer_version_arn("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:layer:common-deps:12")
+    assert arn.layer_arn == "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:layer:common-deps"

@@ -172,13 +172,76 @@ def test_bytecode_caches_git_and_finder_files_are_ignored(source: Path) -> None:
         source,
         {
             "python/pkg/__pycache__/core.cpython-311.pyc": "junk",
-            "python/pkg/stray.pyc": "junk",
             ".git/HEAD": "ref: refs/heads/main\n",
             ".DS_Store": "junk",
             "lib/.DS_Store": "junk",
         },
     )
     assert key_of(source) == before
+
+
+def test_a_sourceless_module_outside_pycache_is_content_of_a_files_layer(source: Path) -> None:
+    # The build keeps it (normalise drops only __pycache__), so a change to it must rebuild.
+    write_tree(source, {"python/pkg/stray.pyc": "one"})
+    before = key_of(source)
+    write_tree(source, {"python/pkg/stray.pyc": "two"})
+    assert key_of(source) != before
+
+
+PYTHON_CLUTTER = (
+    ".venv/lib/python3.12/site-packages/x.py",
+    ".pytest_cache/v/cache/lastfailed",
+    ".mypy_cache/3.12/x.json",
+    "my_client.egg-info/PKG-INFO",
+    ".idea/workspace.xml",
+    "pkg/stray.pyc",
+    "pkg/_speedups.so",
+    ".gitignore",
+    ".DS_Store",
+)
+
+
+def python_layer(source: Path) -> Path:
+    write_tree(source, {"requirements.txt": "six==1.17.0\n", "my_client.py": "A = 1\n", "pkg/core.py": ""})
+    write_tree(source, {relative: "one" for relative in PYTHON_CLUTTER})
+    return source
+
+
+def test_python_layers_key_exactly_the_files_their_build_takes(tmp_path: Path) -> None:
+    from layer_ci.build.source_files import python_own_files
+
+    source = python_layer(tmp_path / "repo" / "layers" / "shared")
+    spec = layer_spec(source, method="python", requirements="requirements.txt")
+    shipped = set(python_own_files(spec, source / "requirements.txt")) | {"requirements.txt"}
+    every_file = {path.relative_to(source).as_posix() for path in source.rglob("*") if path.is_file()}
+    assert shipped == {"requirements.txt", "my_client.py", "pkg/core.py"}
+    for relative in sorted(every_file):
+        before = input_key(spec, source.parent.parent)
+        write_tree(source, {relative: (source / relative).read_text() + "edited"})
+        changed = input_key(spec, source.parent.parent) != before
+        assert changed == (relative in shipped), relative
+
+
+def test_an_edit_under_a_virtualenv_rebuilds_a_files_layer_but_not_a_python_one(tmp_path: Path) -> None:
+    source = python_layer(tmp_path / "repo" / "layers" / "shared")
+    root = source.parent.parent
+    python = layer_spec(source, method="python", requirements="requirements.txt")
+    files = layer_spec(source)
+    before = input_key(python, root), input_key(files, root)
+    write_tree(source, {".venv/lib/python3.12/site-packages/x.py": "two"})
+    assert input_key(python, root) == before[0]  # the python build never ships .venv
+    assert input_key(files, root) != before[1]  # a files layer ships the folder as it is
+
+
+def test_a_requirements_file_under_a_left_out_name_still_decides_the_key(tmp_path: Path) -> None:
+    source = python_layer(tmp_path / "repo" / "layers" / "shared")
+    write_tree(source, {"env/requirements.txt": "six==1.17.0\n"})
+    spec = layer_spec(source, method="python", requirements="env/requirements.txt")
+    before = layer_inputs([spec], source.parent.parent)[spec.name]
+    write_tree(source, {"env/requirements.txt": "six==1.16.0\n"})
+    after = layer_inputs([spec], source.parent.parent)[spec.name]
+    assert after.key != before.key
+    assert inputs.changed_parts(before.parts, after.parts) == ("requirements",)
 
 
 def test_layer_rooted_at_the_repository_ignores_layer_ci_state(tmp_path: Path) -> None:

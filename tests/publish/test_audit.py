@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from layer_ci.pins.find import find_pins
 from layer_ci.publish.audit import audit
 from layer_ci.publish.folder_registry import LocalRegistry
 from layer_ci.publish.registry_contract import LayerRegistry
-from tests.support.aws import MOTO_ACCOUNT, AwsEnv, layer_spec
+from tests.support.aws import MOTO_ACCOUNT, AwsEnv, create_function, layer_spec
 
 ACCOUNT = MOTO_ACCOUNT
 
@@ -106,8 +105,8 @@ def test_drift_between_deployed_functions_and_pins_is_a_warning(aws: AwsEnv, tmp
     factory = _aws_factory()
     _publish(factory("us-east-1"), tmp_path, "deps", 3)  # type: ignore[operator]
     _publish(factory("eu-west-1"), tmp_path, "deps", 3)  # type: ignore[operator]
-    _create_function(aws, "orders", [f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:deps:2"])
-    _create_function(aws, "not-in-config", [f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:deps:1"])
+    create_function(aws, "orders", [f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:deps:2"])
+    create_function(aws, "not-in-config", [f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:deps:1"])
     root = tmp_path / "repo"
     root.mkdir()
     (root / "template.yaml").write_text(TEMPLATE.format(account=ACCOUNT, version=3, placeholder=3))
@@ -120,25 +119,6 @@ def test_drift_between_deployed_functions_and_pins_is_a_warning(aws: AwsEnv, tmp
         "deploy or bump to converge",
         "template.yaml:12: drift: function orders in us-east-1 runs deps v2 but the repository pins v3; "
         "deploy or bump to converge",
-    )
-
-
-def _create_function(aws: AwsEnv, name: str, layers: list[str]) -> None:
-    iam = aws.client("iam")
-    try:
-        role = iam.get_role(RoleName="fn-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(e, c):\n    return 1\n")
-    aws.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": code.getvalue()},
-        Layers=layers,
     )
 
 

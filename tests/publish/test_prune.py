@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from layer_ci.plan.lockfile import Lock, LockedLayer, PublishedRef
 from layer_ci.publish.folder_registry import LocalRegistry
 from layer_ci.publish.prune import apply_prune, plan_prune, render_table
 from layer_ci.publish.registry_contract import LayerRegistry
-from tests.support.aws import MOTO_ACCOUNT, AwsEnv, layer_spec
+from tests.support.aws import MOTO_ACCOUNT, AwsEnv, create_function, layer_spec
 
 LATER = datetime.now(UTC) + timedelta(days=30)
 
@@ -35,18 +34,6 @@ def _aws(region: str) -> LayerRegistry:
     from layer_ci.publish.lambda_registry import AwsRegistry
 
     return AwsRegistry(AwsAdapter(region))
-
-
-def _role(aws: AwsEnv) -> str:
-    iam = aws.client("iam")
-    return str(iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
-
-
-def _code() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(e, c):\n    return 1\n")
-    return buffer.getvalue()
 
 
 def _arn(version: int, account: str = MOTO_ACCOUNT) -> str:
@@ -73,15 +60,7 @@ def test_prune_keeps_used_pinned_and_newest_and_deletes_the_rest(aws: AwsEnv, tm
     _publish(registry, tmp_path, 7)
     lam = aws.client("lambda")
     # orders: $LATEST runs v2; its published version 1 (still reachable through an alias) runs v1.
-    lam.create_function(
-        FunctionName="orders",
-        Runtime="python3.11",
-        Role=_role(aws),
-        Handler="app.handler",
-        Code={"ZipFile": _code()},
-        Layers=[_arn(1)],
-        Publish=True,
-    )
+    create_function(aws, "orders", [_arn(1)], publish=True)
     lam.update_function_configuration(FunctionName="orders", Layers=[_arn(2)])
     config = _repo(tmp_path, pinned=4)
     lock = Lock().with_layer(

@@ -16,7 +16,7 @@ from layer_ci.publish.registry_contract import (
     StatementIdConflict,
     parse_layer_arn,
 )
-from tests.support.aws import MOTO_ACCOUNT, AwsEnv, layer_spec
+from tests.support.aws import MOTO_ACCOUNT, AwsEnv, create_function, layer_spec
 
 REGION = "us-east-1"
 
@@ -147,25 +147,6 @@ def test_list_functions_reports_the_layer_versions_they_use(
     if request.node.callspec.params["registry"] == "local":
         registry.deploy_function("orders", [arn])  # type: ignore[attr-defined]
     else:
-        _create_function(request.getfixturevalue("aws"), "orders", [arn])
+        create_function(request.getfixturevalue("aws"), "orders", [arn])
     functions = registry.list_functions()
     assert [(f.name, f.region, f.layer_arns) for f in functions] == [("orders", REGION, (arn,))]
-
-
-def _create_function(aws: AwsEnv, name: str, layer_arns: list[str], region: str = REGION) -> None:
-    iam = aws.client("iam", region)
-    try:
-        role = iam.get_role(RoleName="fn-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return 1\n")
-    aws.client("lambda", region).create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": buffer.getvalue()},
-        Layers=layer_arns,
-    )

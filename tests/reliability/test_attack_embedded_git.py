@@ -8,13 +8,12 @@ entrypoint.py on the documented read-only route (a fork's pull request), and thr
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from layer_ci.adapters.git import GitRepo
 from tests.reliability.reliability_support import Shop
+from tests.support.command_line import run_layer_ci
 from tests.support.git_remote import run_git
 
 CONFIG = """\
@@ -86,18 +85,8 @@ def test_a_planted_repository_in_the_config_folder_never_runs_on_the_fork_route(
 def test_a_planted_repository_never_runs_through_the_cli(tmp_path: Path) -> None:
     canary = tmp_path / "CANARY"
     workspace, _sha = _fork_workspace(tmp_path, canary)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "LAYER_CI_"))}
-    env["LAYER_CI_CACHE"] = str(tmp_path / "cache")
     for argv in (["plan"], ["publish", "--dry-run"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "layer_ci", "--config", str(workspace / "infra" / "layer-ci.yml"), *argv],
-            cwd=workspace / "infra",
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_layer_ci(workspace / "infra" / "layer-ci.yml", *argv, cache=tmp_path / "cache")
         assert "Traceback" not in done.stderr, done.stderr
         assert not canary.exists(), f"`layer-ci {' '.join(argv)}` ran the fork's fsmonitor: {done.stderr}"
 

@@ -7,13 +7,13 @@ the content of the file it pointed at, and writes nothing outside the checkout.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.support.command_line import run_layer_ci
 
 SECRET = "s3cr3t-value-from-outside"
 
@@ -30,17 +30,8 @@ layers:
 
 
 def _cli(root: Path, *argv: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "LAYER_CI_"))}
-    env.update({"LAYER_CI_CACHE": str(home / "cache"), "HOME": str(home), "SECRET_IN_ENV": SECRET})
-    return subprocess.run(
-        [sys.executable, "-m", "layer_ci", "--config", str(root / "layer-ci.yml"), *argv],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"HOME": str(home), "SECRET_IN_ENV": SECRET}
+    return run_layer_ci(root / "layer-ci.yml", *argv, cache=home / "cache", env=env)
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME, Entry, file, link, tree_snapshot, write_zip
 from tests.reliability.reliability_support import Run, Shop
+from tests.support.command_line import run_layer_ci
 
 CONFIG = f"""\
 version: 1
@@ -92,17 +91,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def _layer_ci(repo: Path, *args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAYER_CI_", "AWS_", "GITHUB_"))}
-    env["LAYER_CI_CACHE"] = str(cache)
-    return subprocess.run(
-        [sys.executable, "-m", "layer_ci", "--config", str(repo / "layer-ci.yml"), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_layer_ci(repo / "layer-ci.yml", *args, cache=cache)
 
 
 def test_a_good_zip_runs_the_canary(repo: Path, tmp_path: Path) -> None:

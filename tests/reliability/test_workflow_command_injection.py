@@ -10,15 +10,14 @@ and checks that only layer-ci's own commands come out: no output set, no mask ad
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.reliability_support import Run, Shop
 from tests.support.actions_runner import RunnerLog
+from tests.support.command_line import run_layer_ci
 
 # Each line a different way in: the modern form, the legacy ##[ form anywhere in a line, a bare \r line
 # break, leading white space, a stop-commands that would silence layer-ci's own annotations.
@@ -146,19 +145,8 @@ def canary_repo(tmp_path: Path) -> Path:
 
 
 def _cli(repo: Path, *args: str, actions: bool) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAYER_CI_", "AWS_", "GITHUB_"))}
-    env["LAYER_CI_CACHE"] = str(repo.parent / "cache")
-    if actions:
-        env["GITHUB_ACTIONS"] = "true"
-    return subprocess.run(
-        [sys.executable, "-m", "layer_ci", "--config", str(repo / "layer-ci.yml"), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"GITHUB_ACTIONS": "true"} if actions else {}
+    return run_layer_ci(repo / "layer-ci.yml", *args, cache=repo.parent / "cache", env=env)
 
 
 def test_the_cli_in_an_actions_step_prints_test_output_inertly(canary_repo: Path) -> None:

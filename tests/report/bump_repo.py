@@ -16,23 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layer_ci import cli
-from layer_ci.adapters.github import RetryPolicy
 from layer_ci.config.loader import load_config
 from layer_ci.model import Config
 from layer_ci.plan.lockfile import Lock, load_lock, parse_lock
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME
 from tests.support.git_remote import GitRemote, run_git
 
-# Every GitHub call of the tests goes to the loopback stand-in: no pacing, short waits.
-FAST = RetryPolicy(
-    max_total_wait_s=6.0,
-    rate_limit_wait_s=0.2,
-    backoff_factor_s=0.01,
-    seconds_between_requests=0,
-    seconds_between_writes=0,
-    consistency_delay_s=0.05,
-    timeout_s=10,
-)
 TEST_ARGV = "[python, -m, pytest, -q, -p, no:cacheprovider]"
 
 MYLIB_V1 = """\

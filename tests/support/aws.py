@@ -88,6 +88,32 @@ def fault_proxy(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultP
         yield proxy
 
 
+def create_function(
+    aws: AwsEnv, name: str, layer_arns: list[str], *, region: str = DEFAULT_REGION, publish: bool = False
+) -> None:
+    """A python3.11 function in moto that uses ``layer_arns`` (with a role, made on first use)."""
+    import io
+    import zipfile
+
+    iam = aws.client("iam", region)
+    try:
+        role = iam.get_role(RoleName="fn-role")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 1\n")
+    aws.client("lambda", region).create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+        Layers=layer_arns,
+        Publish=publish,
+    )
+
+
 # ----- test layers ------------------------------------------------------------------------------------
 
 

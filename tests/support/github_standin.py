@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from layer_ci.adapters.github import RetryPolicy
 from tests.support.github.faults import (
     ANY,
     SECONDARY_RATE_LIMIT_DOCS,
@@ -39,6 +40,16 @@ from tests.support.github.state import Issue, Repo, State
 if TYPE_CHECKING:  # imported lazily below: git_remote is a plugin registered after this one
     from tests.support.git_remote import GitRemote
 
+# Every GitHub call of the tests goes to the loopback stand-in: no pacing, short waits.
+FAST = RetryPolicy(
+    max_total_wait_s=6.0,
+    rate_limit_wait_s=0.2,
+    backoff_factor_s=0.01,
+    seconds_between_requests=0,
+    seconds_between_writes=0,
+    consistency_delay_s=0.05,
+    timeout_s=10,
+)
 DEFAULT_TOKEN = "ghs_standin0000000000000000000000000001"
 DEFAULT_LOGIN = "github-actions[bot]"
 DEFAULT_REPO = "octo-org/app"

@@ -10,9 +10,9 @@ from layer_ci.flows.outcome import StageFailed
 from layer_ci.flows.push import PushOptions
 from layer_ci.flows.services import Services
 from layer_ci.publish.registries import registry_factory
-from tests.report.bump_repo import FAST, MYLIB_COMPATIBLE, BumpRepo, make_bump_repo
+from tests.report.bump_repo import MYLIB_COMPATIBLE, BumpRepo, make_bump_repo
 from tests.support.git_remote import run_git
-from tests.support.github_standin import LinkedRepo
+from tests.support.github_standin import FAST, LinkedRepo
 from tests.support.recording_tests import RecordingTests, quiet
 
 

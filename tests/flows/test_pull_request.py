@@ -12,9 +12,9 @@ from layer_ci.errors import UsageError
 from layer_ci.flows.pull_request import PullRequest, resolve_base, verify_pull_request
 from layer_ci.flows.services import Services
 from layer_ci.publish.registries import registry_factory
-from tests.report.bump_repo import FAST, TEMPLATE, BumpRepo, make_bump_repo
+from tests.report.bump_repo import TEMPLATE, BumpRepo, make_bump_repo
 from tests.support.git_remote import run_git
-from tests.support.github_standin import LinkedRepo
+from tests.support.github_standin import FAST, LinkedRepo
 from tests.support.recording_tests import quiet
 
 GREETER_PIN = "        - arn:aws:lambda:us-east-1:000000000000:layer:common:1"

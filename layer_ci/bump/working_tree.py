@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class PinChange:
-    """One pin moved in the working tree (local mode)."""
+class PinMove:
+    """One pin moved in the working tree (local mode); a pull request's are report.facts.PinChange."""
 
     path: str
     line: int
@@ -114,13 +114,13 @@ def held_back_layers(config: Config, pin_plan: PinPlan, failed: Collection[str])
 
 def move_pins(
     config: Config, pin_plan: PinPlan, held_back: Collection[str], log: Callable[[str], None]
-) -> tuple[PinChange, ...]:
+) -> tuple[PinMove, ...]:
     """Rewrite every lagging pin of the layers not held back to the lock's version, file by file."""
     from layer_ci.pins.rewrite import plan_file_rewrites, target_version, write_atomically
 
     movable = {key: version for key, version in pin_plan.new_versions.items() if key[0] not in held_back}
     pins = [pin for name, found in pin_plan.behind.items() if name not in held_back for pin in found]
-    changes: list[PinChange] = []
+    changes: list[PinMove] = []
     for rewrite in plan_file_rewrites(config.root, pins, movable, account=pin_plan.account):
         for pin in rewrite.result.unmovable:
             log(f"{pin.location}: {pin.layer} v{pin.version} not moved: "
@@ -131,6 +131,6 @@ def move_pins(
         for pin in rewrite.result.changed:
             new = target_version(pin, movable)
             assert new is not None
-            changes.append(PinChange(pin.path, pin.line, pin.layer, pin.region, pin.version, new))
+            changes.append(PinMove(pin.path, pin.line, pin.layer, pin.region, pin.version, new))
             log(f"{pin.path}:{pin.line}: {pin.layer} v{pin.version} -> v{new}")
     return tuple(changes)

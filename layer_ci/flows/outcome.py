@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from layer_ci.bump.working_tree import PinChange
+from layer_ci.bump.working_tree import PinMove
 from layer_ci.errors import EXIT_FAILURE, EXIT_OK, LayerCiError
 from layer_ci.gate.local_gate import ConsumerCheck
 from layer_ci.model import BuiltLayer, PublishedVersion
@@ -108,7 +108,7 @@ class PushOutcome:
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     built: tuple[BuiltSummary, ...] = ()
     published: tuple[PublishedVersion, ...] = ()
-    pin_changes: tuple[PinChange, ...] = ()
+    pin_changes: tuple[PinMove, ...] = ()
     pins_current: int = 0
     held_back: tuple[str, ...] = ()
     pull_requests: tuple[PullRequestRef, ...] = ()

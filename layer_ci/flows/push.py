@@ -29,7 +29,7 @@ from layer_ci.plan.lockfile import Lock, load_lock, save_lock
 
 if TYPE_CHECKING:
     from layer_ci.bump.pull_requests import PrOutcome
-    from layer_ci.bump.working_tree import PinChange
+    from layer_ci.bump.working_tree import PinMove
     from layer_ci.engine.prepare import EngineOptions
 
 DEFAULT_BUILD_DIR = Path(".layer-ci") / "build"
@@ -278,7 +278,7 @@ def _bump_locally(
         with services.phase("test affected functions"):
             checks = check_against_lock(config, lock, under_test, _consumer_tests(services, options))
     held_back = held_back_layers(config, pin_plan, {check.function for check in checks if not check.passed})
-    changes: tuple[PinChange, ...] = ()
+    changes: tuple[PinMove, ...] = ()
     if any(name not in held_back for name in pin_plan.behind):
         with services.phase("bump pins"):
             changes = move_pins(config, pin_plan, held_back, services.log)

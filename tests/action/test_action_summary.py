@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from layer_ci.action.summary import layer_graph, md, mermaid_label, plan_summary, push_summary
-from layer_ci.bump.working_tree import PinChange
+from layer_ci.bump.working_tree import PinMove
 from layer_ci.flows.outcome import BuiltSummary, PullRequestRef, PushOutcome
 from layer_ci.gate.local_gate import ConsumerCheck
 from layer_ci.model import PublishedVersion
@@ -56,7 +56,7 @@ def test_push_summary_has_layer_pin_pr_and_function_tables(tmp_path: Path) -> No
         targets={"tools": ("us-east-1",)},
         built=(BuiltSummary("tools", tmp_path / "tools.zip", "0" * 64, 2_000, 5_000),),
         published=(PublishedVersion("tools", "us-east-1", 3, arn, "0" * 64, True),),
-        pin_changes=(PinChange("template.yaml", 9, "tools", "us-east-1", 2, 3),),
+        pin_changes=(PinMove("template.yaml", 9, "tools", "us-east-1", 2, 3),),
         pull_requests=(
             PullRequestRef(5, "https://github.com/o/r/pull/5", "layer-ci/tools", ("tools",), "created"),
         ),

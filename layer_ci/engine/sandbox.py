@@ -17,6 +17,7 @@ Three modes, the strongest this machine allows (``LAYER_CI_SANDBOX`` = auto | na
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import json
@@ -37,6 +38,10 @@ from layer_ci.errors import LayerCiError, UsageError
 SANDBOX_ENV = "LAYER_CI_SANDBOX"
 REAL_OPT_ENV = "LAYER_CI_REAL_OPT"
 SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
+# "off": probe this machine afresh, and neither read nor write the memo of the answer.
+MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
+MEMO_FILE = "sandbox-probe.json"
+MEMO_FORMAT = 1
 # Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
 OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
 _PATHS_LOCK = Path("/run/lock/layer-ci-paths.lock")
@@ -99,14 +104,34 @@ def real_opt_wanted() -> bool:
 
 
 def isolation(mode: str | None = None) -> Isolation:
-    """The strongest isolation this machine allows, within ``LAYER_CI_SANDBOX`` (probed once per process)."""
-    return _isolation(setting(mode), os.environ.get(SANDBOX_USER_ENV, ""))
+    """The strongest isolation this machine allows, within ``LAYER_CI_SANDBOX``.
+
+    Probed once per process, and remembered for this boot in the user's cache (see ``_memo_key``) unless
+    ``LAYER_CI_SANDBOX_MEMO=off``.
+    """
+    return _isolation(setting(mode), os.environ.get(SANDBOX_USER_ENV, ""), memo_wanted())
+
+
+def memo_wanted() -> bool:
+    return os.environ.get(MEMO_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 @functools.lru_cache(maxsize=8)
-def _isolation(wanted: str, user: str) -> Isolation:
+def _isolation(wanted: str, user: str, memo: bool) -> Isolation:
     if wanted == "off":
         return Isolation("none", reason=f"{SANDBOX_ENV}=off")
+    key = _memo_key(wanted, user) if memo else None
+    if key is not None:
+        remembered = _memo_read(key)
+        if remembered is not None:
+            return remembered
+    found = _probe(wanted, user)
+    if key is not None:
+        _memo_write(key, found)
+    return found
+
+
+def _probe(wanted: str, user: str) -> Isolation:
     root = os.geteuid() == 0
     if wanted in ("auto", "namespace"):
         inner = LAMBDA_UID if root else os.geteuid()
@@ -150,6 +175,142 @@ def sandbox_user(name: str = "") -> tuple[int, int, str]:
         f"{SANDBOX_USER_ENV}: no unprivileged user {' or '.join(repr(n) for n in names)} exists to run "
         "untrusted code as; create one (useradd --system layer-ci) or name another"
     )
+
+
+# ----------------------------------------------------------------------------------------------------
+# The probe's answer, remembered per boot: probing starts the helper up to four times (tens of ms), and
+# every command that runs untrusted code would pay it again.
+
+
+def _memo_key(wanted: str, user: str) -> str | None:
+    """What the probe's answer depends on, hashed; None (no memo) when part of it cannot be read.
+
+    The boot (a reboot may change kernel settings), who asks (uid, gid, capabilities, seccomp filters),
+    from where (the user, mount and PID namespaces: a container is another answer), the kernel's
+    namespace settings, the interpreter that runs the helper and layer-ci's own version and helper.
+    The memo sits in the user's cache folder, not the checkout; the boot id in the key is unknowable
+    to whoever writes a commit, so a memo brought by one is never taken for this machine's.
+    """
+    import hashlib
+
+    try:
+        parts = [
+            str(MEMO_FORMAT),
+            wanted,
+            user,
+            _read("/proc/sys/kernel/random/boot_id"),
+            f"{os.geteuid()}:{os.getegid()}:{sys.executable}",
+            _process_status(),
+            *(f"{kind}:{os.stat(f'/proc/self/ns/{kind}').st_ino}" for kind in ("user", "mnt", "pid")),
+            *(
+                f"{name}={_read(path) if os.path.exists(path) else '-'}"
+                for name, path in (
+                    ("max_user", "/proc/sys/user/max_user_namespaces"),
+                    ("max_mnt", "/proc/sys/user/max_mnt_namespaces"),
+                    ("max_pid", "/proc/sys/user/max_pid_namespaces"),
+                    ("clone", "/proc/sys/kernel/unprivileged_userns_clone"),
+                    ("apparmor", "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+                )
+            ),
+            _code_version(),
+        ]
+        if os.geteuid() == 0 and wanted != "namespace":
+            with contextlib.suppress(SandboxError):
+                parts.append(repr(sandbox_user(user)))  # the user root hands code to, as /etc/passwd says
+    except OSError:
+        return None
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return handle.read().strip()
+
+
+def _process_status() -> str:
+    """This process's capabilities, seccomp mode and filter count, no_new_privs (from /proc/self/status)."""
+    wanted = ("CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:", "Seccomp_filters:")
+    with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+        return ";".join(line.strip() for line in handle if line.startswith(wanted))
+
+
+def _code_version() -> str:
+    import layer_ci
+
+    helper = os.stat(_HELPER)
+    own = os.stat(__file__)
+    return f"{layer_ci.__version__}:{helper.st_size}:{helper.st_mtime_ns}:{own.st_size}:{own.st_mtime_ns}"
+
+
+def _memo_path() -> Path:
+    from layer_ci.fsutil import user_cache_dir
+
+    return user_cache_dir() / MEMO_FILE
+
+
+def _memo_read(key: str) -> Isolation | None:
+    """The remembered answer for ``key``; None when there is none, or it is not provably this user's own."""
+    try:
+        fd = os.open(_memo_path(), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        # Only a regular file this user wrote and nobody else may write is trusted.
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = json.loads(handle.read(65536))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    return _isolation_from(data.get("isolation"))
+
+
+def _isolation_from(data: object) -> Isolation | None:
+    if not isinstance(data, dict):
+        return None
+    mode, drop, name = data.get("mode"), data.get("drop"), data.get("user_name")
+    if mode not in ("namespace", "user", "none"):
+        return None
+    if drop is not None and not (
+        isinstance(drop, list) and len(drop) == 2 and all(type(n) is int and n > 0 for n in drop)
+    ):
+        return None
+    if mode == "user" and drop is None:
+        return None  # "user" means handing the code to another user; without one it would run as root
+    if not all(isinstance(data.get(flag), bool) for flag in ("userns", "real_paths")):
+        return None
+    if not (name is None or isinstance(name, str)) or not isinstance(data.get("reason", ""), str):
+        return None
+    return Isolation(
+        mode,
+        userns=data["userns"],
+        drop=(drop[0], drop[1]) if drop else None,
+        user_name=name,
+        real_paths=data["real_paths"],
+        reason=data.get("reason", ""),
+    )
+
+
+def _memo_write(key: str, found: Isolation) -> None:
+    from layer_ci.fsutil import write_atomically
+
+    document = {"key": key, "isolation": dataclasses.asdict(found)}
+    with contextlib.suppress(OSError):  # without a memo, the next command probes again: no harm
+        path = _memo_path()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(document).encode(), 0o600)
+
+
+def forget_memo() -> None:
+    """Drop the remembered answer (this process's and the file): the sandbox it describes failed to start."""
+    _isolation.cache_clear()
+    with contextlib.suppress(OSError):
+        _memo_path().unlink()
 
 
 def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | None) -> Isolation | None:
@@ -200,6 +361,8 @@ class Launched:
             os.set_blocking(self._error_fd, False)
             with contextlib.suppress(BlockingIOError, OSError):
                 self._error = os.read(self._error_fd, 4096).decode("utf-8", "replace").strip() or None
+            if self.process.returncode == _EXIT_SETUP:
+                forget_memo()  # the machine changed since the probe (or the memo was wrong): probe again
         self.close()
         return self._error
 
@@ -241,21 +404,25 @@ def spawn(
         )
         return Launched(process, None)
     read_end, write_end = os.pipe()
-    spec = {
-        "argv": list(argv),
-        "error_fd": write_end,
-        "userns": isolation.userns,
-        "inner_uid": LAMBDA_UID if os.geteuid() == 0 else os.geteuid(),
-        "inner_gid": LAMBDA_UID if os.geteuid() == 0 else os.getegid(),
-        "drop": list(isolation.drop) if isolation.drop else None,
-        "opt": str(mounts.opt) if mounts and mounts.opt else None,
-        "task": str(mounts.task) if mounts and mounts.task else None,
-        "task_readonly": bool(mounts and mounts.task_readonly),
-        "cwd": mounts.cwd if mounts else None,
+    root = os.geteuid() == 0
+    settings = {
+        "error_fd": str(write_end),
+        "userns": "1" if isolation.userns else "",
+        "inner_uid": str(LAMBDA_UID if root else os.geteuid()),
+        "inner_gid": str(LAMBDA_UID if root else os.getegid()),
+        "drop": f"{isolation.drop[0]}:{isolation.drop[1]}" if isolation.drop else "",
+        "opt": str(mounts.opt) if mounts and mounts.opt else "",
+        "task": str(mounts.task) if mounts and mounts.task else "",
+        "task_readonly": "1" if mounts and mounts.task_readonly else "",
+        "cwd": mounts.cwd or "" if mounts else "",
     }
     try:
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_HELPER), json.dumps(spec)],
+            [
+                *(sys.executable, "-I", "-S", str(_HELPER)),
+                *(f"{name}={value}" for name, value in settings.items()),
+                *("--", *argv),
+            ],
             cwd=cwd,
             env=dict(env),
             stdin=stdin,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,6 +58,7 @@ def handler(event, context):
 """
 
 READER_TEST = """\
+import json
 import os
 import app
 
@@ -316,3 +318,113 @@ def test_root_in_its_own_container_links_opt_and_var_task(open_dir: Path) -> Non
     assert sandbox.EMULATED_NOTE not in output
     assert "/opt (read-only) and /var/task in place" in output
     assert not Path("/var/task").exists()  # nothing of it reached this machine
+
+
+# ----------------------------------------------------------------------------------------------------
+# The probe's answer, remembered for the boot
+
+
+@pytest.fixture
+def memo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh user cache folder, and no answer remembered in this process before or after."""
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(sandbox.MEMO_ENV, raising=False)
+    sandbox._isolation.cache_clear()
+    yield tmp_path / "cache" / sandbox.MEMO_FILE
+    sandbox._isolation.cache_clear()
+
+
+def _count_probes(monkeypatch: pytest.MonkeyPatch, answer: sandbox.Isolation | None = None) -> list[str]:
+    calls: list[str] = []
+    real = sandbox._probe
+
+    def probe(wanted: str, user: str) -> sandbox.Isolation:
+        calls.append(wanted)
+        return answer if answer is not None else real(wanted, user)
+
+    monkeypatch.setattr(sandbox, "_probe", probe)
+    return calls
+
+
+def test_the_probe_answer_is_remembered_in_the_user_cache(
+    memo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_probes(monkeypatch)
+    first = sandbox.isolation("auto")
+    assert calls == ["auto"]
+    assert memo_home.stat().st_mode & 0o777 == 0o600
+    sandbox._isolation.cache_clear()  # as a new process would start
+    assert sandbox.isolation("auto") == first
+    assert calls == ["auto"]  # answered from the memo
+    assert sandbox._memo_key("auto", "") != sandbox._memo_key("namespace", "")
+    assert sandbox._memo_key("auto", "") != sandbox._memo_key("auto", "nobody")
+
+
+def _plant(memo_home: Path, isolation: object, *, key: str | None = None, mode: int = 0o600) -> None:
+    memo_home.parent.mkdir(parents=True, exist_ok=True)
+    document = {"key": key or sandbox._memo_key("auto", ""), "isolation": isolation}
+    memo_home.write_text(json.dumps(document))
+    os.chmod(memo_home, mode)
+
+
+PLANTED = {
+    "mode": "none",
+    "userns": False,
+    "drop": None,
+    "user_name": None,
+    "real_paths": False,
+    "reason": "x",
+}
+
+
+def test_a_planted_or_stale_memo_is_not_believed(memo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    probed = sandbox.Isolation("none", reason="probed")
+    calls = _count_probes(monkeypatch, probed)
+    _plant(memo_home, PLANTED)
+    assert sandbox.isolation("auto").reason == "x"  # the control: a memo of ours with the right key is used
+    variants: list[tuple[object, str | None, int]] = [
+        (PLANTED, "0" * 64, 0o600),  # another boot, user, namespace, kernel setting or layer-ci version
+        (PLANTED, None, 0o666),  # others may write it
+        ({**PLANTED, "mode": "user"}, None, 0o600),  # "user" without a user to hand the code to
+        ({**PLANTED, "drop": [0, 0]}, None, 0o600),
+        ("none", None, 0o600),
+    ]
+    for isolation, key, mode in variants:
+        sandbox._isolation.cache_clear()
+        memo_home.unlink(missing_ok=True)
+        _plant(memo_home, isolation, key=key, mode=mode)
+        assert sandbox.isolation("auto") == probed, (isolation, key, mode)
+    sandbox._isolation.cache_clear()
+    memo_home.unlink()
+    elsewhere = memo_home.with_name("elsewhere.json")
+    _plant(elsewhere, PLANTED)
+    memo_home.symlink_to(elsewhere)  # a link is not followed
+    assert sandbox.isolation("auto") == probed
+    assert len(calls) == 6
+
+
+def test_memo_off_probes_afresh_and_keeps_no_memo(memo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_probes(monkeypatch, sandbox.Isolation("none", reason="probed"))
+    monkeypatch.setenv(sandbox.MEMO_ENV, "off")
+    assert sandbox.isolation("auto").reason == "probed"
+    assert not memo_home.exists()
+    _plant(memo_home, PLANTED)
+    sandbox._isolation.cache_clear()
+    assert sandbox.isolation("auto").reason == "probed"
+    assert calls == ["auto", "auto"]
+
+
+@needs_namespaces
+def test_a_sandbox_that_cannot_be_set_up_forgets_the_memo(memo_home: Path, tmp_path: Path) -> None:
+    found = sandbox.isolation("auto")
+    assert memo_home.exists()
+    launched = sandbox.spawn(
+        ["true"],
+        isolation=found,
+        env={"PATH": os.defpath},
+        cwd=tmp_path,
+        mounts=sandbox.Mounts(opt=tmp_path / "missing", task=tmp_path, cwd="/var/task"),
+    )
+    assert launched.process.wait(timeout=30) == 125
+    assert (launched.launch_error() or "").startswith("could not set up the sandbox")
+    assert not memo_home.exists()

@@ -42,6 +42,7 @@ SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
 MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
 MEMO_FILE = "sandbox-probe.json"
 MEMO_FORMAT = 1
+MEMO_ANSWERS = 16
 # Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
 OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
 _PATHS_LOCK = Path("/run/lock/layer-ci-paths.lock")
@@ -199,7 +200,7 @@ def _memo_key(wanted: str, user: str) -> str | None:
             wanted,
             user,
             _read("/proc/sys/kernel/random/boot_id"),
-            f"{os.geteuid()}:{os.getegid()}:{sys.executable}",
+            f"{os.geteuid()}:{os.getegid()}:{os.path.realpath(sys.executable)}",
             _process_status(),
             *(f"{kind}:{os.stat(f'/proc/self/ns/{kind}').st_ino}" for kind in ("user", "mnt", "pid")),
             *(
@@ -250,24 +251,29 @@ def _memo_path() -> Path:
 
 def _memo_read(key: str) -> Isolation | None:
     """The remembered answer for ``key``; None when there is none, or it is not provably this user's own."""
+    answer = _memo_answers().get(key)
+    return _isolation_from(answer) if answer is not None else None
+
+
+def _memo_answers() -> dict[str, object]:
+    """The memo's answers by key: empty when there is no memo, or it is not provably this user's own."""
     try:
         fd = os.open(_memo_path(), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
-        return None
+        return {}
     try:
         st = os.fstat(fd)
         # Only a regular file this user wrote and nobody else may write is trusted.
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return None
+            return {}
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = json.loads(handle.read(65536))
+            data = json.loads(handle.read(1 << 20))
     except (OSError, ValueError):
-        return None
+        return {}
     finally:
         os.close(fd)
-    if not isinstance(data, dict) or data.get("key") != key:
-        return None
-    return _isolation_from(data.get("isolation"))
+    answers = data.get("answers") if isinstance(data, dict) and data.get("format") == MEMO_FORMAT else None
+    return answers if isinstance(answers, dict) else {}
 
 
 def _isolation_from(data: object) -> Isolation | None:
@@ -299,11 +305,14 @@ def _isolation_from(data: object) -> Isolation | None:
 def _memo_write(key: str, found: Isolation) -> None:
     from layer_ci.fsutil import write_atomically
 
-    document = {"key": key, "isolation": dataclasses.asdict(found)}
+    # Several answers are kept: each interpreter, mode and sandbox user asks with a key of its own.
+    answers = {name: value for name, value in _memo_answers().items() if name != key}
+    kept = dict(list(answers.items())[-(MEMO_ANSWERS - 1) :])
+    kept[key] = dataclasses.asdict(found)
     with contextlib.suppress(OSError):  # without a memo, the next command probes again: no harm
         path = _memo_path()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomically(path, json.dumps(document).encode(), 0o600)
+        write_atomically(path, json.dumps({"format": MEMO_FORMAT, "answers": kept}).encode(), 0o600)
 
 
 def forget_memo() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,6 +59,7 @@ def handler(event, context):
 """
 
 READER_TEST = """\
+import contextlib
 import json
 import os
 import app
@@ -356,13 +358,19 @@ def test_the_probe_answer_is_remembered_in_the_user_cache(
     sandbox._isolation.cache_clear()  # as a new process would start
     assert sandbox.isolation("auto") == first
     assert calls == ["auto"]  # answered from the memo
+    sandbox._isolation.cache_clear()
+    calls.clear()
+    for wanted in ("namespace", "auto"):  # each mode remembers an answer of its own, beside the others
+        with contextlib.suppress(sandbox.SandboxError):
+            sandbox.isolation(wanted)
+    assert calls == ["namespace"]
     assert sandbox._memo_key("auto", "") != sandbox._memo_key("namespace", "")
     assert sandbox._memo_key("auto", "") != sandbox._memo_key("auto", "nobody")
 
 
 def _plant(memo_home: Path, isolation: object, *, key: str | None = None, mode: int = 0o600) -> None:
     memo_home.parent.mkdir(parents=True, exist_ok=True)
-    document = {"key": key or sandbox._memo_key("auto", ""), "isolation": isolation}
+    document = {"format": sandbox.MEMO_FORMAT, "answers": {key or sandbox._memo_key("auto", ""): isolation}}
     memo_home.write_text(json.dumps(document))
     os.chmod(memo_home, mode)
 

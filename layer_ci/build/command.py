@@ -76,7 +76,13 @@ def run_untrusted(
     isolation = isolation or sandbox.isolation()
     try:
         launched = sandbox.spawn(
-            argv, isolation=isolation, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            argv,
+            isolation=isolation,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            lean=True,  # neither /opt nor /var/task: util-linux's unshare, where it works, is enough
         )
     except FileNotFoundError:
         raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command") from None

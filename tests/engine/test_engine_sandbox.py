@@ -199,6 +199,100 @@ def test_killing_the_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
     assert marker.stat().st_mtime_ns == before, "the daemon outlived its sandbox"
 
 
+needs_lean = pytest.mark.skipif(
+    NAMESPACES.mode != "namespace" or NAMESPACES.unshare is None,
+    reason="no namespaces, or util-linux's unshare does not start code in them here",
+)
+
+
+def _lean(argv: list[str], cwd: Path, isolation: sandbox.Isolation = NAMESPACES) -> tuple[int, str]:
+    launched = sandbox.spawn(
+        argv, isolation=isolation, env={"PATH": os.defpath}, cwd=cwd, stdout=subprocess.PIPE, lean=True
+    )
+    out, _ = launched.process.communicate(timeout=30)
+    assert launched.launch_error() is None
+    return launched.process.returncode, out.decode()
+
+
+@needs_lean
+def test_the_lean_launcher_gives_the_same_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAYER_CI_CANARY", "secret")  # in layer-ci's environment, never in the command's
+    script = (
+        "echo pid=$$; echo procs=$(ls -d /proc/[0-9]* | wc -l); echo uid=$(id -u); "
+        "echo env=$(env | grep -c CANARY); pwd"
+    )
+    code, out = _lean(["sh", "-c", script], tmp_path)
+    assert code == 0, out
+    lines = out.split()
+    expected_uid = str(sandbox.LAMBDA_UID if os.geteuid() == 0 else os.geteuid())
+    assert lines[:3] == ["pid=1", lines[1], f"uid={expected_uid}"]
+    assert int(lines[1].removeprefix("procs=")) <= 4  # sh, the subshell, ls, wc: no process of the host
+    assert lines[3:] == ["env=0", str(tmp_path)]
+
+
+@needs_lean
+def test_the_lean_launcher_relays_exit_statuses_and_fails_fast_on_missing_programs(tmp_path: Path) -> None:
+    assert _lean(["sh", "-c", "exit 3"], tmp_path)[0] == 3
+    launched = sandbox.spawn(
+        ["sleep", "30"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+    )
+    os.killpg(launched.process.pid, 9)
+    assert launched.process.wait(timeout=30) == -9
+    with pytest.raises(FileNotFoundError):
+        sandbox.spawn(
+            ["no-such-program-xyz"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+        )
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    with pytest.raises(PermissionError):
+        sandbox.spawn(
+            ["./not-executable.sh"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+        )
+    script.chmod(0o755)
+    assert _lean(["./not-executable.sh"], tmp_path) == (0, "ran\n")
+
+
+@needs_lean
+def test_killing_a_lean_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
+    marker = tmp_path / "alive"
+    script = f"setsid sh -c 'while true; do date > {marker}; sleep 0.1; done' & sleep 60"
+    launched = sandbox.spawn(
+        ["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+    )
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    os.killpg(launched.process.pid, 9)
+    launched.process.wait(timeout=30)
+    time.sleep(0.5)
+    before = marker.stat().st_mtime_ns
+    time.sleep(0.5)
+    assert marker.stat().st_mtime_ns == before, "the daemon outlived its sandbox"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,
+    reason="needs root, util-linux's unshare and setpriv",
+)
+def test_the_lean_launcher_hands_root_namespaces_to_the_unprivileged_user(open_dir: Path) -> None:
+    uid, gid, name = sandbox.sandbox_user()
+    isolation = sandbox.Isolation(
+        "namespace",
+        drop=(uid, gid),
+        user_name=name,
+        unshare=shutil.which("unshare"),
+        setpriv=shutil.which("setpriv"),
+    )
+    code, out = _lean(
+        ["sh", "-c", "echo $$ $(id -u) $(id -g) $(id -G); ls -d /proc/[0-9]* | wc -l"], open_dir, isolation
+    )
+    assert code == 0, out
+    first, count = out.splitlines()
+    assert first.split() == ["1", str(uid), str(gid), str(gid)]
+    assert int(count) <= 4
+
+
 def test_unknown_sandbox_setting_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sandbox.SANDBOX_ENV, "chroot")
     with pytest.raises(Exception) as caught:

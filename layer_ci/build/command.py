@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from layer_ci.engine import sandbox
@@ -71,8 +71,12 @@ def run_untrusted(
     timeout_s: float,
     what: str,
     isolation: sandbox.Isolation | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox."""
+    """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox.
+
+    ``while_waiting`` runs once the code has started (layer-ci's own work that does not depend on it).
+    """
     isolation = isolation or sandbox.isolation()
     try:
         launched = sandbox.spawn(
@@ -90,6 +94,8 @@ def run_untrusted(
         raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
     process = launched.process
     try:
+        if while_waiting is not None:
+            while_waiting()
         raw, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError, PermissionError):

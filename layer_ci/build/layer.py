@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
-from layer_ci.build.native import require_loadable
-from layer_ci.build.normalise import normalise_tree, require_no_build_paths
 from layer_ci.build.rules import require_buildable
-from layer_ci.build.zipper import list_entries, write_entries
 from layer_ci.errors import BuildError
 from layer_ci.model import BuiltLayer, LayerSpec
 
 TEMP_PREFIX = "layer-ci-build-"
+# What a build needs once its builder has staged the files. Loaded while the builder's installer runs
+# (see load_finishing): the installer is most of a build's time, and Python is idle meanwhile.
+FINISHING_MODULES = (
+    "layer_ci.build.normalise",
+    "layer_ci.build.zipper",
+    "layer_ci.build.native",
+    "layer_ci.build.elf",
+    "layer_ci.build.source_files",
+    "layer_ci.build.manifest",
+)
+
+
+def load_finishing() -> None:
+    """Import FINISHING_MODULES now (called while an installer runs in its own process)."""
+    for name in FINISHING_MODULES:
+        importlib.import_module(name)
 
 
 def zip_path_for(out_dir: Path, layer: str) -> Path:
@@ -46,6 +59,11 @@ def build_layer(
         staging.mkdir()
         work.mkdir()
         _stage(spec, staging, work, cache_dir)
+        from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
+        from layer_ci.build.native import require_loadable
+        from layer_ci.build.normalise import normalise_tree, require_no_build_paths
+        from layer_ci.build.zipper import list_entries, write_entries
+
         normalise_tree(staging)
         if spec.build.method != "nodejs":
             # The rules the test engine applies to a function's layers, here for every runtime and
@@ -82,7 +100,7 @@ def _stage(spec: LayerSpec, staging: Path, work: Path, cache_dir: Path | None) -
     if method == "python":
         from layer_ci.build.python import build_python
 
-        build_python(spec, staging, work, cache_dir=cache_dir)
+        build_python(spec, staging, work, cache_dir=cache_dir, while_installing=load_finishing)
     elif method == "nodejs":
         from layer_ci.build.nodejs import build_nodejs
 

@@ -205,6 +205,22 @@ needs_lean = pytest.mark.skipif(
 )
 
 
+def _util_linux_version() -> tuple[int, ...]:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    words = subprocess.run([unshare, "--version"], capture_output=True, text=True, check=False).stdout.split()
+    return tuple(int(part) for part in words[-1].split(".")[:2]) if words else ()
+
+
+@pytest.mark.skipif(
+    NAMESPACES.mode != "namespace" or _util_linux_version() < (2, 38),
+    reason="no namespaces here, or no util-linux 2.38+ (whose unshare the lean launcher is known to use)",
+)
+def test_the_probe_finds_the_lean_launcher_where_unshare_can_do_it() -> None:
+    assert NAMESPACES.unshare == shutil.which("unshare")
+
+
 def _lean(argv: list[str], cwd: Path, isolation: sandbox.Isolation = NAMESPACES) -> tuple[int, str]:
     launched = sandbox.spawn(
         argv, isolation=isolation, env={"PATH": os.defpath}, cwd=cwd, stdout=subprocess.PIPE, lean=True

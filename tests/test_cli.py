@@ -195,3 +195,21 @@ def test_a_happy_build_loads_neither_jsonschema_nor_pyelftools_nor_the_test_engi
         loaded.append(completed.stdout.splitlines()[-1] if completed.stdout else completed.stderr)
     assert loaded[0] in ("0 []", "0 ['email', 'ruamel']", "0 ['ruamel']"), loaded
     assert loaded[1] == "0 []", loaded
+
+
+def test_the_program_entry_runs_main_and_spares_the_last_collection(tiny_repo: Path) -> None:
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["layer-ci"] == "layer_ci.cli:run"
+    probe = (
+        "import gc, sys\n"
+        "from layer_ci import cli\n"
+        "sys.argv = ['layer-ci', 'build', 'tools', '--out', 'dist']\n"
+        "before = gc.get_freeze_count()\n"
+        "code = cli.run()\n"
+        "print(code, before == 0 < gc.get_freeze_count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tiny_repo, capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "0 True", done.stderr
+    assert (tiny_repo / "dist" / "tools.zip").is_file()

@@ -110,6 +110,7 @@ def run_untrusted(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # nothing it started outlives it
     failure = launched.launch_error()
+    launched.lean_setup_failed(raw)
     if failure is not None:
         if "No such file" in failure:
             raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command")

@@ -416,10 +416,21 @@ def _with_lean_launcher(found: Isolation) -> Isolation:
 class Launched:
     """A started process, and the reason it could not start, if it could not (read after it ended)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], error_fd: int | None) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], error_fd: int | None, *, lean: bool = False) -> None:
         self.process = process
         self._error_fd = error_fd
         self._error: str | None = None
+        self.lean = lean  # started by util-linux's unshare, whose own failures go to the command's output
+
+    def lean_setup_failed(self, output: bytes) -> bool:
+        """After a lean start ended in failure: whether unshare or setpriv themselves failed (then the memo
+        of the probe's answer is dropped, as for the helper's exit 125: the next command probes again)."""
+        failed = (
+            self.lean and self.process.returncode != 0 and output.startswith((b"unshare: ", b"setpriv: "))
+        )
+        if failed:
+            forget_memo()
+        return failed
 
     def launch_error(self) -> str | None:
         """Call after the process ended: why the sandbox or the command did not start, else None."""
@@ -549,7 +560,7 @@ def _spawn_unshare(
         stderr=stderr,
         start_new_session=True,
     )
-    return Launched(process, None)
+    return Launched(process, None, lean=True)
 
 
 def _require_executable(program: str, path: str, cwd: Path) -> None:

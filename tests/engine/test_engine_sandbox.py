@@ -546,3 +546,30 @@ def test_a_sandbox_that_cannot_be_set_up_forgets_the_memo(memo_home: Path, tmp_p
     assert launched.process.wait(timeout=30) == 125
     assert (launched.launch_error() or "").startswith("could not set up the sandbox")
     assert not memo_home.exists()
+
+
+def test_a_lean_launcher_that_fails_itself_forgets_the_memo(memo_home: Path, tmp_path: Path) -> None:
+    from layer_ci.build.command import run_untrusted
+
+    # A stand-in for util-linux's unshare: runs the command after "--", or, once the machine changed
+    # since the probe (the marker), fails the way unshare words it.
+    marker = tmp_path / "changed"
+    fake = tmp_path / "unshare"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"if [ -e {marker} ]; then echo 'unshare: unshare failed: Operation not permitted' >&2; exit 1; fi\n"
+        'while [ "$1" != "--" ]; do shift; done; shift; exec "$@"\n'
+    )
+    fake.chmod(0o755)
+    isolation = sandbox.Isolation("namespace", userns=True, unshare=str(fake))
+    failing = ["sh", "-c", "echo 'the command failed'; exit 1"]
+    for changed in (False, True):
+        if changed:
+            marker.touch()
+        _plant(memo_home, PLANTED)
+        done = run_untrusted(
+            failing, cwd=tmp_path, env={"PATH": os.defpath}, timeout_s=30, what="x", isolation=isolation
+        )
+        assert done.returncode == 1
+        assert done.stdout.startswith("unshare: " if changed else "the command failed"), done.stdout
+        assert memo_home.exists() is not changed  # only unshare's own failure drops the memo

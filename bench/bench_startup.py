@@ -6,7 +6,9 @@ examples/monorepo (a git checkout, as in CI), in fresh processes, alternating th
 - ``layer-ci --version`` against ``python -c pass`` (the interpreter's own start-up);
 - ``layer-ci plan`` (nothing to build: config, templates, input keys, lock);
 - ``layer-ci build common-deps`` against the floor for the same layer: ``uv pip install --target ...
-  --require-hashes`` with the same target flags, then ``zip -qrX``; uv's cache is warm for both.
+  --require-hashes`` with the same target flags, then ``zip -qrX``; uv's cache is warm for both, and so
+  is the sandbox probe's per-boot memo (the warm-up build fills both);
+- for reference, the same build with ``LAYER_CI_SANDBOX=off``: what isolating the installer costs.
 
 Bytecode is compiled first (``compileall``) for layer_ci and its dependencies, as an installed package
 has it: this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise make every run re-compile every
@@ -53,9 +55,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(argv: Sequence[str], cwd: Path) -> Sample:
+def timed(argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Sample:
     start, start_cpu = time.perf_counter(), _children_cpu()
-    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start, _children_cpu() - start_cpu
 
 
@@ -116,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     compile_bytecode()
     layer_ci = layer_ci_argv()
-    samples: dict[str, list[Sample]] = {name: [] for name in ("pass", "version", "plan", "build", "floor")}
+    names = ("pass", "version", "plan", "build", "unsandboxed", "floor")
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    unsandboxed = {**os.environ, "LAYER_CI_SANDBOX": "off"}
     with tempfile.TemporaryDirectory(prefix="layer-ci-bench-startup-") as tmp:
         work = Path(tmp)
         repo = prepare(work)
@@ -130,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("version", lambda: timed([*layer_ci, "--version"], repo)),
                 ("plan", lambda: timed([*layer_ci, "plan"], repo)),
                 ("build", lambda: timed(build, repo)),
+                ("unsandboxed", lambda: timed(build, repo, unsandboxed)),
                 ("floor", lambda: floor_build(repo, work)),
             ]
             for name, step in steps if index % 2 == 0 else reversed(steps):
@@ -143,11 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = list(zip(samples["build"], samples["floor"], strict=True))
     build_ratio = statistics.median(ours[0] / floor[0] for ours, floor in pairs)
     cpu_ratio = statistics.median(ours[1] / floor[1] for ours, floor in pairs)
+    unsandboxed_ratio = statistics.median(
+        ours[0] / floor[0] for ours, floor in zip(samples["unsandboxed"], samples["floor"], strict=True)
+    )
     rows = [
         ("`layer-ci --version`", "version", f"≤ {TARGETS['version'] * 1000:.0f} ms"),
         ("baseline: `python -c pass`", "pass", ""),
         ("`layer-ci plan` (example, nothing changed)", "plan", f"≤ {TARGETS['plan'] * 1000:.0f} ms"),
         ("`layer-ci build common-deps`", "build", f"≤ {TARGETS['build_ratio']}x the floor"),
+        ("the same with `LAYER_CI_SANDBOX=off` (reference only)", "unsandboxed", ""),
         ("floor: `uv pip install --target --require-hashes` + `zip -qrX`", "floor", ""),
     ]
     table = "\n".join(
@@ -161,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"compiled as an installed package has it; uv's cache warm for both builds ({files} zip entries).\n\n"
         "| command | median wall | median CPU | target |\n|---|---|---|---|\n"
         f"{table}\n\n"
-        f"Median ratio build / floor (paired per round): **{build_ratio:.2f}** wall, {cpu_ratio:.2f} CPU "
+        f"Median ratio build / floor (paired per round): **{build_ratio:.2f}** wall, {cpu_ratio:.2f} CPU; "
+        f"{unsandboxed_ratio:.2f} wall without the sandbox "
         "(CPU time is the steadier figure on a shared machine; uv uses several threads, so CPU exceeds wall "
         f"for both builds). Machine: {os.cpu_count()} "
         f"CPUs, Python {sys.version.split()[0]}, 1-minute load average {load_before:.1f} at the start and "

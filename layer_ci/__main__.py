@@ -1,5 +1,5 @@
 """Entry point for ``python -m layer_ci``."""
 
-from layer_ci.cli import main
+from layer_ci.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

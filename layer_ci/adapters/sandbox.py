@@ -17,11 +17,14 @@ Three modes, the strongest this machine allows (``LAYER_CI_SANDBOX`` = auto | na
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import fcntl
 import functools
 import json
 import os
 import pwd
+import select
 import shutil
 import stat
 import subprocess
@@ -37,6 +40,11 @@ from layer_ci.errors import LayerCiError, UsageError
 SANDBOX_ENV = "LAYER_CI_SANDBOX"
 REAL_OPT_ENV = "LAYER_CI_REAL_OPT"
 SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
+# "off": probe this machine afresh, and neither read nor write the memo of the answer.
+MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
+MEMO_FILE = "sandbox-probe.json"
+MEMO_FORMAT = 2
+MEMO_ANSWERS = 16
 # Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
 OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
 _PATHS_LOCK = Path("/run/lock/layer-ci-paths.lock")
@@ -65,6 +73,10 @@ class Isolation:
     user_name: str | None = None
     real_paths: bool = False  # the real /opt and /var/task can be mounted
     reason: str = ""
+    # util-linux's unshare (and setpriv, for root's own namespaces), when the probe saw them start code in
+    # these namespaces: a lean spawn (no mounts) then needs no helper interpreter. See spawn(lean=True).
+    unshare: str | None = None
+    setpriv: str | None = None
 
     def describe(self) -> str:
         if self.mode == "namespace":
@@ -99,25 +111,45 @@ def real_opt_wanted() -> bool:
 
 
 def isolation(mode: str | None = None) -> Isolation:
-    """The strongest isolation this machine allows, within ``LAYER_CI_SANDBOX`` (probed once per process)."""
-    return _isolation(setting(mode), os.environ.get(SANDBOX_USER_ENV, ""))
+    """The strongest isolation this machine allows, within ``LAYER_CI_SANDBOX``.
+
+    Probed once per process, and remembered for this boot in the user's cache (see ``_memo_key``) unless
+    ``LAYER_CI_SANDBOX_MEMO=off``.
+    """
+    return _isolation(setting(mode), os.environ.get(SANDBOX_USER_ENV, ""), memo_wanted())
+
+
+def memo_wanted() -> bool:
+    return os.environ.get(MEMO_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 @functools.lru_cache(maxsize=8)
-def _isolation(wanted: str, user: str) -> Isolation:
+def _isolation(wanted: str, user: str, memo: bool) -> Isolation:
     if wanted == "off":
         return Isolation("none", reason=f"{SANDBOX_ENV}=off")
+    key = _memo_key(wanted, user) if memo else None
+    if key is not None:
+        remembered = _memo_read(key)
+        if remembered is not None:
+            return remembered
+    found = _probe(wanted, user)
+    if key is not None:
+        _memo_write(key, found)
+    return found
+
+
+def _probe(wanted: str, user: str) -> Isolation:
     root = os.geteuid() == 0
     if wanted in ("auto", "namespace"):
         inner = LAMBDA_UID if root else os.geteuid()
         found = _probe_namespace(userns=True, inner=inner, drop=None)
         if found is not None:
-            return found
+            return _with_lean_launcher(found)
         if root:
             drop = sandbox_user(user)
             found = _probe_namespace(userns=False, inner=0, drop=drop)
             if found is not None:
-                return found
+                return _with_lean_launcher(found)
         if wanted == "namespace":
             raise SandboxError(
                 f"{SANDBOX_ENV}=namespace but this machine does not allow user, mount and PID namespaces "
@@ -152,6 +184,155 @@ def sandbox_user(name: str = "") -> tuple[int, int, str]:
     )
 
 
+# ----------------------------------------------------------------------------------------------------
+# The probe's answer, remembered per boot: probing starts the helper up to four times (tens of ms), and
+# every command that runs untrusted code would pay it again.
+
+
+def _memo_key(wanted: str, user: str) -> str | None:
+    """What the probe's answer depends on, hashed; None (no memo) when part of it cannot be read.
+
+    The boot (a reboot may change kernel settings), who asks (uid, gid, capabilities, seccomp filters),
+    from where (the user, mount and PID namespaces: a container is another answer), the kernel's
+    namespace settings, the interpreter that runs the helper and layer-ci's own version and helper.
+    The memo sits in the user's cache folder, not the checkout; the boot id in the key is unknowable
+    to whoever writes a commit, so a memo brought by one is never taken for this machine's.
+    """
+    import hashlib
+
+    try:
+        parts = [
+            str(MEMO_FORMAT),
+            wanted,
+            user,
+            _read("/proc/sys/kernel/random/boot_id"),
+            f"{os.geteuid()}:{os.getegid()}:{os.path.realpath(sys.executable)}",
+            _process_status(),
+            *(f"{kind}:{os.stat(f'/proc/self/ns/{kind}').st_ino}" for kind in ("user", "mnt", "pid")),
+            *(
+                f"{name}={_read(path) if os.path.exists(path) else '-'}"
+                for name, path in (
+                    ("max_user", "/proc/sys/user/max_user_namespaces"),
+                    ("max_mnt", "/proc/sys/user/max_mnt_namespaces"),
+                    ("max_pid", "/proc/sys/user/max_pid_namespaces"),
+                    ("clone", "/proc/sys/kernel/unprivileged_userns_clone"),
+                    ("apparmor", "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+                )
+            ),
+            _code_version(),
+        ]
+        if os.geteuid() == 0 and wanted != "namespace":
+            with contextlib.suppress(SandboxError):
+                parts.append(repr(sandbox_user(user)))  # the user root hands code to, as /etc/passwd says
+    except OSError:
+        return None
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return handle.read().strip()
+
+
+def _process_status() -> str:
+    """This process's capabilities, seccomp mode and filter count, no_new_privs (from /proc/self/status)."""
+    wanted = ("CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:", "Seccomp_filters:")
+    with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+        return ";".join(line.strip() for line in handle if line.startswith(wanted))
+
+
+def _code_version() -> str:
+    import layer_ci
+
+    helper = os.stat(_HELPER)
+    own = os.stat(__file__)
+    return f"{layer_ci.__version__}:{helper.st_size}:{helper.st_mtime_ns}:{own.st_size}:{own.st_mtime_ns}"
+
+
+def _memo_path() -> Path:
+    from layer_ci.fsutil import user_cache_dir
+
+    return user_cache_dir() / MEMO_FILE
+
+
+def _memo_read(key: str) -> Isolation | None:
+    """The remembered answer for ``key``; None when there is none, or it is not provably this user's own."""
+    answer = _memo_answers().get(key)
+    return _isolation_from(answer) if answer is not None else None
+
+
+def _memo_answers() -> dict[str, object]:
+    """The memo's answers by key: empty when there is no memo, or it is not provably this user's own."""
+    try:
+        fd = os.open(_memo_path(), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    try:
+        st = os.fstat(fd)
+        # Only a regular file this user wrote and nobody else may write is trusted.
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return {}
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = json.loads(handle.read(1 << 20))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        os.close(fd)
+    answers = data.get("answers") if isinstance(data, dict) and data.get("format") == MEMO_FORMAT else None
+    return answers if isinstance(answers, dict) else {}
+
+
+def _isolation_from(data: object) -> Isolation | None:
+    if not isinstance(data, dict):
+        return None
+    mode, drop, name = data.get("mode"), data.get("drop"), data.get("user_name")
+    if mode not in ("namespace", "user", "none"):
+        return None
+    if drop is not None and not (
+        isinstance(drop, list) and len(drop) == 2 and all(type(n) is int and n > 0 for n in drop)
+    ):
+        return None
+    if mode == "user" and drop is None:
+        return None  # "user" means handing the code to another user; without one it would run as root
+    if not all(isinstance(data.get(flag), bool) for flag in ("userns", "real_paths")):
+        return None
+    if not (name is None or isinstance(name, str)) or not isinstance(data.get("reason", ""), str):
+        return None
+    tools = (data.get("unshare"), data.get("setpriv"))
+    if not all(tool is None or (isinstance(tool, str) and os.path.isabs(tool)) for tool in tools):
+        return None
+    return Isolation(
+        mode,
+        userns=data["userns"],
+        drop=(drop[0], drop[1]) if drop else None,
+        user_name=name,
+        real_paths=data["real_paths"],
+        reason=data.get("reason", ""),
+        unshare=tools[0],
+        setpriv=tools[1],
+    )
+
+
+def _memo_write(key: str, found: Isolation) -> None:
+    from layer_ci.fsutil import write_atomically
+
+    # Several answers are kept: each interpreter, mode and sandbox user asks with a key of its own.
+    answers = {name: value for name, value in _memo_answers().items() if name != key}
+    kept = dict(list(answers.items())[-(MEMO_ANSWERS - 1) :])
+    kept[key] = dataclasses.asdict(found)
+    with contextlib.suppress(OSError):  # without a memo, the next command probes again: no harm
+        path = _memo_path()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomically(path, json.dumps({"format": MEMO_FORMAT, "answers": kept}).encode(), 0o600)
+
+
+def forget_memo() -> None:
+    """Drop the remembered answer (this process's and the file): the sandbox it describes failed to start."""
+    _isolation.cache_clear()
+    with contextlib.suppress(OSError):
+        _memo_path().unlink()
+
+
 def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | None) -> Isolation | None:
     """Start ``true`` in the namespaces (with /opt and /var/task mounts, then without); None: neither ran."""
     true = shutil.which("true") or "/bin/true"
@@ -177,7 +358,7 @@ def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | N
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-                code = launched.process.wait(timeout=_PROBE_TIMEOUT_S)
+                code = _wait(launched.process, _PROBE_TIMEOUT_S)
                 launched.close()
             except (OSError, subprocess.TimeoutExpired):
                 return None
@@ -186,13 +367,70 @@ def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | N
     return None
 
 
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """``process.wait(timeout)``, woken the moment the process ends.
+
+    Popen.wait with a timeout polls with growing sleeps (up to 50 ms), which would add up to that much
+    to every probe; a pidfd becomes readable exactly when the process exits.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # Linux before 5.3, or not Linux
+        return process.wait(timeout=timeout)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            raise subprocess.TimeoutExpired(process.args, timeout)
+    finally:
+        os.close(pidfd)
+    return process.wait()
+
+
+def _with_lean_launcher(found: Isolation) -> Isolation:
+    """``found`` with util-linux's unshare (and setpriv) named, if they start ``true`` in its namespaces."""
+    unshare = shutil.which("unshare")
+    setpriv = shutil.which("setpriv") if found.drop else None
+    if unshare is None or (found.drop and setpriv is None):
+        return found
+    candidate = dataclasses.replace(found, unshare=unshare, setpriv=setpriv)
+    with tempfile.TemporaryDirectory(prefix="layer-ci-probe-") as scratch:
+        os.chmod(scratch, 0o755)  # noqa: S103 - an empty folder the dropped user must be able to enter
+        try:
+            launched = spawn(
+                # Its own PID 1 and /proc, or the probe fails: an unshare too old for an option exits 1.
+                ["sh", "-c", 'test "$$" = 1 && test "$(ls -d /proc/[0-9]* | wc -l)" -le 8'],
+                isolation=candidate,
+                env={"PATH": os.defpath},
+                cwd=Path(scratch),
+                lean=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            code = _wait(launched.process, _PROBE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired):
+            return found
+    return candidate if code == 0 else found
+
+
 class Launched:
     """A started process, and the reason it could not start, if it could not (read after it ended)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], error_fd: int | None) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], error_fd: int | None, *, lean: bool = False) -> None:
         self.process = process
         self._error_fd = error_fd
         self._error: str | None = None
+        self.lean = lean  # started by util-linux's unshare, whose own failures go to the command's output
+
+    def lean_setup_failed(self, output: bytes) -> bool:
+        """After a lean start ended in failure: whether unshare or setpriv themselves failed (then the memo
+        of the probe's answer is dropped, as for the helper's exit 125: the next command probes again)."""
+        failed = (
+            self.lean and self.process.returncode != 0 and output.startswith((b"unshare: ", b"setpriv: "))
+        )
+        if failed:
+            forget_memo()
+        return failed
 
     def launch_error(self) -> str | None:
         """Call after the process ended: why the sandbox or the command did not start, else None."""
@@ -200,6 +438,8 @@ class Launched:
             os.set_blocking(self._error_fd, False)
             with contextlib.suppress(BlockingIOError, OSError):
                 self._error = os.read(self._error_fd, 4096).decode("utf-8", "replace").strip() or None
+            if self.process.returncode == _EXIT_SETUP:
+                forget_memo()  # the machine changed since the probe (or the memo was wrong): probe again
         self.close()
         return self._error
 
@@ -219,12 +459,21 @@ def spawn(
     stdin: int | IO[bytes] | None = subprocess.DEVNULL,
     stdout: int | IO[bytes] | None = None,
     stderr: int | IO[bytes] | None = None,
+    lean: bool = False,
 ) -> Launched:
     """Start ``argv`` isolated as ``isolation`` says, in its own process group (one kill reaches it all).
 
     Raises OSError when the program cannot be started outside a namespace (as Popen does); inside one,
     ``launch_error()`` tells after the fact.
+
+    ``lean`` (for installers and build commands, which need no /opt or /var/task): where the probe found
+    util-linux's unshare working, it starts the command in the same namespaces without the helper's
+    interpreter (tens of ms less per build). The command is then PID 1 of its namespace itself, with no
+    init to relay signals sent from inside it or to reap orphans; a missing or non-executable program
+    raises FileNotFoundError or PermissionError at once, as Popen does.
     """
+    if lean and isolation.mode == "namespace" and isolation.unshare and mounts is None:
+        return _spawn_unshare(argv, isolation, env, cwd, stdin, stdout, stderr)
     if isolation.mode != "namespace":
         drop = isolation.drop
         process = subprocess.Popen(
@@ -241,21 +490,25 @@ def spawn(
         )
         return Launched(process, None)
     read_end, write_end = os.pipe()
-    spec = {
-        "argv": list(argv),
-        "error_fd": write_end,
-        "userns": isolation.userns,
-        "inner_uid": LAMBDA_UID if os.geteuid() == 0 else os.geteuid(),
-        "inner_gid": LAMBDA_UID if os.geteuid() == 0 else os.getegid(),
-        "drop": list(isolation.drop) if isolation.drop else None,
-        "opt": str(mounts.opt) if mounts and mounts.opt else None,
-        "task": str(mounts.task) if mounts and mounts.task else None,
-        "task_readonly": bool(mounts and mounts.task_readonly),
-        "cwd": mounts.cwd if mounts else None,
+    root = os.geteuid() == 0
+    settings = {
+        "error_fd": str(write_end),
+        "userns": "1" if isolation.userns else "",
+        "inner_uid": str(LAMBDA_UID if root else os.geteuid()),
+        "inner_gid": str(LAMBDA_UID if root else os.getegid()),
+        "drop": f"{isolation.drop[0]}:{isolation.drop[1]}" if isolation.drop else "",
+        "opt": str(mounts.opt) if mounts and mounts.opt else "",
+        "task": str(mounts.task) if mounts and mounts.task else "",
+        "task_readonly": "1" if mounts and mounts.task_readonly else "",
+        "cwd": mounts.cwd or "" if mounts else "",
     }
     try:
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_HELPER), json.dumps(spec)],
+            [
+                *(sys.executable, "-I", "-S", str(_HELPER)),
+                *(f"{name}={value}" for name, value in settings.items()),
+                *("--", *argv),
+            ],
             cwd=cwd,
             env=dict(env),
             stdin=stdin,
@@ -270,6 +523,61 @@ def spawn(
     finally:
         os.close(write_end)
     return Launched(process, read_end)
+
+
+def _spawn_unshare(
+    argv: Sequence[str],
+    isolation: Isolation,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdin: int | IO[bytes] | None,
+    stdout: int | IO[bytes] | None,
+    stderr: int | IO[bytes] | None,
+) -> Launched:
+    """The helper's namespaces through util-linux: new mount (private) and PID namespaces with their own
+    /proc, a user namespace mapping the caller as the helper does, SIGKILL to the command if unshare dies;
+    root's own namespaces hand the command to the unprivileged user through setpriv."""
+    _require_executable(argv[0], env.get("PATH", os.defpath), cwd)
+    assert isolation.unshare is not None
+    wrapper = [isolation.unshare]
+    if isolation.userns:
+        root = os.geteuid() == 0
+        wrapper += [
+            f"--map-user={LAMBDA_UID if root else os.geteuid()}",
+            f"--map-group={LAMBDA_UID if root else os.getegid()}",
+        ]
+    wrapper += ["--mount", "--propagation=private", "--pid", "--fork", "--mount-proc", "--kill-child", "--"]
+    if isolation.drop:
+        assert isolation.setpriv is not None
+        uid, gid = isolation.drop
+        wrapper += [isolation.setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+    process = subprocess.Popen(
+        [*wrapper, *argv],
+        cwd=cwd,
+        env=dict(env),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    return Launched(process, None, lean=True)
+
+
+def _require_executable(program: str, path: str, cwd: Path) -> None:
+    """Raise as execvp would fail for ``program`` (looked up in ``path``; ``cwd``-relative with a slash)."""
+    if "/" in program:
+        candidates = [os.path.join(cwd, program)]
+    else:
+        candidates = [os.path.join(cwd, folder or ".", program) for folder in path.split(os.pathsep)]
+    denied = False
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return
+            denied = True
+    if denied:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -2,28 +2,37 @@
 
 Standard library only and no layer_ci imports: this file is executed by path, before the command's
 interpreter starts, so it must start fast and must not read anything the command's environment steers.
+Every run of an installer or a test pays its start-up, so it imports only what it needs: its settings
+come as ``NAME=VALUE`` arguments (no json, which loads re and enum) and signals through ``_signal``
+(``signal`` loads enum).
 
-argv[1] is a JSON spec (see layer_ci.adapters.sandbox.Sandbox.helper_argv). The process tree is:
+The arguments are ``NAME=VALUE`` settings (see layer_ci.adapters.sandbox.spawn), ``--``, then the command's
+argv. The process tree is:
 
     outer (this process, in the caller's namespaces: unshares, maps ids, relays the exit status)
       init (PID 1 of the new PID namespace: mounts /proc, /opt and /var/task, reaps, forwards signals)
         command (exec'd with the caller's environment, which is already the scrubbed one)
 
 When PID 1 exits the kernel kills everything left in the namespace, so no process the command started
-outlives it. A launch problem is written to the spec's ``error_fd`` and the exit status is 125 (the
+outlives it. A launch problem is written to the ``error_fd`` setting and the exit status is 125 (the
 sandbox could not be set up) or 127 (the command could not be executed).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import json
 import os
-import signal
 import stat
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # not from typing (milliseconds of this start-up); mypy reads it all the same
+if TYPE_CHECKING:
+    import signal
+else:
+    try:  # the C module behind `signal`, which would import enum (and functools, collections)
+        import _signal as signal
+    except ImportError:  # not CPython
+        import signal
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -88,8 +97,10 @@ def _write(path: str, text: str) -> None:
 
 
 def _report(fd: int, message: str) -> None:
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 - contextlib would cost this start-up two more modules
         os.write(fd, message.encode("utf-8", "replace")[:4000])
+    except OSError:
+        pass
 
 
 def _place_task(task_fd: int, readonly: bool) -> None:
@@ -117,11 +128,11 @@ def _place_task(task_fd: int, readonly: bool) -> None:
     _bind(source, "/var/task", readonly=readonly)
 
 
-def _init(spec: dict[str, Any], status_fd: int) -> None:
+def _init(spec: dict[str, str], argv: list[str], status_fd: int) -> None:
     """PID 1 of the new namespace: set the mounts up, start the command, reap, report its status."""
     error_fd = int(spec["error_fd"])
     try:
-        _call(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        _call(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         # Open the sources first: /opt and /var are about to be covered.
         opt_fd = os.open(spec["opt"], os.O_PATH | os.O_DIRECTORY) if spec.get("opt") else None
@@ -132,12 +143,11 @@ def _init(spec: dict[str, Any], status_fd: int) -> None:
             _bind(f"/proc/self/fd/{opt_fd}", "/opt", readonly=True)
             os.close(opt_fd)
         if task_fd is not None:
-            _place_task(task_fd, bool(spec.get("task_readonly")))
+            _place_task(task_fd, spec.get("task_readonly") == "1")
             os.close(task_fd)
     except OSError as exc:
         _report(error_fd, f"could not set up the sandbox: {exc.strerror or exc}")
         os._exit(EXIT_SETUP)
-    argv = list(spec["argv"])
     child = os.fork()
     if child == 0:
         os.close(status_fd)
@@ -146,9 +156,10 @@ def _init(spec: dict[str, Any], status_fd: int) -> None:
         try:
             drop = spec.get("drop")
             if drop:
+                uid, gid = drop.split(":")
                 os.setgroups([])
-                os.setgid(int(drop[1]))
-                os.setuid(int(drop[0]))
+                os.setgid(int(gid))
+                os.setuid(int(uid))
             if spec.get("cwd"):
                 os.chdir(spec["cwd"])
             os.set_inheritable(error_fd, False)
@@ -159,8 +170,10 @@ def _init(spec: dict[str, Any], status_fd: int) -> None:
         os._exit(EXIT_EXEC)
 
     def forward(number: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        try:  # noqa: SIM105
             os.kill(child, number)
+        except ProcessLookupError:
+            pass
 
     for number in _FORWARDED:
         signal.signal(number, forward)
@@ -176,14 +189,22 @@ def _init(spec: dict[str, Any], status_fd: int) -> None:
             os._exit(0)
 
 
+def parse(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``NAME=VALUE ... -- argv...`` into the settings and the command's argv."""
+    end = args.index("--")
+    settings = {name: value for name, _, value in (arg.partition("=") for arg in args[:end])}
+    return settings, args[end + 1 :]
+
+
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    spec, argv = parse(sys.argv[1:])
     error_fd = int(spec["error_fd"])
-    flags = CLONE_NEWNS | CLONE_NEWPID | (CLONE_NEWUSER if spec.get("userns") else 0)
+    userns = spec.get("userns") == "1"
+    flags = CLONE_NEWNS | CLONE_NEWPID | (CLONE_NEWUSER if userns else 0)
     uid, gid = os.geteuid(), os.getegid()
     try:
         _call(_libc.unshare(flags), "unshare")
-        if spec.get("userns"):
+        if userns:
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"{int(spec['inner_uid'])} {uid} 1\n")
             _write("/proc/self/gid_map", f"{int(spec['inner_gid'])} {gid} 1\n")
@@ -194,13 +215,15 @@ def main() -> None:
     child = os.fork()
     if child == 0:
         os.close(read_end)
-        _init(spec, write_end)
+        _init(spec, argv, write_end)
     os.close(write_end)
     os.close(error_fd)
 
     def forward(number: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        try:  # noqa: SIM105
             os.kill(child, number)
+        except ProcessLookupError:
+            pass
 
     for number in _FORWARDED:
         signal.signal(number, forward)

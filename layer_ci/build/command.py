@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from layer_ci.adapters import sandbox
@@ -71,12 +71,22 @@ def run_untrusted(
     timeout_s: float,
     what: str,
     isolation: sandbox.Isolation | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox."""
+    """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox.
+
+    ``while_waiting`` runs once the code has started (layer-ci's own work that does not depend on it).
+    """
     isolation = isolation or sandbox.isolation()
     try:
         launched = sandbox.spawn(
-            argv, isolation=isolation, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            argv,
+            isolation=isolation,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            lean=True,  # neither /opt nor /var/task: util-linux's unshare, where it works, is enough
         )
     except FileNotFoundError:
         raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command") from None
@@ -84,6 +94,8 @@ def run_untrusted(
         raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
     process = launched.process
     try:
+        if while_waiting is not None:
+            while_waiting()
         raw, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -98,6 +110,7 @@ def run_untrusted(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # nothing it started outlives it
     failure = launched.launch_error()
+    launched.lean_setup_failed(raw)
     if failure is not None:
         if "No such file" in failure:
             raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command")

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from layer_ci.build.command import build_command
-from layer_ci.build.files import build_files
-from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
-from layer_ci.build.nodejs import build_nodejs
-from layer_ci.build.normalise import normalise_tree, require_no_build_paths
-from layer_ci.build.python import build_python
-from layer_ci.build.zipper import list_entries, write_entries
 from layer_ci.config.build_rules import require_buildable
 from layer_ci.errors import BuildError
-from layer_ci.lambda_spec.native import require_loadable
 from layer_ci.model import BuiltLayer, LayerSpec
 
 TEMP_PREFIX = "layer-ci-build-"
+# What a build needs once its builder has staged the files. Loaded while the builder's installer runs
+# (see load_finishing): the installer is most of a build's time, and Python is idle meanwhile.
+FINISHING_MODULES = (
+    "layer_ci.build.normalise",
+    "layer_ci.build.zipper",
+    "layer_ci.lambda_spec.native",
+    "layer_ci.build.elf",
+    "layer_ci.build.source_files",
+    "layer_ci.build.manifest",
+)
+
+
+def load_finishing() -> None:
+    """Import FINISHING_MODULES now (called while an installer runs in its own process)."""
+    for name in FINISHING_MODULES:
+        importlib.import_module(name)
 
 
 def zip_path_for(out_dir: Path, layer: str) -> Path:
@@ -26,18 +36,22 @@ def zip_path_for(out_dir: Path, layer: str) -> Path:
 
 
 def build_layer(
-    spec: LayerSpec, out_dir: Path, *, input_key: str, cache_dir: Path | None = None
+    spec: LayerSpec, out_dir: Path, *, input_key: str | Callable[[], str], cache_dir: Path | None = None
 ) -> BuiltLayer:
     """Build ``spec`` into ``out_dir/<name>.zip`` and ``out_dir/<name>.manifest.json``.
 
     The same inputs give the same zip bytes on any machine, in any folder, at any time: staging happens in
-    a fresh temporary folder, the tree is normalised, and the zip is deterministic.
+    a fresh temporary folder, the tree is normalised, and the zip is deterministic. ``input_key`` may be a
+    call that waits for a key being worked out meanwhile (see commands/build_command.py).
     """
     if not spec.source.is_dir():
         raise BuildError(
             f"{spec.location}: layers.{spec.name}.source: {spec.source} is not a folder; create it"
         )
     require_buildable(spec)  # what `layer-ci schema --check` finds from the config, in the same words
+    # Before the build runs anything: a build command (or a local package's setup.py) may write into the
+    # source folder, and the key is that of the sources as they were.
+    key = input_key() if callable(input_key) else input_key
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temporary:
         temp_root = Path(temporary)
@@ -45,6 +59,11 @@ def build_layer(
         staging.mkdir()
         work.mkdir()
         _stage(spec, staging, work, cache_dir)
+        from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
+        from layer_ci.build.normalise import normalise_tree, require_no_build_paths
+        from layer_ci.build.zipper import list_entries, write_entries
+        from layer_ci.lambda_spec.native import require_loadable
+
         normalise_tree(staging)
         if spec.build.method != "nodejs":
             # The rules the test engine applies to a function's layers, here for every runtime and
@@ -62,7 +81,7 @@ def build_layer(
         zip_sha256 = write_entries(entries, zip_path)
         manifest = build_manifest(
             layer=spec.name,
-            input_key=input_key,
+            input_key=key,
             zip_path=zip_path,
             zip_sha256=zip_sha256,
             entries=entries,
@@ -76,14 +95,23 @@ def build_layer(
 
 
 def _stage(spec: LayerSpec, staging: Path, work: Path, cache_dir: Path | None) -> None:
+    # Each builder is imported when its method is used: a build loads one of them, not four.
     method = spec.build.method
     if method == "python":
-        build_python(spec, staging, work, cache_dir=cache_dir)
+        from layer_ci.build.python import build_python
+
+        build_python(spec, staging, work, cache_dir=cache_dir, while_installing=load_finishing)
     elif method == "nodejs":
+        from layer_ci.build.nodejs import build_nodejs
+
         build_nodejs(spec, staging, work, cache_dir=cache_dir)
     elif method == "files":
+        from layer_ci.build.files import build_files
+
         build_files(spec, staging)
     elif method == "command":
+        from layer_ci.build.command import build_command
+
         build_command(spec, staging)
     else:  # the config schema allows only the four methods; a LayerSpec made by hand might not
         raise BuildError(

@@ -11,11 +11,11 @@ otherwise the build fails and suggests one layer per architecture.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,10 +28,6 @@ from layer_ci.build.command import (
     run_untrusted,
     untrusted_dirs,
 )
-from layer_ci.build.elf import require_architecture
-from layer_ci.build.normalise import normalise_tree
-from layer_ci.build.source_files import copy_own_files, python_own_files
-from layer_ci.build.zipper import CHUNK_SIZE, list_entries, tree_digest
 from layer_ci.config.build_rules import python_requirements, python_runtimes, require_buildable
 from layer_ci.errors import BuildError, UsageError
 from layer_ci.model import Architecture, LayerSpec
@@ -152,18 +148,30 @@ def build_python(
     *,
     cache_dir: Path | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    while_installing: Callable[[], None] | None = None,
 ) -> None:
-    """Install the layer's requirements into ``staging/python`` (or per-version site-packages)."""
+    """Install the layer's requirements into ``staging/python`` (or per-version site-packages).
+
+    ``while_installing`` is called once, while the first install runs (build_layer loads its tools then).
+    """
     requirements = requirements_file(spec)
     require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(requirements.read_text("utf-8")))
     installer = choose_installer()
     versions = python_versions(spec)
     builds: dict[PythonTarget, Path] = {}
+    pending = while_installing
     for architecture in spec.compatible_architectures:
         for version in versions:
             target = PythonTarget(version, architecture)
             folder = work / f"{architecture}-python{version}"
-            _install(spec, target, folder, requirements, installer, require_hashes, cache_dir, timeout_s)
+            _install(
+                spec, target, folder, requirements, installer, require_hashes, cache_dir, timeout_s, pending
+            )
+            pending = None
+            # Loaded while the first install ran (build_layer's FINISHING_MODULES).
+            from layer_ci.build.elf import require_architecture
+            from layer_ci.build.normalise import normalise_tree
+
             normalise_tree(folder)
             require_architecture(folder, architecture, spec.name)
             _require_abi(folder, target, spec.name)
@@ -171,8 +179,10 @@ def build_python(
     _require_same_across_architectures(spec, versions, builds)
     first_architecture = spec.compatible_architectures[0]
     per_version = {version: builds[PythonTarget(version, first_architecture)] for version in versions}
-    digests = {tree_digest(folder) for folder in per_version.values()}
-    if len(digests) == 1:
+    from layer_ci.build.source_files import copy_own_files, python_own_files
+    from layer_ci.build.zipper import tree_digest
+
+    if len(per_version) == 1 or len({tree_digest(folder) for folder in per_version.values()}) == 1:
         shutil.move(per_version[versions[0]], staging / "python")
     else:
         for version, folder in per_version.items():
@@ -194,6 +204,7 @@ def _install(
     require_hashes: bool,
     cache_dir: Path | None,
     timeout_s: float,
+    while_waiting: Callable[[], None] | None = None,
 ) -> None:
     folder.mkdir(parents=True)
     if installer == "uv":
@@ -210,7 +221,13 @@ def _install(
     )
     with untrusted_dirs(isolation, env, [folder]):
         completed = run_untrusted(
-            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+            argv,
+            cwd=spec.source,
+            env=env,
+            timeout_s=timeout_s,
+            what=what,
+            isolation=isolation,
+            while_waiting=while_waiting,
         )
     if completed.returncode != 0:
         missing = missing_wheel(completed.stdout, installer)
@@ -335,6 +352,8 @@ def _require_same_across_architectures(
 ) -> None:
     if len(spec.compatible_architectures) < 2:
         return
+    from layer_ci.build.zipper import tree_digest
+
     first, second = spec.compatible_architectures[:2]
     for version in versions:
         left, right = builds[PythonTarget(version, first)], builds[PythonTarget(version, second)]
@@ -349,6 +368,8 @@ def _require_same_across_architectures(
 
 
 def _differing_files(left: Path, right: Path) -> list[str]:
+    from layer_ci.build.zipper import list_entries
+
     def files(root: Path) -> dict[str, str]:
         return {entry.name: _file_digest(entry.path) for entry in list_entries(root) if entry.kind != "dir"}
 
@@ -360,8 +381,6 @@ def _differing_files(left: Path, right: Path) -> list[str]:
 def _file_digest(path: Path) -> str:
     if path.is_symlink():
         return "link:" + os.readlink(path)
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from layer_ci.build.zipper import sha256_file
+
+    return sha256_file(path)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -57,6 +59,8 @@ def handler(event, context):
 """
 
 READER_TEST = """\
+import contextlib
+import json
 import os
 import app
 
@@ -195,6 +199,116 @@ def test_killing_the_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
     assert marker.stat().st_mtime_ns == before, "the daemon outlived its sandbox"
 
 
+needs_lean = pytest.mark.skipif(
+    NAMESPACES.mode != "namespace" or NAMESPACES.unshare is None,
+    reason="no namespaces, or util-linux's unshare does not start code in them here",
+)
+
+
+def _util_linux_version() -> tuple[int, ...]:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    words = subprocess.run([unshare, "--version"], capture_output=True, text=True, check=False).stdout.split()
+    return tuple(int(part) for part in words[-1].split(".")[:2]) if words else ()
+
+
+@pytest.mark.skipif(
+    NAMESPACES.mode != "namespace" or _util_linux_version() < (2, 38),
+    reason="no namespaces here, or no util-linux 2.38+ (whose unshare the lean launcher is known to use)",
+)
+def test_the_probe_finds_the_lean_launcher_where_unshare_can_do_it() -> None:
+    assert NAMESPACES.unshare == shutil.which("unshare")
+
+
+def _lean(argv: list[str], cwd: Path, isolation: sandbox.Isolation = NAMESPACES) -> tuple[int, str]:
+    launched = sandbox.spawn(
+        argv, isolation=isolation, env={"PATH": os.defpath}, cwd=cwd, stdout=subprocess.PIPE, lean=True
+    )
+    out, _ = launched.process.communicate(timeout=30)
+    assert launched.launch_error() is None
+    return launched.process.returncode, out.decode()
+
+
+@needs_lean
+def test_the_lean_launcher_gives_the_same_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAYER_CI_CANARY", "secret")  # in layer-ci's environment, never in the command's
+    script = (
+        "echo pid=$$; echo procs=$(ls -d /proc/[0-9]* | wc -l); echo uid=$(id -u); "
+        "echo env=$(env | grep -c CANARY); pwd"
+    )
+    code, out = _lean(["sh", "-c", script], tmp_path)
+    assert code == 0, out
+    lines = out.split()
+    expected_uid = str(sandbox.LAMBDA_UID if os.geteuid() == 0 else os.geteuid())
+    assert lines[:3] == ["pid=1", lines[1], f"uid={expected_uid}"]
+    assert int(lines[1].removeprefix("procs=")) <= 4  # sh, the subshell, ls, wc: no process of the host
+    assert lines[3:] == ["env=0", str(tmp_path)]
+
+
+@needs_lean
+def test_the_lean_launcher_relays_exit_statuses_and_fails_fast_on_missing_programs(tmp_path: Path) -> None:
+    assert _lean(["sh", "-c", "exit 3"], tmp_path)[0] == 3
+    launched = sandbox.spawn(
+        ["sleep", "30"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+    )
+    os.killpg(launched.process.pid, 9)
+    assert launched.process.wait(timeout=30) == -9
+    with pytest.raises(FileNotFoundError):
+        sandbox.spawn(
+            ["no-such-program-xyz"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+        )
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    with pytest.raises(PermissionError):
+        sandbox.spawn(
+            ["./not-executable.sh"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+        )
+    script.chmod(0o755)
+    assert _lean(["./not-executable.sh"], tmp_path) == (0, "ran\n")
+
+
+@needs_lean
+def test_killing_a_lean_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
+    marker = tmp_path / "alive"
+    script = f"setsid sh -c 'while true; do date > {marker}; sleep 0.1; done' & sleep 60"
+    launched = sandbox.spawn(
+        ["sh", "-c", script], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
+    )
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    os.killpg(launched.process.pid, 9)
+    launched.process.wait(timeout=30)
+    time.sleep(0.5)
+    before = marker.stat().st_mtime_ns
+    time.sleep(0.5)
+    assert marker.stat().st_mtime_ns == before, "the daemon outlived its sandbox"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,
+    reason="needs root, util-linux's unshare and setpriv",
+)
+def test_the_lean_launcher_hands_root_namespaces_to_the_unprivileged_user(open_dir: Path) -> None:
+    uid, gid, name = sandbox.sandbox_user()
+    isolation = sandbox.Isolation(
+        "namespace",
+        drop=(uid, gid),
+        user_name=name,
+        unshare=shutil.which("unshare"),
+        setpriv=shutil.which("setpriv"),
+    )
+    code, out = _lean(
+        ["sh", "-c", "echo $$ $(id -u) $(id -g) $(id -G); ls -d /proc/[0-9]* | wc -l"], open_dir, isolation
+    )
+    assert code == 0, out
+    first, count = out.splitlines()
+    assert first.split() == ["1", str(uid), str(gid), str(gid)]
+    assert int(count) <= 4
+
+
 def test_unknown_sandbox_setting_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sandbox.SANDBOX_ENV, "chroot")
     with pytest.raises(Exception) as caught:
@@ -316,3 +430,146 @@ def test_root_in_its_own_container_links_opt_and_var_task(open_dir: Path) -> Non
     assert sandbox.EMULATED_NOTE not in output
     assert "/opt (read-only) and /var/task in place" in output
     assert not Path("/var/task").exists()  # nothing of it reached this machine
+
+
+# ----------------------------------------------------------------------------------------------------
+# The probe's answer, remembered for the boot
+
+
+@pytest.fixture
+def memo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh user cache folder, and no answer remembered in this process before or after."""
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(sandbox.MEMO_ENV, raising=False)
+    sandbox._isolation.cache_clear()
+    yield tmp_path / "cache" / sandbox.MEMO_FILE
+    sandbox._isolation.cache_clear()
+
+
+def _count_probes(monkeypatch: pytest.MonkeyPatch, answer: sandbox.Isolation | None = None) -> list[str]:
+    calls: list[str] = []
+    real = sandbox._probe
+
+    def probe(wanted: str, user: str) -> sandbox.Isolation:
+        calls.append(wanted)
+        return answer if answer is not None else real(wanted, user)
+
+    monkeypatch.setattr(sandbox, "_probe", probe)
+    return calls
+
+
+def test_the_probe_answer_is_remembered_in_the_user_cache(
+    memo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_probes(monkeypatch)
+    first = sandbox.isolation("auto")
+    assert calls == ["auto"]
+    assert memo_home.stat().st_mode & 0o777 == 0o600
+    sandbox._isolation.cache_clear()  # as a new process would start
+    assert sandbox.isolation("auto") == first
+    assert calls == ["auto"]  # answered from the memo
+    sandbox._isolation.cache_clear()
+    calls.clear()
+    for wanted in ("namespace", "auto"):  # each mode remembers an answer of its own, beside the others
+        with contextlib.suppress(sandbox.SandboxError):
+            sandbox.isolation(wanted)
+    assert calls == ["namespace"]
+    assert sandbox._memo_key("auto", "") != sandbox._memo_key("namespace", "")
+    assert sandbox._memo_key("auto", "") != sandbox._memo_key("auto", "nobody")
+
+
+def _plant(memo_home: Path, isolation: object, *, key: str | None = None, mode: int = 0o600) -> None:
+    memo_home.parent.mkdir(parents=True, exist_ok=True)
+    document = {"format": sandbox.MEMO_FORMAT, "answers": {key or sandbox._memo_key("auto", ""): isolation}}
+    memo_home.write_text(json.dumps(document))
+    os.chmod(memo_home, mode)
+
+
+PLANTED = {
+    "mode": "none",
+    "userns": False,
+    "drop": None,
+    "user_name": None,
+    "real_paths": False,
+    "reason": "x",
+}
+
+
+def test_a_planted_or_stale_memo_is_not_believed(memo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    probed = sandbox.Isolation("none", reason="probed")
+    calls = _count_probes(monkeypatch, probed)
+    _plant(memo_home, PLANTED)
+    assert sandbox.isolation("auto").reason == "x"  # the control: a memo of ours with the right key is used
+    variants: list[tuple[object, str | None, int]] = [
+        (PLANTED, "0" * 64, 0o600),  # another boot, user, namespace, kernel setting or layer-ci version
+        (PLANTED, None, 0o666),  # others may write it
+        ({**PLANTED, "mode": "user"}, None, 0o600),  # "user" without a user to hand the code to
+        ({**PLANTED, "drop": [0, 0]}, None, 0o600),
+        ("none", None, 0o600),
+    ]
+    for isolation, key, mode in variants:
+        sandbox._isolation.cache_clear()
+        memo_home.unlink(missing_ok=True)
+        _plant(memo_home, isolation, key=key, mode=mode)
+        assert sandbox.isolation("auto") == probed, (isolation, key, mode)
+    sandbox._isolation.cache_clear()
+    memo_home.unlink()
+    elsewhere = memo_home.with_name("elsewhere.json")
+    _plant(elsewhere, PLANTED)
+    memo_home.symlink_to(elsewhere)  # a link is not followed
+    assert sandbox.isolation("auto") == probed
+    assert len(calls) == 6
+
+
+def test_memo_off_probes_afresh_and_keeps_no_memo(memo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_probes(monkeypatch, sandbox.Isolation("none", reason="probed"))
+    monkeypatch.setenv(sandbox.MEMO_ENV, "off")
+    assert sandbox.isolation("auto").reason == "probed"
+    assert not memo_home.exists()
+    _plant(memo_home, PLANTED)
+    sandbox._isolation.cache_clear()
+    assert sandbox.isolation("auto").reason == "probed"
+    assert calls == ["auto", "auto"]
+
+
+@needs_namespaces
+def test_a_sandbox_that_cannot_be_set_up_forgets_the_memo(memo_home: Path, tmp_path: Path) -> None:
+    found = sandbox.isolation("auto")
+    assert memo_home.exists()
+    launched = sandbox.spawn(
+        ["true"],
+        isolation=found,
+        env={"PATH": os.defpath},
+        cwd=tmp_path,
+        mounts=sandbox.Mounts(opt=tmp_path / "missing", task=tmp_path, cwd="/var/task"),
+    )
+    assert launched.process.wait(timeout=30) == 125
+    assert (launched.launch_error() or "").startswith("could not set up the sandbox")
+    assert not memo_home.exists()
+
+
+def test_a_lean_launcher_that_fails_itself_forgets_the_memo(memo_home: Path, tmp_path: Path) -> None:
+    from layer_ci.build.command import run_untrusted
+
+    # A stand-in for util-linux's unshare: runs the command after "--", or, once the machine changed
+    # since the probe (the marker), fails the way unshare words it.
+    marker = tmp_path / "changed"
+    fake = tmp_path / "unshare"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"if [ -e {marker} ]; then echo 'unshare: unshare failed: Operation not permitted' >&2; exit 1; fi\n"
+        'while [ "$1" != "--" ]; do shift; done; shift; exec "$@"\n'
+    )
+    fake.chmod(0o755)
+    isolation = sandbox.Isolation("namespace", userns=True, unshare=str(fake))
+    failing = ["sh", "-c", "echo 'the command failed'; exit 1"]
+    for changed in (False, True):
+        if changed:
+            marker.touch()
+        _plant(memo_home, PLANTED)
+        done = run_untrusted(
+            failing, cwd=tmp_path, env={"PATH": os.defpath}, timeout_s=30, what="x", isolation=isolation
+        )
+        assert done.returncode == 1
+        assert done.stdout.startswith("unshare: " if changed else "the command failed"), done.stdout
+        assert memo_home.exists() is not changed  # only unshare's own failure drops the memo

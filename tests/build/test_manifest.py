@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,84 @@ def test_canonical_names_match_packaging(name: str) -> None:
     from packaging.utils import canonicalize_name as packaging_canonicalize_name
 
     assert canonicalize_name(name) == packaging_canonicalize_name(name)
+
+
+def _email_headers(content: bytes) -> dict[str, str]:
+    """What email's parser (which layer-ci used before) reads for Name and Version."""
+    from email.parser import BytesHeaderParser
+
+    headers = BytesHeaderParser().parsebytes(content)
+    return {key: value for key in ("name", "version") if (value := headers.get(key)) is not None}
+
+
+REAL_METADATA = b"""Metadata-Version: 2.1
+Name: charset-normalizer
+Version: 3.4.1
+Summary: The Real First Universal Charset Detector.
+Keywords: encoding,charset,charset-detector
+Classifier: Development Status :: 5 - Production/Stable
+Requires-Python: >=3.7
+Description-Content-Type: text/markdown
+License-File: LICENSE
+
+Name: not-this-one
+Version: 0.0.0 (the body is never read)
+"""
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        REAL_METADATA,
+        REAL_METADATA.replace(b"\n", b"\r\n"),
+        b"name: lower\nVERSION: 2\n",
+        b"Name: first\nName: second\nVersion: 1\n",
+        b"Name: folded\n  onto two lines\nVersion:\t1.0  \n",
+        b"Summary: x\nName : spaced\nVersion: 1\n",  # a space before the colon ends the header block
+        b"Version: 1\nnot a header\nName: late\n",
+        b"  leading continuation\nName: n\nVersion: 1\n",
+        b"Name:\nVersion: 1\n",
+        b":empty name\nName: n\nVersion: 1",
+    ],
+)
+def test_metadata_headers_read_as_email_reads_them(content: bytes) -> None:
+    from layer_ci.build.manifest import metadata_headers
+
+    assert metadata_headers(content, ("name", "version")) == _email_headers(content)
+
+
+HEADER_LINES = st.lists(
+    st.one_of(
+        st.tuples(
+            st.sampled_from(["Name", "name", "Version", "VERSION", "Summary", "X-Y"]),
+            st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+        ).map(lambda pair: f"{pair[0]}:{pair[1]}"),
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8).map(lambda text: " " + text),
+        st.just(""),
+        st.sampled_from(["Name : x", "garbage", "\tindented"]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=HEADER_LINES, ending=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_metadata_headers_agree_with_email_on_any_header_block(lines: list[str], ending: str) -> None:
+    from layer_ci.build.manifest import metadata_headers
+
+    content = ending.join(lines).encode("ascii")
+    expected = {
+        key: value.replace("\r\n", "\n").replace("\r", "\n") for key, value in _email_headers(content).items()
+    }
+    assert metadata_headers(content, ("name", "version")) == expected
+
+
+def test_reading_package_metadata_loads_no_email_parser(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from layer_ci.build.manifest import collect_packages\n"
+        "found = collect_packages(['a-1.dist-info/METADATA'], lambda name: b'Name: a\\nVersion: 1\\n')\n"
+        "print([(p.name, p.version) for p in found], 'email' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[('a', '1')] False"

@@ -238,35 +238,36 @@ class GitRepo:
             return {}
         # Paths are folders from layer-ci.yml, not patterns: "lib[1]" must not be a glob.
         literal = ["--literal-pathspecs"]
+        # One git process for both questions: -t tags each line, "H" for an index entry (-c) and "C"
+        # for a modified one (-m), so the stage listing and the dirty paths come back together.
+        # core.fileMode=true: an executable bit changed on disk counts even where the repository chose
+        # to ignore modes, since layer zips keep it.
+        tagged_listing = ["ls-files", "-z", "-t", "-c", "-m", "-s", "--", *pathspecs]
         try:
-            staged = self._run(
-                [*literal, "ls-files", "-z", "--stage", "--", *pathspecs], operation="ls-files", env=None
-            )
-            if staged.returncode != 0:
-                return None
-            # core.fileMode=true: an executable bit changed on disk counts even where the repository
-            # chose to ignore modes, since layer zips keep it.
-            dirty = self._run(
-                ["-c", "core.fileMode=true", *literal, "ls-files", "-z", "--modified", "--", *pathspecs],
+            listed = self._run(
+                ["-c", "core.fileMode=true", *literal, *tagged_listing],
                 operation="ls-files",
                 env=None,
             )
-            if dirty.returncode != 0:
+            if listed.returncode != 0:
                 return None
         except ServiceError:
             return None
         entries: dict[str, IndexEntry] = {}
         unmerged: set[str] = set()
-        for record in staged.stdout.split("\0"):
+        dirty: list[str] = []
+        for record in listed.stdout.split("\0"):
             if not record:
                 continue
             info, _, path = record.partition("\t")
-            mode, blob_id, stage = info.split(" ")
-            if stage != "0":
+            tag, mode, blob_id, stage = info.split(" ")
+            if tag == "C":
+                dirty.append(path)
+            elif stage != "0":
                 unmerged.add(path)
             else:
                 entries[path] = IndexEntry(mode, blob_id)
-        for path in (*unmerged, *dirty.stdout.split("\0")):
+        for path in (*unmerged, *dirty):
             entries.pop(path, None)
         return entries
 

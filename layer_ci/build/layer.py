@@ -49,9 +49,12 @@ def build_layer(
             f"{spec.location}: layers.{spec.name}.source: {spec.source} is not a folder; create it"
         )
     require_buildable(spec)  # what `layer-ci schema --check` finds from the config, in the same words
-    # Before the build runs anything: a build command (or a local package's setup.py) may write into the
-    # source folder, and the key is that of the sources as they were.
-    key = input_key() if callable(input_key) else input_key
+    # The key is that of the sources as they were, so it is settled before the build runs anything: a
+    # build command (or a local package's setup.py) may write into the source folder. A binary-only
+    # python install runs no project code and writes only into the work folder, so there the key may
+    # still be worked out (commands/build_command.py does it on a thread) while the installer runs.
+    runs_no_project_code = spec.build.method == "python" and spec.build.binary_only
+    key = input_key() if callable(input_key) and not runs_no_project_code else input_key
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temporary:
         temp_root = Path(temporary)
@@ -59,6 +62,8 @@ def build_layer(
         staging.mkdir()
         work.mkdir()
         _stage(spec, staging, work, cache_dir)
+        if callable(key):
+            key = key()
         from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
         from layer_ci.build.normalise import normalise_tree, require_no_build_paths
         from layer_ci.build.zipper import list_entries, write_entries

@@ -160,6 +160,10 @@ def build_python(
     versions = python_versions(spec)
     builds: dict[PythonTarget, Path] = {}
     pending = while_installing
+    # build_layer normalises the whole staged tree afterwards. Installs are normalised here too only when
+    # there are several to compare (identical trees across versions and architectures are shipped once):
+    # a second pass over one install rewrote every RECORD again for nothing.
+    compared = len(spec.compatible_architectures) * len(versions) > 1
     for architecture in spec.compatible_architectures:
         for version in versions:
             target = PythonTarget(version, architecture)
@@ -172,7 +176,8 @@ def build_python(
             from layer_ci.build.elf import require_architecture
             from layer_ci.build.normalise import normalise_tree
 
-            normalise_tree(folder)
+            if compared:
+                normalise_tree(folder)
             require_architecture(folder, architecture, spec.name)
             _require_abi(folder, target, spec.name)
             builds[target] = folder

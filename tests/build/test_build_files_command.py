@@ -209,3 +209,58 @@ def test_installers_get_their_own_settings_and_no_secret() -> None:
         "PIP_EXTRA_INDEX_URL": "https://mirror/simple",
         "npm_config_registry": "https://npm.internal",
     }
+
+
+def test_the_input_key_is_of_the_sources_before_a_command_build_writes_into_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unsandboxed, so the command may write into its source folder as a careless build script would.
+    monkeypatch.setenv("LAYER_CI_SANDBOX", "off")
+    source = tmp_path / "gen"
+    source.mkdir()
+    (source / "build.py").write_text(
+        "import os, pathlib\n"
+        "pathlib.Path('generated.txt').write_text('made by the build')\n"
+        "pathlib.Path(os.environ['LAYER_CI_OUT'], 'out.txt').write_text('x')\n"
+    )
+    seen: list[bool] = []
+
+    def key() -> str:
+        seen.append((source / "generated.txt").exists())
+        return "k"
+
+    spec = layer(source, BuildSpec("command", command=(sys.executable, "build.py")))
+    built = build_layer(spec, tmp_path / "out", input_key=key)
+    assert seen == [False]
+    assert (source / "generated.txt").exists()
+    assert built.manifest.input_key == "k"
+
+
+def test_a_binary_only_python_install_runs_while_its_input_key_is_still_being_worked_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The installer runs no project code there (wheels only), so waiting for the key first only delays it.
+    import layer_ci.build.python as python_builder
+
+    events: list[str] = []
+
+    def install(spec: LayerSpec, staging: Path, work: Path, **_options: object) -> None:
+        events.append("installed")
+        (staging / "python").mkdir()
+        (staging / "python" / "mod.py").write_text("x = 1\n")
+
+    monkeypatch.setattr(python_builder, "build_python", install)
+
+    def key() -> str:
+        events.append("key")
+        return "k"
+
+    source = tmp_path / "deps"
+    source.mkdir()
+    (source / "requirements.txt").write_text("")
+    for binary_only, expected in ((True, ["installed", "key"]), (False, ["key", "installed"])):
+        events.clear()
+        spec = layer(source, BuildSpec("python", binary_only=binary_only))
+        built = build_layer(spec, tmp_path / f"out-{binary_only}", input_key=key)
+        assert events == expected
+        assert built.manifest.input_key == "k"

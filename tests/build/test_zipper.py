@@ -8,6 +8,7 @@ import stat
 import struct
 import subprocess
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -269,3 +270,46 @@ def test_more_than_65535_entries_use_zip64_end_records(tmp_path: Path) -> None:
         names = archive.namelist()
     assert len(names) == count
     assert names[-1] == f"d{count - 1:05d}/"
+
+
+def _golden_tree(root: Path) -> Path:
+    """Forty small files of growing size in four folders, a 2.3 MiB file (three blocks), a link, an empty folder."""
+    rng = random.Random(17)
+    for index in range(40):
+        words = b" ".join(
+            rng.choice([b"layer", b"lambda", b"opt", b"python", b"zip"]) for _ in range(200 + 400 * index)
+        )
+        (root / "python" / f"m{index % 4}").mkdir(parents=True, exist_ok=True)
+        (root / "python" / f"m{index % 4}" / f"f{index:02d}.py").write_bytes(words)
+    (root / "lib").mkdir()
+    big = b"".join(b"row %d %s\n" % (i, rng.randbytes(8).hex().encode()) for i in range(90_000))
+    (root / "lib" / "big.txt").write_bytes(big)
+    (root / "lib" / "empty").mkdir()
+    os.symlink("../python/m0/f00.py", root / "lib" / "link.py")
+    return root
+
+
+# The zip of _golden_tree as layer-ci has written it since its parallel deflate (cc9fe33 and after), per
+# zlib version: a layer-ci upgrade that changed these bytes would publish a new version of every
+# unchanged layer. Another zlib (zlib-ng, a newer release) may deflate differently; add its value here.
+GOLDEN_ZIP_SHA256 = {"1.2.13": "edce0708cb11067f5f78bd9d5a1c11e2da2f3672b185fd899c1a610fd31f4ea7"}
+
+
+def test_zip_bytes_are_those_earlier_releases_wrote(tmp_path: Path) -> None:
+    expected = GOLDEN_ZIP_SHA256.get(zlib.ZLIB_RUNTIME_VERSION)
+    if expected is None:
+        pytest.skip(f"no recorded zip for zlib {zlib.ZLIB_RUNTIME_VERSION}")
+    assert write_zip(_golden_tree(tmp_path / "tree"), tmp_path / "t.zip") == expected
+
+
+@pytest.mark.parametrize(("workers", "blocks_in_flight"), [(1, 0), (1, 1), (2, 1), (4, 16)])
+def test_bytes_do_not_depend_on_workers_or_how_much_is_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, blocks_in_flight: int
+) -> None:
+    from layer_ci.build import zipper
+
+    tree = _golden_tree(tmp_path / "tree")
+    reference = write_zip(tree, tmp_path / "reference.zip")
+    monkeypatch.setattr(zipper.os, "cpu_count", lambda: workers)
+    monkeypatch.setattr(zipper, "BLOCKS_IN_FLIGHT_PER_WORKER", blocks_in_flight)
+    assert write_zip(tree, tmp_path / "t.zip") == reference

@@ -273,7 +273,7 @@ def test_more_than_65535_entries_use_zip64_end_records(tmp_path: Path) -> None:
 
 
 def _golden_tree(root: Path) -> Path:
-    """Forty small files of growing size in four folders, a 2.3 MiB file (three blocks), a link, an empty folder."""
+    """Forty small files in four folders, a 2.3 MiB file (three blocks), a link and an empty folder."""
     rng = random.Random(17)
     for index in range(40):
         words = b" ".join(

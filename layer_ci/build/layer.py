@@ -51,18 +51,26 @@ def build_layer(
     require_buildable(spec)  # what `layer-ci schema --check` finds from the config, in the same words
     # The key is that of the sources as they were, so it is settled before the build runs anything: a
     # build command (or a local package's setup.py) may write into the source folder. A binary-only
-    # python install runs no project code and writes only into the work folder, so there the key may
-    # still be worked out (commands/build_command.py does it on a thread) while the installer runs.
+    # python install runs no project code and writes only into the work folder, so there the key is
+    # worked out while the installer runs, in this thread: started earlier on a thread of its own, it
+    # took the interpreter from the imports the installer was waiting for.
     runs_no_project_code = spec.build.method == "python" and spec.build.binary_only
     key = input_key() if callable(input_key) and not runs_no_project_code else input_key
+
+    def while_installing() -> None:
+        nonlocal key
+        if callable(key):
+            key = key()
+        load_finishing()
+
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temporary:
         temp_root = Path(temporary)
         staging, work = temp_root / "staging", temp_root / "work"
         staging.mkdir()
         work.mkdir()
-        _stage(spec, staging, work, cache_dir)
-        if callable(key):
+        _stage(spec, staging, work, cache_dir, while_installing)
+        if callable(key):  # a builder that had nothing to wait for
             key = key()
         from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
         from layer_ci.build.normalise import normalise_tree, require_no_build_paths
@@ -99,13 +107,15 @@ def build_layer(
     return BuiltLayer(spec=spec, zip_path=zip_path, manifest_path=path, manifest=manifest)
 
 
-def _stage(spec: LayerSpec, staging: Path, work: Path, cache_dir: Path | None) -> None:
+def _stage(
+    spec: LayerSpec, staging: Path, work: Path, cache_dir: Path | None, while_installing: Callable[[], None]
+) -> None:
     # Each builder is imported when its method is used: a build loads one of them, not four.
     method = spec.build.method
     if method == "python":
         from layer_ci.build.python import build_python
 
-        build_python(spec, staging, work, cache_dir=cache_dir, while_installing=load_finishing)
+        build_python(spec, staging, work, cache_dir=cache_dir, while_installing=while_installing)
     elif method == "nodejs":
         from layer_ci.build.nodejs import build_nodejs
 

@@ -6,16 +6,17 @@ import argparse
 import functools
 import os
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 from layer_ci.fsutil import state_dir
 
+if TYPE_CHECKING:
+    from layer_ci.model import LayerSpec
+
 HELP = "build layers into deterministic zips and manifests (DIR/<layer>.zip, DIR/<layer>.manifest.json)"
 DEFAULT_OUT = Path(".layer-ci") / "build"
-T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,15 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here: `layer-ci --help` and other subcommands need neither the config parser nor builders.
     from layer_ci.plan.config_cache import load_config_cached
-    from layer_ci.plan.inputs import input_keys
 
     config = load_config_cached(Path(args.config) if args.config else None)
     wanted = config.select_layers(args.layers)
     out_dir = Path(args.out) if args.out else state_dir(config.root, DEFAULT_OUT)
     cache_dir = Path(args.cache_dir).resolve() if args.cache_dir else None
-    # The input keys (git's index, the sources' hashes) are worked out on a thread while the builders load;
-    # build_layer waits for them before it starts a build.
-    keys = _in_background(lambda: input_keys(wanted, config.root))
+    # The input keys (git's index, the sources' hashes) of every layer chosen, worked out once, when
+    # build_layer first asks: before a build that runs project code, or while a binary-only install runs.
+    keys = _keys_when_asked(wanted, config.root)
     from layer_ci.build.layer import build_layer
 
     for spec in wanted:
@@ -56,27 +56,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _in_background(work: Callable[[], T]) -> Callable[[], T]:
-    """Start ``work`` on a thread now; the call returned waits for its result, or raises its error."""
-    results: list[T] = []
-    errors: list[BaseException] = []
+def _keys_when_asked(wanted: Sequence[LayerSpec], root: Path) -> Callable[[], dict[str, str]]:
+    @functools.cache
+    def keys() -> dict[str, str]:
+        from layer_ci.plan.inputs import input_keys  # loaded while an installer runs, where one does
 
-    def run() -> None:
-        try:
-            results.append(work())
-        except BaseException as exc:  # raised again in the caller's thread
-            errors.append(exc)
+        return input_keys(wanted, root)
 
-    thread = threading.Thread(target=run, name="layer-ci input keys", daemon=True)
-    thread.start()
-
-    def result() -> T:
-        thread.join()
-        if errors:
-            raise errors[0]
-        return results[0]
-
-    return result
+    return keys
 
 
 def _key_of(keys: Callable[[], dict[str, str]], name: str) -> str:

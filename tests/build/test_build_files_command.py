@@ -7,6 +7,7 @@ import shutil
 import stat
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -244,7 +245,16 @@ def test_a_binary_only_python_install_runs_while_its_input_key_is_still_being_wo
 
     events: list[str] = []
 
-    def install(spec: LayerSpec, staging: Path, work: Path, **_options: object) -> None:
+    def install(
+        spec: LayerSpec,
+        staging: Path,
+        work: Path,
+        *,
+        while_installing: Callable[[], None],
+        **_options: object,
+    ) -> None:
+        events.append("installer started")
+        while_installing()
         events.append("installed")
         (staging / "python").mkdir()
         (staging / "python" / "mod.py").write_text("x = 1\n")
@@ -258,9 +268,37 @@ def test_a_binary_only_python_install_runs_while_its_input_key_is_still_being_wo
     source = tmp_path / "deps"
     source.mkdir()
     (source / "requirements.txt").write_text("")
-    for binary_only, expected in ((True, ["installed", "key"]), (False, ["key", "installed"])):
+    for binary_only, expected in (
+        (True, ["installer started", "key", "installed"]),
+        (False, ["key", "installer started", "installed"]),
+    ):
         events.clear()
         spec = layer(source, BuildSpec("python", binary_only=binary_only))
         built = build_layer(spec, tmp_path / f"out-{binary_only}", input_key=key)
         assert events == expected
         assert built.manifest.input_key == "k"
+
+
+def test_an_input_key_that_fails_while_the_installer_runs_stops_the_build_with_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import layer_ci.build.python as python_builder
+
+    def install(
+        spec: LayerSpec, staging: Path, work: Path, *, while_installing: Callable[[], None], **_: object
+    ) -> None:
+        while_installing()
+        (staging / "python").mkdir()
+        (staging / "python" / "mod.py").write_text("x = 1\n")
+
+    monkeypatch.setattr(python_builder, "build_python", install)
+
+    def key() -> str:
+        raise BuildError("deps: cannot read layers/deps/requirements.txt")
+
+    source = tmp_path / "deps"
+    source.mkdir()
+    (source / "requirements.txt").write_text("")
+    with pytest.raises(BuildError, match="cannot read"):
+        build_layer(layer(source, BuildSpec("python")), tmp_path / "out", input_key=key)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

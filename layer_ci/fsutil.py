@@ -13,6 +13,7 @@ from layer_ci.errors import UsageError
 _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file a program creates
 _ATTEMPTS = 100
 CACHE_ENV = "LAYER_CI_CACHE"
+MACHINE_KEY_FILE = "machine.key"
 
 
 class UnsafePathError(UsageError):
@@ -58,6 +59,35 @@ def user_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return (base / "layer-ci").absolute()
+
+
+@functools.cache
+def machine_key() -> str | None:
+    """This user's secret (hex), created on first use; None when it cannot be kept.
+
+    What layer-ci keeps in a repository's .layer-ci/ (the config memo, a zip's deflate index) a commit
+    can plant too, a fork's pull request included; signed or fingerprinted with this key, kept in the
+    user's cache folder and never in the repository, a planted file is never taken for one written here.
+    """
+    path = user_cache_dir() / MACHINE_KEY_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(32).hex())
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) != 64:
+            # Empty or cut short (a crash between create and write): replace it whole, or what it signs
+            # would be refused for good. A process racing this one at worst misses a memo once.
+            key = os.urandom(32).hex()
+            write_atomically(path, key.encode("ascii"), 0o600)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return key
 
 
 def _create_beside(path: Path) -> tuple[int, str]:

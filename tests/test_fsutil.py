@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from layer_ci.fsutil import write_atomically
+from layer_ci.fsutil import MACHINE_KEY_FILE, machine_key, write_atomically
 
 
 def _mode(path: Path) -> int:
@@ -58,3 +59,39 @@ def test_a_folder_in_the_way_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(OSError) as caught:
         write_atomically(tmp_path / "file" / "x.json", b"{}")
     assert caught.value.filename is not None
+
+
+@pytest.fixture
+def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "cache"))
+    machine_key.cache_clear()
+    yield tmp_path / "cache"
+    machine_key.cache_clear()
+
+
+def test_the_machine_key_is_made_once_readable_only_by_its_user(own_cache: Path) -> None:
+    key = machine_key()
+    assert key is not None and len(key) == 64
+    assert stat.S_IMODE((own_cache / MACHINE_KEY_FILE).stat().st_mode) == 0o600
+    machine_key.cache_clear()
+    assert machine_key() == key
+
+
+def test_a_cut_short_machine_key_is_replaced(own_cache: Path) -> None:
+    own_cache.mkdir()
+    (own_cache / MACHINE_KEY_FILE).write_text("0123")
+    key = machine_key()
+    assert key is not None and len(key) == 64
+    assert (own_cache / MACHINE_KEY_FILE).read_text() == key
+
+
+def test_without_a_place_for_it_there_is_no_machine_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n")
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "a-file" / "cache"))
+    machine_key.cache_clear()
+    try:
+        assert machine_key() is None
+    finally:
+        machine_key.cache_clear()

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import layer_ci
-from layer_ci.fsutil import UnsafePathError, containment_problem, state_dir, user_cache_dir, write_atomically
+from layer_ci.fsutil import UnsafePathError, containment_problem, machine_key, state_dir, write_atomically
 from layer_ci.model import Config
 
 CONFIG_CACHE_PATH = Path(".layer-ci") / "cache" / "config.json"
 CACHE_FORMAT = 2
-MACHINE_KEY_FILE = "config-cache.key"
 # Same default as layer_ci.config.loader; repeated here because importing the loader is the cost
 # (YAML parser, JSON Schema validator) a cache hit exists to avoid.
 DEFAULT_CONFIG = Path("layer-ci.yml")
@@ -49,7 +48,7 @@ def load_config_cached(path: Path | None = None) -> Config:
         cache_file = state_dir(resolved.parent, CONFIG_CACHE_PATH.parent) / CONFIG_CACHE_PATH.name
     except UnsafePathError:
         return _load_fresh(path)
-    key = _machine_key()
+    key = machine_key()
     if key is None:
         return _load_fresh(path)
     fingerprint = _fingerprint(key, config_path, resolved, raw)
@@ -86,30 +85,6 @@ def _code_signature() -> str:
     for line in sorted(entries):
         digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
-
-
-@cache
-def _machine_key() -> str | None:
-    """This user's secret for memo fingerprints, created on first use; None when it cannot be kept."""
-    path = user_cache_dir() / MACHINE_KEY_FILE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(os.urandom(32).hex())
-        key = path.read_text(encoding="ascii").strip()
-        if len(key) != 64:
-            # Empty or cut short (a crash between create and write): replace it whole, or the memo would be
-            # off for good. A process racing this one at worst misses the memo once.
-            key = os.urandom(32).hex()
-            write_atomically(path, key.encode("ascii"), 0o600)
-    except (OSError, UnicodeDecodeError):
-        return None
-    return key
 
 
 def _fingerprint(key: str, config_path: Path, resolved: Path, raw: bytes) -> str:

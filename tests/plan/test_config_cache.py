@@ -13,6 +13,7 @@ import pytest
 
 from layer_ci.config.loader import load_config
 from layer_ci.errors import ConfigError, Location
+from layer_ci.fsutil import MACHINE_KEY_FILE, machine_key
 from layer_ci.model import BuildSpec, Config, FunctionSpec, LayerSpec, Settings, Sharing
 from layer_ci.plan import config_cache
 from layer_ci.plan.config_cache import CONFIG_CACHE_PATH, load_config_cached
@@ -36,9 +37,9 @@ class FreshLoads:
 @pytest.fixture(autouse=True)
 def forget_machine_key() -> Iterator[None]:
     """Each test reads the machine key again, from wherever its LAYER_CI_CACHE points."""
-    config_cache._machine_key.cache_clear()
+    machine_key.cache_clear()
     yield
-    config_cache._machine_key.cache_clear()
+    machine_key.cache_clear()
 
 
 @pytest.fixture
@@ -241,12 +242,12 @@ def test_a_memo_written_elsewhere_is_never_a_hit(
     cache_file.write_text(json.dumps(planted))
 
     monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "this-machine"))
-    config_cache._machine_key.cache_clear()
+    machine_key.cache_clear()
     loaded = load_config_cached(path)
     assert fresh_loads.count == 2
     assert loaded == load_config(path)
     assert all(layer.source.is_relative_to(example_repo) for layer in loaded.layers)
-    assert (tmp_path / "this-machine" / config_cache.MACHINE_KEY_FILE).stat().st_mode & 0o077 == 0
+    assert (tmp_path / "this-machine" / MACHINE_KEY_FILE).stat().st_mode & 0o077 == 0
 
 
 def test_without_a_place_for_its_key_the_memo_is_skipped(
@@ -274,11 +275,3 @@ def test_a_tampered_memo_naming_a_path_outside_the_repository_is_a_miss(
     cache_file.write_text(json.dumps(tampered))
     assert load_config_cached(path) == expected
     assert fresh_loads.count == 2
-
-
-def test_a_cut_short_machine_key_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path))
-    (tmp_path / config_cache.MACHINE_KEY_FILE).write_text("0123")
-    key = config_cache._machine_key()
-    assert key is not None and len(key) == 64
-    assert (tmp_path / config_cache.MACHINE_KEY_FILE).read_text() == key

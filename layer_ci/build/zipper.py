@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from layer_ci.build.deflate_reuse import PreviousBlocks, block_name, open_previous, record_blocks
 from layer_ci.errors import BuildError
 
 UNIX_CREATE_SYSTEM = 3
@@ -157,7 +158,15 @@ class _Piece:
     last: bool
     raw_size: int
     crc: int  # running CRC of the file up to and including this block
-    data: Future[bytes] | bytes  # bytes when nothing needs compressing (folders, links)
+    data: Future[_Deflated] | bytes  # bytes when nothing needs compressing (folders, links)
+
+
+@dataclass(frozen=True)
+class _Deflated:
+    """A file block's deflate output and its name (deflate_reuse.block_name)."""
+
+    name: bytes
+    data: bytes
 
 
 def _member(entry: ZipEntry) -> _Member:
@@ -170,15 +179,26 @@ def _member(entry: ZipEntry) -> _Member:
     return _Member(name, flags, _DEFLATED, (stat.S_IFREG | entry.mode) << 16)
 
 
-def _deflate_block(block: bytes, history: bytes, last: bool, level: int) -> bytes:
+def _deflate_block(
+    block: bytes, history: bytes, last: bool, level: int, previous: PreviousBlocks | None
+) -> _Deflated:
+    # Changing these settings changes every zip's bytes: bump deflate_reuse.FORMAT with them.
+    name = block_name(block, history, last, level)
+    reused = previous.read(name) if previous is not None else None
+    if reused is not None:
+        return _Deflated(name, reused)
     if history:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=history)
     else:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return _Deflated(
+        name, compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    )
 
 
-def _pieces(entries: list[ZipEntry], pool: ThreadPoolExecutor, level: int) -> Generator[_Piece, None, None]:
+def _pieces(
+    entries: list[ZipEntry], pool: ThreadPoolExecutor, level: int, previous: PreviousBlocks | None
+) -> Generator[_Piece, None, None]:
     """Read entries in order, handing file blocks to the pool; yields pieces as soon as they are queued."""
     for entry in entries:
         member = _member(entry)
@@ -188,11 +208,11 @@ def _pieces(entries: list[ZipEntry], pool: ThreadPoolExecutor, level: int) -> Ge
             target = entry.link_target.encode("utf-8")
             yield _Piece(member, True, True, len(target), zlib.crc32(target), target)
         else:
-            yield from _file_pieces(entry, member, pool, level)
+            yield from _file_pieces(entry, member, pool, level, previous)
 
 
 def _file_pieces(
-    entry: ZipEntry, member: _Member, pool: ThreadPoolExecutor, level: int
+    entry: ZipEntry, member: _Member, pool: ThreadPoolExecutor, level: int, previous: PreviousBlocks | None
 ) -> Generator[_Piece, None, None]:
     crc = 0
     history = b""
@@ -203,7 +223,7 @@ def _file_pieces(
             following = source.read(CHUNK_SIZE) if len(block) == CHUNK_SIZE else b""
             last = not following
             crc = zlib.crc32(block, crc)
-            data = pool.submit(_deflate_block, block, history, last, level)
+            data = pool.submit(_deflate_block, block, history, last, level, previous)
             yield _Piece(member, first, last, len(block), crc, data)
             if last:
                 return
@@ -250,7 +270,14 @@ class _Output:
         self.raw.seek(self.position)
 
 
-def _write_archive(out: _Output, entries: list[ZipEntry], level: int) -> None:
+def _write_archive(
+    out: _Output,
+    entries: list[ZipEntry],
+    level: int,
+    previous: PreviousBlocks | None,
+    blocks: list[tuple[bytes, int, int]],
+) -> None:
+    """Write the archive; ``blocks`` gets each file block's name, offset and length (for the next zip)."""
     members: list[_Member] = []
     workers = max(1, min(4, os.cpu_count() or 1))
     # Bounded by bytes, not pieces: enough queued to keep every worker busy, no more. A count of pieces
@@ -261,7 +288,7 @@ def _write_archive(out: _Output, entries: list[ZipEntry], level: int) -> None:
     queued = 0
     in_flight: deque[_Piece] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer-ci-deflate") as pool:
-        pieces = _pieces(entries, pool, level)
+        pieces = _pieces(entries, pool, level, previous)
         try:
             for piece in pieces:
                 in_flight.append(piece)
@@ -269,9 +296,9 @@ def _write_archive(out: _Output, entries: list[ZipEntry], level: int) -> None:
                 while queued > budget:
                     emitted = in_flight.popleft()
                     queued -= emitted.raw_size
-                    _emit(out, emitted, members)
+                    _emit(out, emitted, members, blocks)
             while in_flight:
-                _emit(out, in_flight.popleft(), members)
+                _emit(out, in_flight.popleft(), members, blocks)
         finally:
             pieces.close()
             for piece in in_flight:
@@ -284,9 +311,16 @@ def _write_archive(out: _Output, entries: list[ZipEntry], level: int) -> None:
     _write_end(out, len(members), directory_offset, directory_size)
 
 
-def _emit(out: _Output, piece: _Piece, members: list[_Member]) -> None:
+def _emit(out: _Output, piece: _Piece, members: list[_Member], blocks: list[tuple[bytes, int, int]]) -> None:
     member = piece.member
-    data = piece.data if isinstance(piece.data, bytes) else piece.data.result()
+    if isinstance(piece.data, bytes):
+        data = piece.data
+    else:
+        deflated = piece.data.result()
+        data = deflated.data
+        # Where the data will be: after the local header for a member's first block, else right here.
+        offset = out.position + (_LOCAL.size + len(member.name) if piece.first else 0)
+        blocks.append((deflated.name, offset, len(data)))
     if piece.first:
         member.offset = out.position
         if member.offset > _MAX_32:
@@ -346,15 +380,21 @@ def write_entries(entries: list[ZipEntry], zip_path: Path, *, compresslevel: int
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
+    blocks: list[tuple[bytes, int, int]] = []
+    previous = open_previous(zip_path)
     try:
         with os.fdopen(descriptor, "w+b") as raw:
-            _write_archive(_Output(raw), entries, compresslevel)
+            _write_archive(_Output(raw), entries, compresslevel, previous, blocks)
         digest = sha256_file(Path(temporary))
         os.chmod(temporary, 0o644)
         os.replace(temporary, zip_path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    finally:
+        if previous is not None:
+            previous.close()
+    record_blocks(zip_path, digest, blocks)
     return digest
 
 

@@ -1,0 +1,195 @@
+"""Tests for reusing a replaced zip's deflate output: the bytes of a fresh zip, from trusted input only."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from layer_ci.build import deflate_reuse, zipper
+from layer_ci.build.deflate_reuse import index_path
+from layer_ci.build.zipper import CHUNK_SIZE, write_zip
+from layer_ci.fsutil import machine_key
+
+
+@pytest.fixture(autouse=True)
+def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "user-cache"))
+    machine_key.cache_clear()
+    yield tmp_path / "user-cache"
+    machine_key.cache_clear()
+
+
+class Deflates:
+    """Counts the blocks the zipper deflates itself (one compressor each)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = zlib.compressobj
+
+        def counting(*args: object, **kwargs: object) -> object:
+            self.count += 1
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(zipper.zlib, "compressobj", counting)
+
+    def during(self, work: object) -> int:
+        before = self.count
+        assert callable(work)
+        work()
+        return self.count - before
+
+
+@pytest.fixture
+def deflates(monkeypatch: pytest.MonkeyPatch) -> Deflates:
+    return Deflates(monkeypatch)
+
+
+def make_tree(root: Path) -> Path:
+    rng = random.Random(5)
+    for index in range(12):
+        path = root / "python" / f"pkg{index % 3}" / f"mod{index}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"value_%d = %r\n" % (index, rng.randbytes(40).hex()) * (50 + 30 * index))
+    big = b"".join(b"line %d %s\n" % (i, rng.randbytes(6).hex().encode()) for i in range(120_000))
+    assert 2 * CHUNK_SIZE < len(big) < 3 * CHUNK_SIZE
+    (root / "lib").mkdir()
+    (root / "lib" / "big.txt").write_bytes(big)
+    (root / "bin").mkdir()
+    return root
+
+
+def fresh_zip(tree: Path, where: Path) -> bytes:
+    """The zip of ``tree`` written where no earlier zip is: every block deflated."""
+    where.mkdir()
+    write_zip(tree, where / "fresh.zip")
+    return (where / "fresh.zip").read_bytes()
+
+
+def test_a_rebuild_deflates_only_the_changed_file_and_gives_the_bytes_of_a_fresh_zip(
+    tmp_path: Path, deflates: Deflates
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    blocks = 12 + 3
+    assert deflates.during(lambda: write_zip(tree, target)) == blocks
+    assert deflates.during(lambda: write_zip(tree, target)) == 0, "nothing changed: every block reused"
+    (tree / "python" / "pkg1" / "mod4.py").write_bytes(b"changed = True\n")
+    assert deflates.during(lambda: write_zip(tree, target)) == 1
+    assert target.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+def test_a_change_at_the_start_of_a_large_file_re_deflates_the_blocks_it_reaches(
+    tmp_path: Path, deflates: Deflates
+) -> None:
+    # Each block is primed with the 32 KiB before it: a change in the first block leaves the later blocks
+    # (and the history they are primed with) as they were.
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(tree, target)
+    big = tree / "lib" / "big.txt"
+    content = bytearray(big.read_bytes())
+    content[10:14] = b"EDIT"
+    big.write_bytes(bytes(content))
+    assert deflates.during(lambda: write_zip(tree, target)) == 1
+    content[CHUNK_SIZE - 100 : CHUNK_SIZE - 96] = b"EDIT"  # within the history of the second block
+    big.write_bytes(bytes(content))
+    assert deflates.during(lambda: write_zip(tree, target)) == 2
+    assert target.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+def test_an_index_signed_elsewhere_is_not_used(
+    tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A commit can bring .layer-ci/build/ with a zip and an index of its own: signed with another
+    # machine's key, it is ignored, and its zip's bytes never reach the new zip.
+    tree = make_tree(tmp_path / "tree")
+    planted = tmp_path / "out" / "layer.zip"
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "attacker-cache"))
+    machine_key.cache_clear()
+    write_zip(tree, planted)
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "user-cache"))
+    machine_key.cache_clear()
+    assert deflates.during(lambda: write_zip(tree, planted)) == 15
+    assert planted.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+def test_a_zip_changed_since_its_index_was_written_is_not_used(tmp_path: Path, deflates: Deflates) -> None:
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(tree, target)
+    index = index_path(target).read_bytes()
+    # Same length, other bytes where the first member's deflate output is: only the hash can tell.
+    zipped = bytearray(target.read_bytes())
+    zipped[200:240] = bytes(40)
+    target.write_bytes(bytes(zipped))
+    assert index_path(target).read_bytes() == index
+    assert deflates.during(lambda: write_zip(tree, target)) == 15
+    assert target.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda raw: raw[:-1], id="cut short"),
+        pytest.param(lambda raw: raw[:60] + b"X" + raw[61:], id="one byte changed"),
+        pytest.param(lambda raw: b"", id="empty"),
+    ],
+)
+def test_a_damaged_index_is_not_used(tmp_path: Path, deflates: Deflates, damage: object) -> None:
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(tree, target)
+    assert callable(damage)
+    index_path(target).write_bytes(damage(index_path(target).read_bytes()))
+    assert deflates.during(lambda: write_zip(tree, target)) == 15
+    assert target.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+def test_another_zlib_deflates_everything_again(
+    tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(tree, target)
+    monkeypatch.setattr(deflate_reuse.zlib, "ZLIB_RUNTIME_VERSION", "0.0.other")
+    assert deflates.during(lambda: write_zip(tree, target)) == 15
+
+
+def test_a_zip_moved_elsewhere_keeps_nothing_but_a_copy_beside_its_index_is_used(
+    tmp_path: Path, deflates: Deflates
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    first = tmp_path / "a" / "layer.zip"
+    write_zip(tree, first)
+    (tmp_path / "b").mkdir()
+    shutil.copy(first, tmp_path / "b" / "layer.zip")
+    assert deflates.during(lambda: write_zip(tree, tmp_path / "b" / "layer.zip")) == 15  # no index there
+    shutil.copy(index_path(first), index_path(tmp_path / "b" / "layer.zip"))
+    assert deflates.during(lambda: write_zip(tree, tmp_path / "b" / "layer.zip")) == 0
+
+
+def test_without_a_machine_key_no_index_is_kept_and_zips_are_still_right(
+    tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(tree, target)
+    assert index_path(target).exists()
+    (tmp_path / "blocker").write_text("a file where the cache folder would be\n")
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "blocker" / "cache"))
+    machine_key.cache_clear()
+    assert deflates.during(lambda: write_zip(tree, target)) == 15
+    assert not index_path(target).exists(), "a stale index is removed"
+    assert target.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+def test_the_index_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(make_tree(tmp_path / "tree"), target)
+    assert os.stat(index_path(target)).st_mode & 0o077 == 0

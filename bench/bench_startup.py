@@ -8,7 +8,9 @@ examples/monorepo (a git checkout, as in CI), in fresh processes, alternating th
 - ``layer-ci build common-deps`` against the floor for the same layer: ``uv pip install --target ...
   --require-hashes`` with the same target flags, then ``zip -qrX``; uv's cache is warm for both, and so
   is the sandbox probe's per-boot memo (the warm-up build fills both);
-- for reference, the same build with ``LAYER_CI_SANDBOX=off``: what isolating the installer costs.
+- for reference, the same build with ``LAYER_CI_SANDBOX=off``: what isolating the installer costs;
+- for reference, the same build into a new ``--out`` folder each time: a first build, with no earlier zip
+  whose deflate output it could reuse (build/deflate_reuse.py).
 
 Bytecode is compiled first (``compileall``) for layer_ci and its dependencies, as an installed package
 has it: this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise make every run re-compile every
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import functools
 import os
 import resource
 import shutil
@@ -118,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     compile_bytecode()
     layer_ci = layer_ci_argv()
-    names = ("pass", "version", "plan", "build", "unsandboxed", "floor")
+    names = ("pass", "version", "plan", "build", "unsandboxed", "first", "floor")
     samples: dict[str, list[Sample]] = {name: [] for name in names}
     unsandboxed = {**os.environ, "LAYER_CI_SANDBOX": "off"}
     with tempfile.TemporaryDirectory(prefix="layer-ci-bench-startup-") as tmp:
@@ -129,12 +132,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         floor_build(repo, work)
         load_before = os.getloadavg()[0]
         for index in range(args.rounds):
+            first_build = [*layer_ci, "build", "common-deps", "--out", str(work / f"first-{index}")]
             steps: list[tuple[str, Callable[[], Sample]]] = [
                 ("pass", lambda: timed([sys.executable, "-c", "pass"], repo)),
                 ("version", lambda: timed([*layer_ci, "--version"], repo)),
                 ("plan", lambda: timed([*layer_ci, "plan"], repo)),
                 ("build", lambda: timed(build, repo)),
                 ("unsandboxed", lambda: timed(build, repo, unsandboxed)),
+                ("first", functools.partial(timed, first_build, repo)),
                 ("floor", lambda: floor_build(repo, work)),
             ]
             for name, step in steps if index % 2 == 0 else reversed(steps):
@@ -148,8 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = list(zip(samples["build"], samples["floor"], strict=True))
     build_ratio = statistics.median(ours[0] / floor[0] for ours, floor in pairs)
     cpu_ratio = statistics.median(ours[1] / floor[1] for ours, floor in pairs)
-    unsandboxed_ratio = statistics.median(
-        ours[0] / floor[0] for ours, floor in zip(samples["unsandboxed"], samples["floor"], strict=True)
+    unsandboxed_ratio, first_ratio = (
+        statistics.median(
+            ours[0] / floor[0] for ours, floor in zip(samples[name], samples["floor"], strict=True)
+        )
+        for name in ("unsandboxed", "first")
     )
     rows = [
         ("`layer-ci --version`", "version", f"≤ {TARGETS['version'] * 1000:.0f} ms"),
@@ -157,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("`layer-ci plan` (example, nothing changed)", "plan", f"≤ {TARGETS['plan'] * 1000:.0f} ms"),
         ("`layer-ci build common-deps`", "build", f"≤ {TARGETS['build_ratio']}x the floor"),
         ("the same with `LAYER_CI_SANDBOX=off` (reference only)", "unsandboxed", ""),
+        ("the same into a new `--out` each time: nothing to reuse (reference only)", "first", ""),
         ("floor: `uv pip install --target --require-hashes` + `zip -qrX`", "floor", ""),
     ]
     table = "\n".join(
@@ -171,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| command | median wall | median CPU | target |\n|---|---|---|---|\n"
         f"{table}\n\n"
         f"Median ratio build / floor (paired per round): **{build_ratio:.2f}** wall, {cpu_ratio:.2f} CPU; "
-        f"{unsandboxed_ratio:.2f} wall without the sandbox "
+        f"{unsandboxed_ratio:.2f} wall without the sandbox, {first_ratio:.2f} wall for a first build "
         "(CPU time is the steadier figure on a shared machine; uv uses several threads, so CPU exceeds wall "
         f"for both builds). Machine: {os.cpu_count()} "
         f"CPUs, Python {sys.version.split()[0]}, 1-minute load average {load_before:.1f} at the start and "

@@ -68,8 +68,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     subparsers.required = True
     for name in COMMANDS:
         if chosen is not None and name != chosen:
-            subparsers.add_parser(name)  # never dispatched to: the command line names another command
-            continue
+            continue  # the command line names another command: no parser, nothing loaded
         module = _load(name)
         if module is None:
             continue

@@ -294,3 +294,14 @@ def test_normalising_a_hard_linked_install_leaves_uv_cache_untouched(tmp_path: P
     built = build_layer(spec, tmp_path / "out", input_key="sha256:k", cache_dir=cache)
     assert snapshot() == before
     assert "python/bin/normalizer" in dict(built.manifest.files)
+
+
+def test_the_uv_beside_the_interpreter_is_the_one_the_uv_package_finds() -> None:
+    from uv import find_uv_bin
+
+    from layer_ci.build.python import _uv_binary
+
+    found = _uv_binary()
+    assert found is not None
+    assert os.path.dirname(found) == os.path.dirname(sys.executable)
+    assert os.path.samefile(found, find_uv_bin())

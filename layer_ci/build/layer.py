@@ -73,8 +73,8 @@ def build_layer(
         if callable(key):  # a builder that had nothing to wait for
             key = key()
         from layer_ci.build.manifest import build_manifest, manifest_path, write_manifest
-        from layer_ci.build.normalise import normalise_tree, require_no_build_paths
-        from layer_ci.build.zipper import list_entries, write_entries
+        from layer_ci.build.normalise import normalise_tree
+        from layer_ci.build.zipper import ContentRefused, list_entries, write_entries
         from layer_ci.lambda_spec.native import require_loadable
 
         normalise_tree(staging)
@@ -83,7 +83,6 @@ def build_layer(
             # architecture the layer claims. Not for nodejs: packages built with node-gyp-build ship
             # prebuilt binaries for every platform side by side and load the right one at run time.
             require_loadable(staging, spec.name, spec.compatible_architectures, spec.compatible_runtimes)
-        require_no_build_paths(staging, {str(temp_root), os.path.realpath(temp_root)}, spec.name)
         entries = list_entries(staging)
         if not any(entry.kind != "dir" for entry in entries):
             raise BuildError(
@@ -91,7 +90,12 @@ def build_layer(
                 "empty layer, so check the build's inputs"
             )
         zip_path = zip_path_for(out_dir, spec.name)
-        zip_sha256 = write_entries(entries, zip_path)
+        # A tree that embeds its build folder's path would zip differently on every machine.
+        build_paths = {os.fsencode(temp_root), os.fsencode(os.path.realpath(temp_root))}
+        try:
+            zip_sha256 = write_entries(entries, zip_path, refuse_content=build_paths)
+        except ContentRefused as refused:
+            raise _built_with_build_paths(spec.name, refused.members) from None
         manifest = build_manifest(
             layer=spec.name,
             input_key=key,
@@ -105,6 +109,15 @@ def build_layer(
     path = manifest_path(out_dir, spec.name)
     write_manifest(manifest, path)
     return BuiltLayer(spec=spec, zip_path=zip_path, manifest_path=path, manifest=manifest)
+
+
+def _built_with_build_paths(layer: str, files: list[str]) -> BuildError:
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return BuildError(
+        f"layer {layer}: built files contain the build folder's path ({shown}), so the zip would differ "
+        "between machines; make the build write relative paths (e.g. use $LAYER_CI_OUT only as a "
+        "destination, not inside file contents)"
+    )
 
 
 def _stage(

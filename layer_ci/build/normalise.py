@@ -9,11 +9,9 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable
 from pathlib import Path
 
 from layer_ci.build.zipper import CHUNK_SIZE, normalised_mode
-from layer_ci.errors import BuildError
 from layer_ci.fsutil import write_atomically
 
 # __pycache__ folders are dropped, not regenerated. Cached .pyc files embed the source mtime (or need the
@@ -43,18 +41,22 @@ if __name__ == "__main__":
 def normalise_tree(root: Path) -> None:
     """Make ``root`` (a staged /opt layout) depend only on what was installed, not on how, where or when."""
     root = Path(root)
-    _remove_bytecode(root)
-    for dist_info in sorted(root.rglob("*.dist-info")):
-        if dist_info.is_dir() and not dist_info.is_symlink():
-            _normalise_dist_info(dist_info)
-    for pth in sorted(root.rglob("*.pth")):
-        if pth.is_file() and not pth.is_symlink():
-            _relativise_pth(pth, root)
-    fix_modes(root)
+    dist_infos, pths, paths = _survey(root)
+    for dist_info in sorted(dist_infos):
+        _normalise_dist_info(Path(dist_info))
+    for pth in sorted(pths):
+        _relativise_pth(Path(pth), root)
+    _fix_modes(paths)
 
 
-def _remove_bytecode(root: Path) -> None:
-    for folder, dirnames, _filenames in os.walk(root):
+def _survey(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """One walk of the tree (each walk of a large layer costs): its bytecode caches removed on the way,
+    its .dist-info folders, its .pth files, and every path under it. Symlinks are listed, never followed.
+    """
+    dist_infos: list[str] = []
+    pths: list[str] = []
+    paths: list[str] = []
+    for folder, dirnames, filenames in os.walk(root):
         if BYTECODE_CACHE in dirnames:
             cache = Path(folder, BYTECODE_CACHE)
             if cache.is_symlink():
@@ -62,6 +64,17 @@ def _remove_bytecode(root: Path) -> None:
             else:
                 _remove_tree(cache)
             dirnames.remove(BYTECODE_CACHE)
+        for name in dirnames:
+            path = os.path.join(folder, name)
+            paths.append(path)
+            if name.endswith(".dist-info") and not os.path.islink(path):
+                dist_infos.append(path)
+        for name in filenames:
+            path = os.path.join(folder, name)
+            paths.append(path)
+            if name.endswith(".pth") and stat.S_ISREG(os.lstat(path).st_mode):
+                pths.append(path)
+    return dist_infos, pths, paths
 
 
 def _remove_tree(path: Path) -> None:
@@ -214,55 +227,16 @@ def replace_bytes(path: Path, content: bytes) -> None:
     write_atomically(path, content)  # a new file renamed over the old one keeps the old one's mode
 
 
-def fix_modes(root: Path) -> None:
+def _fix_modes(paths: list[str]) -> None:
     """Give every file and folder the mode the zip will record, so the staged tree and the zip agree."""
-    for folder, dirnames, filenames in os.walk(root):
-        for name in (*dirnames, *filenames):
-            path = Path(folder, name)
-            st = path.lstat()
-            # A hard-linked file may be an installer cache's inode: leave it, the zip normalises modes anyway.
-            if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
-                continue
-            wanted = normalised_mode(st.st_mode)
-            if stat.S_IMODE(st.st_mode) != wanted:
-                path.chmod(wanted)
-
-
-def find_build_paths(root: Path, needles: Iterable[str]) -> list[str]:
-    """Relative paths of files under ``root`` whose bytes contain any of ``needles`` (build folders)."""
-    patterns = sorted({needle.encode() for needle in needles if needle}, key=len, reverse=True)
-    if not patterns:
-        return []
-    overlap = max(len(pattern) for pattern in patterns) - 1
-    hits: list[str] = []
-    for folder, _dirnames, filenames in os.walk(root):
-        for filename in filenames:
-            path = Path(folder, filename)
-            if path.is_symlink():
-                continue
-            if _contains_any(path, patterns, overlap):
-                hits.append(path.relative_to(root).as_posix())
-    return sorted(hits)
-
-
-def _contains_any(path: Path, patterns: list[bytes], overlap: int) -> bool:
-    tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            window = tail + chunk
-            if any(pattern in window for pattern in patterns):
-                return True
-            tail = window[-overlap:] if overlap else b""
-    return False
-
-
-def require_no_build_paths(root: Path, needles: Iterable[str], layer: str) -> None:
-    """Refuse a tree that embeds a build folder's path: its zip would differ from one built elsewhere."""
-    hits = find_build_paths(root, needles)
-    if hits:
-        shown = ", ".join(hits[:5]) + (f" and {len(hits) - 5} more" if len(hits) > 5 else "")
-        raise BuildError(
-            f"layer {layer}: built files contain the build folder's path ({shown}), so the zip would differ "
-            "between machines; make the build write relative paths (e.g. use $LAYER_CI_OUT only as a "
-            "destination, not inside file contents)"
-        )
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:  # an installer note removed since the survey
+            continue
+        # A hard-linked file may be an installer cache's inode: leave it, the zip normalises modes anyway.
+        if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+            continue
+        wanted = normalised_mode(st.st_mode)
+        if stat.S_IMODE(st.st_mode) != wanted:
+            os.chmod(path, wanted)

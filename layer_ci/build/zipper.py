@@ -16,7 +16,7 @@ import struct
 import tempfile
 import zlib
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,10 +163,19 @@ class _Piece:
 
 @dataclass(frozen=True)
 class _Deflated:
-    """A file block's deflate output and its name (deflate_reuse.block_name)."""
+    """A file block's deflate output, its name (deflate_reuse.block_name), whether it holds refused bytes."""
 
     name: bytes
     data: bytes
+    refused: bool = False
+
+
+class ContentRefused(BuildError):
+    """Files whose bytes contain what ``write_entries`` was told to refuse; no zip was written."""
+
+    def __init__(self, members: list[str]) -> None:
+        super().__init__(f"refused content in {', '.join(members)}")
+        self.members = members
 
 
 def _member(entry: ZipEntry) -> _Member:
@@ -180,8 +189,11 @@ def _member(entry: ZipEntry) -> _Member:
 
 
 def _deflate_block(
-    block: bytes, history: bytes, last: bool, level: int, previous: PreviousBlocks | None
+    block: bytes, history: bytes, last: bool, level: int, previous: PreviousBlocks | None, refuse: _Refusal
 ) -> _Deflated:
+    # Read here anyway, so searched here: a second pass over the tree would read every file again.
+    if refuse.patterns and refuse.found_in(history, block):
+        return _Deflated(b"", b"", refused=True)
     # Changing these settings changes every zip's bytes: bump deflate_reuse.FORMAT with them.
     name = block_name(block, history, last, level)
     reused = previous.read(name) if previous is not None else None
@@ -196,8 +208,25 @@ def _deflate_block(
     )
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """Byte strings no file may contain, longest first."""
+
+    patterns: tuple[bytes, ...]
+
+    def found_in(self, history: bytes, block: bytes) -> bool:
+        # A pattern may straddle two blocks: the end of the block before is searched with this one.
+        overlap = min(len(history), len(self.patterns[0]) - 1)
+        window = history[len(history) - overlap :] + block if overlap else block
+        return any(pattern in window for pattern in self.patterns)
+
+
 def _pieces(
-    entries: list[ZipEntry], pool: ThreadPoolExecutor, level: int, previous: PreviousBlocks | None
+    entries: list[ZipEntry],
+    pool: ThreadPoolExecutor,
+    level: int,
+    previous: PreviousBlocks | None,
+    refuse: _Refusal,
 ) -> Generator[_Piece, None, None]:
     """Read entries in order, handing file blocks to the pool; yields pieces as soon as they are queued."""
     for entry in entries:
@@ -208,11 +237,16 @@ def _pieces(
             target = entry.link_target.encode("utf-8")
             yield _Piece(member, True, True, len(target), zlib.crc32(target), target)
         else:
-            yield from _file_pieces(entry, member, pool, level, previous)
+            yield from _file_pieces(entry, member, pool, level, previous, refuse)
 
 
 def _file_pieces(
-    entry: ZipEntry, member: _Member, pool: ThreadPoolExecutor, level: int, previous: PreviousBlocks | None
+    entry: ZipEntry,
+    member: _Member,
+    pool: ThreadPoolExecutor,
+    level: int,
+    previous: PreviousBlocks | None,
+    refuse: _Refusal,
 ) -> Generator[_Piece, None, None]:
     crc = 0
     history = b""
@@ -223,7 +257,7 @@ def _file_pieces(
             following = source.read(CHUNK_SIZE) if len(block) == CHUNK_SIZE else b""
             last = not following
             crc = zlib.crc32(block, crc)
-            data = pool.submit(_deflate_block, block, history, last, level, previous)
+            data = pool.submit(_deflate_block, block, history, last, level, previous, refuse)
             yield _Piece(member, first, last, len(block), crc, data)
             if last:
                 return
@@ -275,10 +309,12 @@ def _write_archive(
     entries: list[ZipEntry],
     level: int,
     previous: PreviousBlocks | None,
+    refuse: _Refusal,
     blocks: list[tuple[bytes, int, int]],
 ) -> None:
     """Write the archive; ``blocks`` gets each file block's name, offset and length (for the next zip)."""
     members: list[_Member] = []
+    refused: dict[str, None] = {}  # the members holding refused bytes, in archive order
     workers = max(1, min(4, os.cpu_count() or 1))
     # Bounded by bytes, not pieces: enough queued to keep every worker busy, no more. A count of pieces
     # starved the workers on small files (a layer's usual content): one large file at the head of the
@@ -288,7 +324,7 @@ def _write_archive(
     queued = 0
     in_flight: deque[_Piece] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer-ci-deflate") as pool:
-        pieces = _pieces(entries, pool, level, previous)
+        pieces = _pieces(entries, pool, level, previous, refuse)
         try:
             for piece in pieces:
                 in_flight.append(piece)
@@ -296,14 +332,16 @@ def _write_archive(
                 while queued > budget:
                     emitted = in_flight.popleft()
                     queued -= emitted.raw_size
-                    _emit(out, emitted, members, blocks)
+                    _emit(out, emitted, members, blocks, refused)
             while in_flight:
-                _emit(out, in_flight.popleft(), members, blocks)
+                _emit(out, in_flight.popleft(), members, blocks, refused)
         finally:
             pieces.close()
             for piece in in_flight:
                 if not isinstance(piece.data, bytes):
                     piece.data.cancel()
+    if refused:
+        raise ContentRefused(list(refused))
     directory_offset = out.position
     for member in members:
         out.write(_central_header(member))
@@ -311,12 +349,20 @@ def _write_archive(
     _write_end(out, len(members), directory_offset, directory_size)
 
 
-def _emit(out: _Output, piece: _Piece, members: list[_Member], blocks: list[tuple[bytes, int, int]]) -> None:
+def _emit(
+    out: _Output,
+    piece: _Piece,
+    members: list[_Member],
+    blocks: list[tuple[bytes, int, int]],
+    refused: dict[str, None],
+) -> None:
     member = piece.member
     if isinstance(piece.data, bytes):
         data = piece.data
     else:
         deflated = piece.data.result()
+        if deflated.refused:
+            refused[member.name.decode("utf-8")] = None  # the archive is thrown away: the rest is moot
         data = deflated.data
         # Where the data will be: after the local header for a member's first block, else right here.
         offset = out.position + (_LOCAL.size + len(member.name) if piece.first else 0)
@@ -375,8 +421,17 @@ def _write_end(out: _Output, count: int, directory_offset: int, directory_size: 
     )
 
 
-def write_entries(entries: list[ZipEntry], zip_path: Path, *, compresslevel: int = 6) -> str:
-    """Write ``entries`` (in the given order) to ``zip_path`` atomically; returns the zip's sha256 hex."""
+def write_entries(
+    entries: list[ZipEntry], zip_path: Path, *, compresslevel: int = 6, refuse_content: Iterable[bytes] = ()
+) -> str:
+    """Write ``entries`` (in the given order) to ``zip_path`` atomically; returns the zip's sha256 hex.
+
+    A file whose bytes contain one of ``refuse_content`` (symlinks' targets are not searched) raises
+    ContentRefused naming every such file, and ``zip_path`` is left as it was.
+    """
+    refuse = _Refusal(
+        tuple(sorted({pattern for pattern in refuse_content if pattern}, key=len, reverse=True))
+    )
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
@@ -384,7 +439,7 @@ def write_entries(entries: list[ZipEntry], zip_path: Path, *, compresslevel: int
     previous = open_previous(zip_path)
     try:
         with os.fdopen(descriptor, "w+b") as raw:
-            _write_archive(_Output(raw), entries, compresslevel, previous, blocks)
+            _write_archive(_Output(raw), entries, compresslevel, previous, refuse, blocks)
         digest = sha256_file(Path(temporary))
         os.chmod(temporary, 0o644)
         os.replace(temporary, zip_path)

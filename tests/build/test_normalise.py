@@ -8,16 +8,11 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
-
 from layer_ci.build.normalise import (
     PORTABLE_SHEBANG,
-    find_build_paths,
     normalise_tree,
     record_hash,
-    require_no_build_paths,
 )
-from layer_ci.errors import BuildError
 
 
 def _record(rows: list[list[str]]) -> str:
@@ -144,18 +139,6 @@ def test_normalising_twice_changes_nothing(tmp_path: Path) -> None:
     snapshot = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     normalise_tree(tmp_path)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
-
-
-def test_build_paths_are_found_even_across_chunk_boundaries(tmp_path: Path) -> None:
-    needle = "/tmp/layer-ci-build-abc123"
-    (tmp_path / "a.txt").write_bytes(b"x" * ((1 << 20) - 5) + needle.encode() + b"tail")
-    (tmp_path / "clean.txt").write_bytes(b"nothing here")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.cfg").write_text(f"prefix={needle}/staging\n")
-    assert find_build_paths(tmp_path, [needle]) == ["a.txt", "sub/b.cfg"]
-    with pytest.raises(BuildError, match=r"layer demo: .*a\.txt, sub/b\.cfg"):
-        require_no_build_paths(tmp_path, [needle], "demo")
-    require_no_build_paths(tmp_path, ["/somewhere/else"], "demo")
 
 
 def test_console_scripts_are_regenerated_from_entry_points_whatever_the_installer(tmp_path: Path) -> None:

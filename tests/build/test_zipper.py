@@ -313,3 +313,23 @@ def test_bytes_do_not_depend_on_workers_or_how_much_is_queued(
     monkeypatch.setattr(zipper.os, "cpu_count", lambda: workers)
     monkeypatch.setattr(zipper, "BLOCKS_IN_FLIGHT_PER_WORKER", blocks_in_flight)
     assert write_zip(tree, tmp_path / "t.zip") == reference
+
+
+def test_refused_bytes_are_found_in_every_file_even_across_blocks_and_no_zip_is_written(
+    tmp_path: Path,
+) -> None:
+    from layer_ci.build.zipper import ContentRefused, write_entries
+
+    needle = b"/tmp/layer-ci-build-abc123"
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_bytes(b"x" * ((1 << 20) - 5) + needle + b"tail")  # straddles blocks 1 and 2
+    (tree / "clean.txt").write_bytes(b"nothing here" * 100_000)
+    (tree / "sub" / "b.cfg").write_bytes(b"prefix=" + needle + b"/staging\n")
+    (tree / "sub" / "late.bin").write_bytes(b"y" * (2 << 20) + needle)  # in its third block
+    target = tmp_path / "out" / "t.zip"
+    with pytest.raises(ContentRefused) as refused:
+        write_entries(list_entries(tree), target, refuse_content=[needle, b"/elsewhere"])
+    assert refused.value.members == ["a.txt", "sub/b.cfg", "sub/late.bin"]
+    assert sorted(p.name for p in target.parent.iterdir()) == []
+    assert write_entries(list_entries(tree), target, refuse_content=[b"/somewhere/else", b""])

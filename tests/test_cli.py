@@ -198,7 +198,7 @@ def test_a_happy_build_loads_neither_jsonschema_nor_pyelftools_nor_the_test_engi
     assert loaded[1] == "0 []", loaded
 
 
-def test_the_program_entry_runs_main_and_spares_the_last_collection(tiny_repo: Path) -> None:
+def test_the_program_entry_runs_main_collects_rarely_and_spares_the_last_collection(tiny_repo: Path) -> None:
     import tomllib
 
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
@@ -208,9 +208,10 @@ def test_the_program_entry_runs_main_and_spares_the_last_collection(tiny_repo: P
         "from layer_ci import cli\n"
         "sys.argv = ['layer-ci', 'build', 'tools', '--out', 'dist']\n"
         "before = gc.get_freeze_count()\n"
+        "default = gc.get_threshold()\n"
         "code = cli.run()\n"
-        "print(code, before == 0 < gc.get_freeze_count())\n"
+        "print(code, before == 0 < gc.get_freeze_count(), default, gc.get_threshold())\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=tiny_repo, capture_output=True, text=True)
-    assert done.stdout.splitlines()[-1] == "0 True", done.stderr
+    assert done.stdout.splitlines()[-1] == "0 True (700, 10, 10) (20000, 10, 10)", done.stderr
     assert (tiny_repo / "dist" / "tools.zip").is_file()

@@ -88,3 +88,19 @@ def test_every_source_path_the_docs_name_exists() -> None:
             if not (PROJECT_ROOT / path).is_file() and not (PACKAGE / path).is_file():
                 missing.append(f"{doc.name}: {path}")
     assert missing == []
+
+
+def test_every_test_module_is_collected() -> None:
+    # pytest skips folders named like build output ("build", "dist", ...) unless told otherwise: before
+    # norecursedirs was set, tests/build/ (130 tests) passed unseen by every run of the suite.
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(TESTS)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    collected = {line.split("::")[0] for line in completed.stdout.splitlines() if "::" in line}
+    on_disk = {path.relative_to(PROJECT_ROOT).as_posix() for path in TESTS.rglob("test_*.py")}
+    assert on_disk - collected == set()

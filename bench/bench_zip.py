@@ -3,6 +3,11 @@
 Run: ``.venv/bin/python bench/bench_zip.py [--rounds 5] [--megabytes 200]``. Prints a markdown table; each
 round times both tools back to back (alternating which goes first) in fresh processes, and the ratio is
 write_zip / zip. Peak memory is the write_zip process's max RSS (os.wait4 rusage of that child).
+
+Then the same number of rebuilds: one source file of the tree changes, and each tool rewrites its archive
+from the last one: write_zip over its zip (taking unchanged blocks' deflate output from it, see
+build/deflate_reuse.py) against ``zip -rXu``, Info-ZIP's own update of an existing archive. The tree is
+restored afterwards.
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ def main() -> int:
                 theirs = run_child(theirs_cmd, cwd=tree)
                 ours = run_child(ours_cmd)
             rows.append((ours, theirs, ours_zip.stat().st_size, theirs_zip.stat().st_size))
+        rebuilds = _rebuilds(tree, ours_zip, theirs_zip, args.rounds)
     finally:
         (WORK / ".complete-aside").rename(tree / ".complete")
     load = os.getloadavg()[0]
@@ -135,7 +141,42 @@ def main() -> int:
     )
     print(f"peak RSS of write_zip: **{peak:.0f} MB** (target < 150 MB)")
     print(f"archive sizes: write_zip {rows[-1][2] / 1e6:.1f} MB, zip -rX {rows[-1][3] / 1e6:.1f} MB")
+    print()
+    print("| rebuild after one file changed | write_zip wall (CPU) s | zip -rXu wall (CPU) s | wall ratio |")
+    print("|---|---|---|---|")
+    for number, (ours, theirs) in enumerate(rebuilds, 1):
+        print(
+            f"| {number} | {ours[0]:.2f} ({ours[1]:.2f}) | {theirs[0]:.2f} ({theirs[1]:.2f}) | "
+            f"{ours[0] / theirs[0]:.2f} |"
+        )
+    rebuild_wall = statistics.median(ours[0] / theirs[0] for ours, theirs in rebuilds)
+    first_wall = statistics.median(ours[0] for ours, *_ in rows)
+    print()
+    print(
+        f"median wall ratio of a rebuild, write_zip / zip -rXu: **{rebuild_wall:.2f}**; a write_zip rebuild "
+        f"takes {statistics.median(ours[0] for ours, _ in rebuilds) / first_wall:.2f} of a first write_zip"
+    )
     return 0
+
+
+def _rebuilds(
+    tree: Path, ours_zip: Path, theirs_zip: Path, count: int
+) -> list[tuple[tuple[float, float, int], tuple[float, float, int]]]:
+    """Change one source file at a time and let each tool rewrite its archive from the last; tree restored."""
+    sources = sorted(tree.rglob("module*.py"))
+    changed = [sources[(index * 7919) % len(sources)] for index in range(count)]
+    originals = {path: path.read_bytes() for path in changed}
+    results = []
+    try:
+        for index, path in enumerate(changed):
+            path.write_bytes(originals[path] + b"# changed %d\n" % index)
+            ours = run_child([sys.executable, "-c", CHILD, str(tree), str(ours_zip), str(LEVEL)])
+            theirs = run_child(["zip", "-rXu", f"-{LEVEL}", "-q", str(theirs_zip), "."], cwd=tree)
+            results.append((ours, theirs))
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)
+    return results
 
 
 if __name__ == "__main__":

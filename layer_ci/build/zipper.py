@@ -157,7 +157,7 @@ class _Piece:
     first: bool
     last: bool
     raw_size: int
-    crc: int  # running CRC of the file up to and including this block
+    crc: int | None  # running CRC of the file up to and including this block; None: the worker's
     data: Future[_Deflated] | bytes  # bytes when nothing needs compressing (folders, links)
 
 
@@ -168,6 +168,7 @@ class _Deflated:
     name: bytes
     data: bytes
     refused: bool = False
+    crc: int = 0  # of the block alone, for a file read whole by the worker
 
 
 class ContentRefused(BuildError):
@@ -186,6 +187,21 @@ def _member(entry: ZipEntry) -> _Member:
     if entry.kind == "symlink":
         return _Member(name, flags, _STORED, (stat.S_IFLNK | entry.mode) << 16)
     return _Member(name, flags, _DEFLATED, (stat.S_IFREG | entry.mode) << 16)
+
+
+def _deflate_file(
+    entry: ZipEntry, level: int, previous: PreviousBlocks | None, refuse: _Refusal
+) -> _Deflated:
+    """A file of one block, read, checked and deflated on a worker (its CRC too): most of a layer's files."""
+    with entry.path.open("rb") as source:
+        block = source.read(CHUNK_SIZE + 1)
+    if len(block) != entry.size:
+        raise BuildError(
+            f"{entry.name}: changed while it was being zipped ({entry.size} bytes when listed, "
+            f"{len(block)} now); nothing may write into the folder being zipped, so build again"
+        )
+    deflated = _deflate_block(block, b"", True, level, previous, refuse)
+    return _Deflated(deflated.name, deflated.data, deflated.refused, zlib.crc32(block))
 
 
 def _deflate_block(
@@ -248,6 +264,11 @@ def _file_pieces(
     previous: PreviousBlocks | None,
     refuse: _Refusal,
 ) -> Generator[_Piece, None, None]:
+    if entry.size <= CHUNK_SIZE:
+        # One block: the worker reads it too, so the writer's thread does not open and read every file.
+        data = pool.submit(_deflate_file, entry, level, previous, refuse)
+        yield _Piece(member, True, True, entry.size, None, data)
+        return
     crc = 0
     history = b""
     with entry.path.open("rb") as source:
@@ -357,10 +378,13 @@ def _emit(
     refused: dict[str, None],
 ) -> None:
     member = piece.member
+    crc = piece.crc
     if isinstance(piece.data, bytes):
         data = piece.data
     else:
         deflated = piece.data.result()
+        if crc is None:
+            crc = deflated.crc
         if deflated.refused:
             refused[member.name.decode("utf-8")] = None  # the archive is thrown away: the rest is moot
         data = deflated.data
@@ -373,7 +397,7 @@ def _emit(
             raise _too_big("the zip")
         members.append(member)
         if piece.last:  # the whole member is known: its header is written once, final
-            member.crc, member.compressed, member.size = piece.crc, len(data), piece.raw_size
+            member.crc, member.compressed, member.size = crc or 0, len(data), piece.raw_size
         out.write(_local_header(member))  # else CRC and sizes are zero until patched below
         out.write(data)
         member.compressed, member.size = len(data), piece.raw_size
@@ -382,7 +406,7 @@ def _emit(
     member.compressed += len(data)
     member.size += piece.raw_size
     if piece.last:
-        member.crc = piece.crc
+        member.crc = crc or 0
         if member.compressed > _MAX_32 or member.size > _MAX_32:
             raise _too_big(member.name.decode("utf-8"))
         out.patch(member.offset, _local_header(member))

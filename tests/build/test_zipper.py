@@ -333,3 +333,14 @@ def test_refused_bytes_are_found_in_every_file_even_across_blocks_and_no_zip_is_
     assert refused.value.members == ["a.txt", "sub/b.cfg", "sub/late.bin"]
     assert sorted(p.name for p in target.parent.iterdir()) == []
     assert write_entries(list_entries(tree), target, refuse_content=[b"/somewhere/else", b""])
+
+
+def test_a_file_that_changes_size_after_listing_stops_the_zip_naming_it(tmp_path: Path) -> None:
+    from layer_ci.build.zipper import write_entries
+
+    tree = make_tree(tmp_path / "src", order_seed=12, mask=0o022)
+    entries = list_entries(tree)
+    (tree / "python" / "pkg.py").write_bytes(b"import pkg  # grew after the listing\n")
+    with pytest.raises(BuildError, match=r"python/pkg\.py: changed while it was being zipped"):
+        write_entries(entries, tmp_path / "t.zip")
+    assert not (tmp_path / "t.zip").exists()

@@ -157,8 +157,8 @@ class _Piece:
     first: bool
     last: bool
     raw_size: int
-    crc: int | None  # running CRC of the file up to and including this block; None: the worker's
-    data: Future[_Deflated] | bytes  # bytes when nothing needs compressing (folders, links)
+    crc: int  # running CRC of the file up to and including this block
+    data: Future[_Deflated] | _Deflated | bytes  # bytes when nothing needs compressing (folders, links)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,6 @@ class _Deflated:
     name: bytes
     data: bytes
     refused: bool = False
-    crc: int = 0  # of the block alone, for a file read whole by the worker
 
 
 class ContentRefused(BuildError):
@@ -189,32 +188,33 @@ def _member(entry: ZipEntry) -> _Member:
     return _Member(name, flags, _DEFLATED, (stat.S_IFREG | entry.mode) << 16)
 
 
-def _deflate_file(
-    entry: ZipEntry, level: int, previous: PreviousBlocks | None, refuse: _Refusal
-) -> _Deflated:
-    """A file of one block, read, checked and deflated on a worker (its CRC too): most of a layer's files."""
-    with entry.path.open("rb") as source:
-        block = source.read(CHUNK_SIZE + 1)
-    if len(block) != entry.size:
-        raise BuildError(
-            f"{entry.name}: changed while it was being zipped ({entry.size} bytes when listed, "
-            f"{len(block)} now); nothing may write into the folder being zipped, so build again"
-        )
-    deflated = _deflate_block(block, b"", True, level, previous, refuse)
-    return _Deflated(deflated.name, deflated.data, deflated.refused, zlib.crc32(block))
+def _settle(
+    block: bytes,
+    history: bytes,
+    last: bool,
+    level: int,
+    previous: PreviousBlocks | None,
+    refuse: _Refusal,
+    pool: ThreadPoolExecutor,
+) -> _Deflated | Future[_Deflated]:
+    """A block's output when the writer's thread can tell it at once, else its deflate handed to the pool.
 
-
-def _deflate_block(
-    block: bytes, history: bytes, last: bool, level: int, previous: PreviousBlocks | None, refuse: _Refusal
-) -> _Deflated:
+    Searching and naming a block is fast next to deflating it, and most blocks of a rebuild are in the
+    zip it replaces: handing those to a worker too cost more than reading them here (5 of 8 ms on the
+    example's layer).
+    """
     # Read here anyway, so searched here: a second pass over the tree would read every file again.
     if refuse.patterns and refuse.found_in(history, block):
         return _Deflated(b"", b"", refused=True)
-    # Changing these settings changes every zip's bytes: bump deflate_reuse.FORMAT with them.
     name = block_name(block, history, last, level)
     reused = previous.read(name) if previous is not None else None
     if reused is not None:
         return _Deflated(name, reused)
+    return pool.submit(_deflate, block, history, last, level, name)
+
+
+def _deflate(block: bytes, history: bytes, last: bool, level: int, name: bytes) -> _Deflated:
+    # Changing these settings changes every zip's bytes: bump deflate_reuse.FORMAT with them.
     if history:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=history)
     else:
@@ -264,21 +264,23 @@ def _file_pieces(
     previous: PreviousBlocks | None,
     refuse: _Refusal,
 ) -> Generator[_Piece, None, None]:
-    if entry.size <= CHUNK_SIZE:
-        # One block: the worker reads it too, so the writer's thread does not open and read every file.
-        data = pool.submit(_deflate_file, entry, level, previous, refuse)
-        yield _Piece(member, True, True, entry.size, None, data)
-        return
     crc = 0
     history = b""
+    read = 0
     with entry.path.open("rb") as source:
         block = source.read(CHUNK_SIZE)
         first = True
         while True:
             following = source.read(CHUNK_SIZE) if len(block) == CHUNK_SIZE else b""
             last = not following
+            read += len(block)
+            if last and read != entry.size:
+                raise BuildError(
+                    f"{entry.name}: changed while it was being zipped ({entry.size} bytes when listed, "
+                    f"{read} now); nothing may write into the folder being zipped, so build again"
+                )
             crc = zlib.crc32(block, crc)
-            data = pool.submit(_deflate_block, block, history, last, level, previous, refuse)
+            data = _settle(block, history, last, level, previous, refuse, pool)
             yield _Piece(member, first, last, len(block), crc, data)
             if last:
                 return
@@ -359,7 +361,7 @@ def _write_archive(
         finally:
             pieces.close()
             for piece in in_flight:
-                if not isinstance(piece.data, bytes):
+                if isinstance(piece.data, Future):
                     piece.data.cancel()
     if refused:
         raise ContentRefused(list(refused))
@@ -378,13 +380,10 @@ def _emit(
     refused: dict[str, None],
 ) -> None:
     member = piece.member
-    crc = piece.crc
     if isinstance(piece.data, bytes):
         data = piece.data
     else:
-        deflated = piece.data.result()
-        if crc is None:
-            crc = deflated.crc
+        deflated = piece.data if isinstance(piece.data, _Deflated) else piece.data.result()
         if deflated.refused:
             refused[member.name.decode("utf-8")] = None  # the archive is thrown away: the rest is moot
         data = deflated.data
@@ -397,7 +396,7 @@ def _emit(
             raise _too_big("the zip")
         members.append(member)
         if piece.last:  # the whole member is known: its header is written once, final
-            member.crc, member.compressed, member.size = crc or 0, len(data), piece.raw_size
+            member.crc, member.compressed, member.size = piece.crc, len(data), piece.raw_size
         out.write(_local_header(member))  # else CRC and sizes are zero until patched below
         out.write(data)
         member.compressed, member.size = len(data), piece.raw_size
@@ -406,7 +405,7 @@ def _emit(
     member.compressed += len(data)
     member.size += piece.raw_size
     if piece.last:
-        member.crc = crc or 0
+        member.crc = piece.crc
         if member.compressed > _MAX_32 or member.size > _MAX_32:
             raise _too_big(member.name.decode("utf-8"))
         out.patch(member.offset, _local_header(member))

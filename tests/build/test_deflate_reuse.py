@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.build import deflate_reuse, zipper
 from layer_ci.build.deflate_reuse import index_path
 from layer_ci.build.zipper import CHUNK_SIZE, write_zip
 from layer_ci.fsutil import machine_key
@@ -36,7 +35,7 @@ class Deflates:
             self.count += 1
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(zipper.zlib, "compressobj", counting)
+        monkeypatch.setattr(zlib, "compressobj", counting)
 
     def during(self, work: object) -> int:
         before = self.count
@@ -62,6 +61,15 @@ def make_tree(root: Path) -> Path:
     (root / "lib" / "big.txt").write_bytes(big)
     (root / "bin").mkdir()
     return root
+
+
+@pytest.fixture
+def zipped(tmp_path: Path) -> tuple[Path, Path]:
+    """make_tree's tree and its zip at out/layer.zip, written once (its index beside it)."""
+    tree = make_tree(tmp_path / "tree")
+    target = tmp_path / "out" / "layer.zip"
+    write_zip(tree, target)
+    return tree, target
 
 
 def fresh_zip(tree: Path, where: Path) -> bytes:
@@ -93,13 +101,11 @@ def test_a_rebuild_deflates_only_the_changed_file_and_gives_the_bytes_of_a_fresh
 
 
 def test_a_change_at_the_start_of_a_large_file_re_deflates_the_blocks_it_reaches(
-    tmp_path: Path, deflates: Deflates
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates
 ) -> None:
     # Each block is primed with the 32 KiB before it: a change in the first block leaves the later blocks
     # (and the history they are primed with) as they were.
-    tree = make_tree(tmp_path / "tree")
-    target = tmp_path / "out" / "layer.zip"
-    write_zip(tree, target)
+    tree, target = zipped
     big = tree / "lib" / "big.txt"
     content = bytearray(big.read_bytes())
     content[10:14] = b"EDIT"
@@ -126,15 +132,15 @@ def test_an_index_signed_elsewhere_is_not_used(
     deflated_in_full(tree, planted, deflates, tmp_path / "fresh")
 
 
-def test_a_zip_changed_since_its_index_was_written_is_not_used(tmp_path: Path, deflates: Deflates) -> None:
-    tree = make_tree(tmp_path / "tree")
-    target = tmp_path / "out" / "layer.zip"
-    write_zip(tree, target)
+def test_a_zip_changed_since_its_index_was_written_is_not_used(
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates
+) -> None:
+    tree, target = zipped
     index = index_path(target).read_bytes()
     # Same length, other bytes where the first member's deflate output is: only the hash can tell.
-    zipped = bytearray(target.read_bytes())
-    zipped[200:240] = bytes(40)
-    target.write_bytes(bytes(zipped))
+    content = bytearray(target.read_bytes())
+    content[200:240] = bytes(40)
+    target.write_bytes(bytes(content))
     assert index_path(target).read_bytes() == index
     deflated_in_full(tree, target, deflates, tmp_path / "fresh")
 
@@ -147,22 +153,20 @@ def test_a_zip_changed_since_its_index_was_written_is_not_used(tmp_path: Path, d
         pytest.param(lambda raw: b"", id="empty"),
     ],
 )
-def test_a_damaged_index_is_not_used(tmp_path: Path, deflates: Deflates, damage: object) -> None:
-    tree = make_tree(tmp_path / "tree")
-    target = tmp_path / "out" / "layer.zip"
-    write_zip(tree, target)
+def test_a_damaged_index_is_not_used(
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates, damage: object
+) -> None:
+    tree, target = zipped
     assert callable(damage)
     index_path(target).write_bytes(damage(index_path(target).read_bytes()))
     deflated_in_full(tree, target, deflates, tmp_path / "fresh")
 
 
 def test_another_zlib_deflates_everything_again(
-    tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tree = make_tree(tmp_path / "tree")
-    target = tmp_path / "out" / "layer.zip"
-    write_zip(tree, target)
-    monkeypatch.setattr(deflate_reuse.zlib, "ZLIB_RUNTIME_VERSION", "0.0.other")
+    tree, target = zipped
+    monkeypatch.setattr(zlib, "ZLIB_RUNTIME_VERSION", "0.0.other")
     assert deflates.during(lambda: write_zip(tree, target)) == ALL_BLOCKS
 
 
@@ -182,11 +186,9 @@ def test_a_zip_moved_elsewhere_keeps_nothing_but_a_copy_beside_its_index_is_used
 
 
 def test_without_a_machine_key_no_index_is_kept_and_zips_are_still_right(
-    tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tree = make_tree(tmp_path / "tree")
-    target = tmp_path / "out" / "layer.zip"
-    write_zip(tree, target)
+    tree, target = zipped
     assert index_path(target).exists()
     (tmp_path / "blocker").write_text("a file where the cache folder would be\n")
     monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "blocker" / "cache"))

@@ -63,24 +63,31 @@ def user_cache_dir() -> Path:
 
 @functools.cache
 def machine_key() -> str | None:
-    """This user's secret (hex), created on first use; None when it cannot be kept.
+    """This user's secret (64 hex digits), created on first use; None when it cannot be kept safely.
 
     What layer-ci keeps in a repository's .layer-ci/ (the config memo, a zip's deflate index) a commit
     can plant too, a fork's pull request included; signed or fingerprinted with this key, kept in the
     user's cache folder and never in the repository, a planted file is never taken for one written here.
+    A key file that is a link, not this user's, or readable by others (as every file git checks out is)
+    is not taken: a cache folder pointed into a checkout must not let a commit supply the key.
     """
     path = user_cache_dir() / MACHINE_KEY_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
             pass
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(os.urandom(32).hex())
-        key = path.read_text(encoding="ascii").strip()
-        if len(key) != 64:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+                return None
+            key = handle.read(65).decode("ascii").strip()
+        if not _is_hex_key(key):
             # Empty or cut short (a crash between create and write): replace it whole, or what it signs
             # would be refused for good. A process racing this one at worst misses a memo once.
             key = os.urandom(32).hex()
@@ -88,6 +95,10 @@ def machine_key() -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return key
+
+
+def _is_hex_key(text: str) -> bool:
+    return len(text) == 64 and all(character in "0123456789abcdef" for character in text)
 
 
 def _create_beside(path: Path) -> tuple[int, str]:

@@ -77,12 +77,33 @@ def test_the_machine_key_is_made_once_readable_only_by_its_user(own_cache: Path)
     assert machine_key() == key
 
 
-def test_a_cut_short_machine_key_is_replaced(own_cache: Path) -> None:
+@pytest.mark.parametrize("content", ["0123", "", "z" * 64, "0123456789ABCDEF" * 4])
+def test_a_cut_short_or_garbled_machine_key_is_replaced(own_cache: Path, content: str) -> None:
     own_cache.mkdir()
-    (own_cache / MACHINE_KEY_FILE).write_text("0123")
+    (own_cache / MACHINE_KEY_FILE).write_text(content)
+    (own_cache / MACHINE_KEY_FILE).chmod(0o600)  # as created: a crash between create and write
     key = machine_key()
-    assert key is not None and len(key) == 64
+    assert key is not None and len(key) == 64 and key != content
+    assert int(key, 16) >= 0
     assert (own_cache / MACHINE_KEY_FILE).read_text() == key
+
+
+def test_a_machine_key_others_can_read_is_not_taken(own_cache: Path) -> None:
+    # Files git checks out are 0644: a cache folder pointed into a checkout cannot hand over a key.
+    own_cache.mkdir()
+    (own_cache / MACHINE_KEY_FILE).write_text("ab" * 32)
+    (own_cache / MACHINE_KEY_FILE).chmod(0o644)
+    assert machine_key() is None
+    assert (own_cache / MACHINE_KEY_FILE).read_text() == "ab" * 32
+
+
+def test_a_machine_key_that_is_a_link_is_not_followed(own_cache: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "planted.key"
+    elsewhere.write_text("cd" * 32)
+    elsewhere.chmod(0o600)
+    own_cache.mkdir()
+    (own_cache / MACHINE_KEY_FILE).symlink_to(elsewhere)
+    assert machine_key() is None
 
 
 def test_without_a_place_for_it_there_is_no_machine_key(

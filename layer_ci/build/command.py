@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from layer_ci.adapters import sandbox
 from layer_ci.errors import BuildError
@@ -75,40 +77,49 @@ def run_untrusted(
 ) -> subprocess.CompletedProcess[str]:
     """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox.
 
-    ``while_waiting`` runs once the code has started (layer-ci's own work that does not depend on it).
+    ``while_waiting`` runs once the code has started (layer-ci's own work that does not depend on it). The
+    output goes to an unnamed temporary file, not a pipe, so the code never stalls on a full pipe while
+    ``while_waiting`` runs; ``timeout_s`` counts from the start, whatever ``while_waiting`` takes.
     """
     isolation = isolation or sandbox.isolation()
-    try:
-        launched = sandbox.spawn(
-            argv,
-            isolation=isolation,
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            lean=True,  # neither /opt nor /var/task: util-linux's unshare, where it works, is enough
-        )
-    except FileNotFoundError:
-        raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command") from None
-    except PermissionError:
-        raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
-    process = launched.process
-    try:
-        if while_waiting is not None:
-            while_waiting()
-        raw, _ = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        raw, _ = process.communicate()
-        launched.close()
-        raise BuildError(
-            f"{what}: timed out after {timeout_s:g} s; "
-            f"last output: {output_tail(raw.decode('utf-8', 'replace'))}"
-        ) from None
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # nothing it started outlives it
+    with tempfile.TemporaryFile(prefix="layer-ci-output-") as output:
+        try:
+            launched = sandbox.spawn(
+                argv,
+                isolation=isolation,
+                env=env,
+                cwd=cwd,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                lean=True,  # neither /opt nor /var/task: util-linux's unshare, where it works, is enough
+            )
+        except FileNotFoundError:
+            raise BuildError(
+                f"{what}: program {argv[0]!r} not found; install it or fix the command"
+            ) from None
+        except PermissionError:
+            raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
+        process = launched.process
+        deadline = time.monotonic() + timeout_s
+        try:
+            if while_waiting is not None:
+                while_waiting()
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            launched.close()
+            raise BuildError(
+                f"{what}: timed out after {timeout_s:g} s; "
+                f"last output: {output_tail(_read(output).decode('utf-8', 'replace'))}"
+            ) from None
+        except BaseException:
+            _stop(process)  # reaped, so no zombie outlives a failure of while_waiting
+            launched.close()
+            raise
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # nothing it started outlives it
+        raw = _read(output)
     failure = launched.launch_error()
     launched.lean_setup_failed(raw)
     if failure is not None:
@@ -118,6 +129,17 @@ def run_untrusted(
             raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it")
         raise BuildError(f"{what}: {failure}")
     return subprocess.CompletedProcess(list(argv), process.returncode, raw.decode("utf-8", "replace"))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _read(output: IO[bytes]) -> bytes:
+    output.seek(0)
+    return output.read()
 
 
 def output_tail(output: str) -> str:

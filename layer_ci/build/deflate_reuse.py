@@ -8,8 +8,9 @@ zip of the same path reads a block with the same name from there, so its bytes a
 would give.
 
 The index lives in the repository's .layer-ci/, which a commit can fill: it is signed with this user's
-machine key (fsutil.machine_key) and names the SHA-256 of the zip it describes, so neither a planted index
-nor a zip replaced since (a checkout, another tool) can put bytes into a layer that its files did not make.
+machine key (fsutil.machine_key), so a planted index is never read; and each record carries the SHA-256 of
+its block's deflate output, checked whenever the block is read, so a zip replaced or rewritten since (a
+checkout, another tool, a build racing this one) can put no bytes into a layer that its files did not make.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Iterable
@@ -25,11 +27,17 @@ from pathlib import Path
 
 from layer_ci.fsutil import machine_key, write_atomically
 
-# Bumped whenever the zipper's deflate settings (window bits, memory level, strategy, flush) change.
-FORMAT = 1
+# Bumped whenever the zipper's deflate settings (window bits, memory level, strategy, flush) or the
+# index's layout change.
+FORMAT = 2
 _MAGIC = b"layer-ci deflate index\n"
-_RECORD = struct.Struct("<32sQI")  # block name, offset of its deflate output in the zip, its length
+# A block's name, the offset and length of its deflate output in the zip, and that output's SHA-256.
+_RECORD = struct.Struct("<32sQI32s")
 _SIGNATURE_SIZE = hashlib.sha256().digest_size
+# An index is read whole; a larger file is not one of ours (1.5 million blocks, far past Lambda's limits).
+_MAX_INDEX_BYTES = 128 * 1024 * 1024
+
+BlockRecord = tuple[bytes, int, int, bytes]  # name, offset, length, SHA-256 of the output
 
 
 def block_name(block: bytes, history: bytes, last: bool, level: int) -> bytes:
@@ -47,66 +55,65 @@ def index_path(zip_path: Path) -> Path:
 class PreviousBlocks:
     """The blocks of the zip being replaced, by name; ``read`` is safe from several threads (pread)."""
 
-    def __init__(self, descriptor: int, blocks: dict[bytes, tuple[int, int]]) -> None:
+    def __init__(self, descriptor: int, blocks: dict[bytes, tuple[int, int, bytes]]) -> None:
         self._descriptor = descriptor
         self._blocks = blocks
 
-    def read(self, name: bytes) -> bytes | None:
-        """The deflate output of the block named ``name``, or None when the previous zip has no such block."""
+    def read(self, name: bytes) -> tuple[bytes, bytes] | None:
+        """The deflate output of the block named ``name`` and its SHA-256, or None when the previous zip
+        does not hold it (as recorded, byte for byte)."""
         where = self._blocks.get(name)
         if where is None:
             return None
-        offset, length = where
-        data = os.pread(self._descriptor, length, offset)
-        return data if len(data) == length else None
+        offset, length, digest = where
+        try:
+            data = os.pread(self._descriptor, length, offset)
+        except (OSError, OverflowError):
+            return None
+        if len(data) != length or hashlib.sha256(data).digest() != digest:
+            return None
+        return data, digest
 
     def close(self) -> None:
         os.close(self._descriptor)
 
 
 def open_previous(zip_path: Path) -> PreviousBlocks | None:
-    """The blocks of the zip now at ``zip_path``, when its index is this machine's and describes it."""
+    """The blocks of the zip now at ``zip_path``, when the index beside it was signed on this machine."""
     secret = machine_key()
     if secret is None:
         return None
-    try:
-        raw = index_path(zip_path).read_bytes()
-    except OSError:
-        return None
-    body, signature = raw[:-_SIGNATURE_SIZE], raw[-_SIGNATURE_SIZE:]
-    if not hmac.compare_digest(_sign(secret, body), signature):
+    body = _signed_body(index_path(zip_path), secret)
+    if body is None:
         return None
     header_end = body.find(b"\n", len(_MAGIC)) + 1
     records = body[header_end:]
     if not body.startswith(_MAGIC) or header_end == 0 or len(records) % _RECORD.size:
         return None
-    try:
-        form, zlib_version, zip_sha256 = body[len(_MAGIC) : header_end - 1].decode("ascii").split(" ")
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if form != str(FORMAT) or zlib_version != zlib.ZLIB_RUNTIME_VERSION:
+    if body[len(_MAGIC) : header_end] != _header():
         return None
     try:
-        descriptor = os.open(zip_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        descriptor = os.open(zip_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        with os.fdopen(os.dup(descriptor), "rb") as handle:
-            same_zip = hashlib.file_digest(handle, "sha256").hexdigest() == zip_sha256
-    except OSError:
-        same_zip = False
-    if not same_zip:
+        size = os.fstat(descriptor).st_size
+        blocks = {
+            name: (offset, length, digest)
+            for name, offset, length, digest in _RECORD.iter_unpack(records)
+            if offset + length <= size
+        }
+    except BaseException:
         os.close(descriptor)
-        return None
-    blocks = {name: (offset, length) for name, offset, length in _RECORD.iter_unpack(records)}
+        raise
     return PreviousBlocks(descriptor, blocks)
 
 
-def record_blocks(zip_path: Path, zip_sha256: str, blocks: Iterable[tuple[bytes, int, int]]) -> None:
-    """Write the index of the zip just written to ``zip_path``: each block's name, offset and length.
+def record_blocks(zip_path: Path, blocks: Iterable[BlockRecord]) -> None:
+    """Write the index of the zip just written to ``zip_path``: each block's name, place and output digest.
 
     A zip without an index is only slower to rebuild, so an index that cannot be written is left out
-    (and a stale one removed: it names the previous zip's hash, so it would never be used anyway).
+    (and a stale one removed: its records would not match the new zip's bytes anyway).
     """
     path = index_path(zip_path)
     secret = machine_key()
@@ -114,15 +121,33 @@ def record_blocks(zip_path: Path, zip_sha256: str, blocks: Iterable[tuple[bytes,
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
         return
-    body = b"".join(
-        [
-            _MAGIC,
-            f"{FORMAT} {zlib.ZLIB_RUNTIME_VERSION} {zip_sha256}\n".encode("ascii"),
-            *(_RECORD.pack(name, offset, length) for name, offset, length in blocks),
-        ]
-    )
+    body = b"".join([_MAGIC, _header(), *(_RECORD.pack(*record) for record in blocks)])
     with contextlib.suppress(OSError):
         write_atomically(path, body + _sign(secret, body), 0o600)
+
+
+def _header() -> bytes:
+    return f"{FORMAT} {zlib.ZLIB_RUNTIME_VERSION}\n".encode("ascii")
+
+
+def _signed_body(path: Path, secret: str) -> bytes | None:
+    """The index's contents without its signature, if it is a file of this user's that this key signed."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > _MAX_INDEX_BYTES:
+            return None
+        try:
+            raw = handle.read(st.st_size)
+        except OSError:
+            return None
+    body, signature = raw[:-_SIGNATURE_SIZE], raw[-_SIGNATURE_SIZE:]
+    if len(raw) <= _SIGNATURE_SIZE or not hmac.compare_digest(_sign(secret, body), signature):
+        return None
+    return body
 
 
 def _sign(secret: str, body: bytes) -> bytes:

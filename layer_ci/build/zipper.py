@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from layer_ci.build.deflate_reuse import PreviousBlocks, block_name, open_previous, record_blocks
+from layer_ci.build.deflate_reuse import BlockRecord, PreviousBlocks, block_name, open_previous, record_blocks
 from layer_ci.errors import BuildError
 
 UNIX_CREATE_SYSTEM = 3
@@ -167,6 +167,7 @@ class _Deflated:
 
     name: bytes
     data: bytes
+    digest: bytes = b""  # SHA-256 of data, for the next zip's index
     refused: bool = False
 
 
@@ -209,7 +210,7 @@ def _settle(
     name = block_name(block, history, last, level)
     reused = previous.read(name) if previous is not None else None
     if reused is not None:
-        return _Deflated(name, reused)
+        return _Deflated(name, *reused)
     return pool.submit(_deflate, block, history, last, level, name)
 
 
@@ -219,9 +220,8 @@ def _deflate(block: bytes, history: bytes, last: bool, level: int, name: bytes) 
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=history)
     else:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return _Deflated(
-        name, compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
-    )
+    data = compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return _Deflated(name, data, hashlib.sha256(data).digest())
 
 
 @dataclass(frozen=True)
@@ -333,7 +333,7 @@ def _write_archive(
     level: int,
     previous: PreviousBlocks | None,
     refuse: _Refusal,
-    blocks: list[tuple[bytes, int, int]],
+    blocks: list[BlockRecord],
 ) -> None:
     """Write the archive; ``blocks`` gets each file block's name, offset and length (for the next zip)."""
     members: list[_Member] = []
@@ -376,7 +376,7 @@ def _emit(
     out: _Output,
     piece: _Piece,
     members: list[_Member],
-    blocks: list[tuple[bytes, int, int]],
+    blocks: list[BlockRecord],
     refused: dict[str, None],
 ) -> None:
     member = piece.member
@@ -389,7 +389,7 @@ def _emit(
         data = deflated.data
         # Where the data will be: after the local header for a member's first block, else right here.
         offset = out.position + (_LOCAL.size + len(member.name) if piece.first else 0)
-        blocks.append((deflated.name, offset, len(data)))
+        blocks.append((deflated.name, offset, len(data), deflated.digest))
     if piece.first:
         member.offset = out.position
         if member.offset > _MAX_32:
@@ -457,22 +457,27 @@ def write_entries(
     )
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
-    blocks: list[tuple[bytes, int, int]] = []
+    blocks: list[BlockRecord] = []
     previous = open_previous(zip_path)
     try:
-        with os.fdopen(descriptor, "w+b") as raw:
-            _write_archive(_Output(raw), entries, compresslevel, previous, refuse, blocks)
-        digest = sha256_file(Path(temporary))
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, zip_path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent
+        )
+        try:
+            with os.fdopen(descriptor, "w+b") as raw:
+                _write_archive(_Output(raw), entries, compresslevel, previous, refuse, blocks)
+                raw.flush()
+                raw.seek(0)
+                digest = hashlib.file_digest(raw, "sha256").hexdigest()  # what was written, not the path
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, zip_path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
     finally:
         if previous is not None:
             previous.close()
-    record_blocks(zip_path, digest, blocks)
+    record_blocks(zip_path, blocks)
     return digest
 
 

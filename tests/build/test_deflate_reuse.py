@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from layer_ci.build import deflate_reuse, zipper
 from layer_ci.build.deflate_reuse import index_path
 from layer_ci.build.zipper import CHUNK_SIZE, write_zip
 from layer_ci.fsutil import machine_key
@@ -132,16 +133,36 @@ def test_an_index_signed_elsewhere_is_not_used(
     deflated_in_full(tree, planted, deflates, tmp_path / "fresh")
 
 
-def test_a_zip_changed_since_its_index_was_written_is_not_used(
+def test_blocks_of_a_zip_changed_since_its_index_was_written_are_deflated_again(
     zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates
 ) -> None:
     tree, target = zipped
     index = index_path(target).read_bytes()
-    # Same length, other bytes where the first member's deflate output is: only the hash can tell.
+    # Same length, other bytes where the first block of lib/big.txt sits: only its digest can tell.
     content = bytearray(target.read_bytes())
     content[200:240] = bytes(40)
     target.write_bytes(bytes(content))
     assert index_path(target).read_bytes() == index
+    assert deflates.during(lambda: write_zip(tree, target)) == 1
+    assert target.read_bytes() == fresh_zip(tree, tmp_path / "fresh")
+
+
+def test_a_zip_rewritten_in_place_while_it_is_being_replaced_gives_no_bytes(
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another tool writing into the old zip (same inode) after the index was read: every block read from
+    # it is checked against the digest its record holds.
+    tree, target = zipped
+    real_open = zipper.open_previous
+
+    def open_then_overwrite(path: Path) -> object:
+        previous = real_open(path)
+        if previous is not None:
+            with path.open("r+b") as handle:
+                handle.write(b"\0" * path.stat().st_size)
+        return previous
+
+    monkeypatch.setattr(zipper, "open_previous", open_then_overwrite)
     deflated_in_full(tree, target, deflates, tmp_path / "fresh")
 
 
@@ -201,3 +222,29 @@ def test_the_index_is_readable_by_its_user_only(tmp_path: Path) -> None:
     target = tmp_path / "out" / "layer.zip"
     write_zip(make_tree(tmp_path / "tree"), target)
     assert os.stat(index_path(target)).st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("planted", ["/dev/zero", "huge"])
+def test_an_index_that_is_a_device_link_or_too_large_is_not_read(
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates, planted: str
+) -> None:
+    # A commit can put a link to /dev/zero where the index goes: reading it would never end.
+    tree, target = zipped
+    index_path(target).unlink()
+    if planted == "huge":
+        with index_path(target).open("wb") as handle:
+            handle.truncate(200 * 1024 * 1024)  # sparse: no disk used
+    else:
+        index_path(target).symlink_to(planted)
+    deflated_in_full(tree, target, deflates, tmp_path / "fresh")
+
+
+def test_a_signed_record_pointing_past_the_zip_is_dropped(
+    zipped: tuple[Path, Path], tmp_path: Path, deflates: Deflates
+) -> None:
+    # Only an index signed here can hold such a record; it must still not break a build.
+    tree, target = zipped
+    content = (tree / "python" / "pkg0" / "mod0.py").read_bytes()
+    name = deflate_reuse.block_name(content, b"", True, 6)
+    deflate_reuse.record_blocks(target, [(name, 2**63, 10, bytes(32)), (name, 10, 2**32 - 1, bytes(32))])
+    deflated_in_full(tree, target, deflates, tmp_path / "fresh")

@@ -1,0 +1,87 @@
+"""Tests for running untrusted build code: output kept, timeouts from its start, nothing left running."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from layer_ci.build.command import run_untrusted
+from layer_ci.errors import BuildError
+
+
+def wait_for(path: Path, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_code_keeps_running_and_writing_while_layer_ci_works_meanwhile(tmp_path: Path) -> None:
+    # 256 KiB of output fills a pipe four times over: with a pipe nobody read during while_waiting, the
+    # code would stall before writing its marker.
+    script = (
+        "import pathlib, sys\n"
+        "sys.stdout.write('x' * 262144 + '\\n')\n"
+        "sys.stdout.flush()\n"
+        "pathlib.Path('marker').write_text('done')\n"
+        "print('the end')\n"
+    )
+    seen: list[bool] = []
+    completed = run_untrusted(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+        timeout_s=60,
+        what="noisy build",
+        while_waiting=lambda: seen.append(wait_for(tmp_path / "marker", 10)),
+    )
+    assert seen == [True]
+    assert completed.returncode == 0
+    assert completed.stdout.endswith("the end\n")
+    assert len(completed.stdout) > 262144
+
+
+def test_the_timeout_counts_from_the_start_not_from_the_end_of_the_work_meanwhile(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(BuildError, match=r"slow build: timed out after 1 s"):
+        run_untrusted(
+            [sys.executable, "-c", "print('working', flush=True); import time; time.sleep(30)"],
+            cwd=tmp_path,
+            env={"PATH": os.environ["PATH"]},
+            timeout_s=1,
+            what="slow build",
+            while_waiting=lambda: time.sleep(1.5),
+        )
+    assert time.monotonic() - started < 2.3
+
+
+def test_a_failure_meanwhile_stops_the_code_and_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unsandboxed, so the pid the code writes is one this test can look up.
+    monkeypatch.setenv("LAYER_CI_SANDBOX", "off")
+    script = "import os, pathlib, time\npathlib.Path('pid').write_text(str(os.getpid()))\ntime.sleep(30)\n"
+
+    def fail() -> None:
+        assert wait_for(tmp_path / "pid", 10)
+        raise BuildError("the input key could not be worked out")
+
+    started = time.monotonic()
+    with pytest.raises(BuildError, match="input key"):
+        run_untrusted(
+            [sys.executable, "-c", script],
+            cwd=tmp_path,
+            env={"PATH": os.environ["PATH"]},
+            timeout_s=60,
+            what="build",
+            while_waiting=fail,
+        )
+    assert time.monotonic() - started < 10
+    with pytest.raises(ProcessLookupError):  # killed and reaped: not even a zombie is left
+        os.kill(int((tmp_path / "pid").read_text()), 0)

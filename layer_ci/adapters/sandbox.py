@@ -358,7 +358,7 @@ def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | N
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-                code = _wait(launched.process, _PROBE_TIMEOUT_S)
+                code = wait_promptly(launched.process, _PROBE_TIMEOUT_S)
                 launched.close()
             except (OSError, subprocess.TimeoutExpired):
                 return None
@@ -367,7 +367,7 @@ def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | N
     return None
 
 
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
+def wait_promptly(process: subprocess.Popen[bytes], timeout: float) -> int:
     """``process.wait(timeout)``, woken the moment the process ends.
 
     Popen.wait with a timeout polls with growing sleeps (up to 50 ms), which would add up to that much
@@ -407,7 +407,7 @@ def _with_lean_launcher(found: Isolation) -> Isolation:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            code = _wait(launched.process, _PROBE_TIMEOUT_S)
+            code = wait_promptly(launched.process, _PROBE_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired):
             return found
     return candidate if code == 0 else found

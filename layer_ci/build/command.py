@@ -104,7 +104,7 @@ def run_untrusted(
         try:
             if while_waiting is not None:
                 while_waiting()
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            sandbox.wait_promptly(process, max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             _stop(process)
             launched.close()

@@ -10,7 +10,12 @@ examples/monorepo (a git checkout, as in CI), in fresh processes, alternating th
   is the sandbox probe's per-boot memo (the warm-up build fills both);
 - for reference, the same build with ``LAYER_CI_SANDBOX=off``: what isolating the installer costs;
 - for reference, the same build into a new ``--out`` folder each time: a first build, with no earlier zip
-  whose deflate output it could reuse (build/deflate_reuse.py).
+  whose deflate output it could reuse (build/deflate_reuse.py);
+- the build and the floor again with ``UV_OFFLINE=1``: uv answering from its cache without asking the index
+  whether its pages are still current. Against pypi.org uv does that by itself for ten minutes after a
+  fetch (the pages say ``max-age=600``); the registry proxy of the machine these numbers were taken on
+  sends no such header, so there uv revalidates every page on every install and the plain rows carry that
+  network wait in both columns.
 
 Bytecode is compiled first (``compileall``) for layer_ci and its dependencies, as an installed package
 has it: this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise make every run re-compile every
@@ -99,12 +104,12 @@ def floor_argv(repo: Path, target: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def floor_build(repo: Path, work: Path) -> Sample:
+def floor_build(repo: Path, work: Path, env: dict[str, str] | None = None) -> Sample:
     target = work / "floor"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     start, start_cpu = time.perf_counter(), _children_cpu()
-    subprocess.run(floor_argv(repo, target), check=True)
+    subprocess.run(floor_argv(repo, target), check=True, env=env)
     subprocess.run(["zip", "-qrX", str(work / "floor.zip"), "python"], cwd=target, check=True)
     sample = time.perf_counter() - start, _children_cpu() - start_cpu
     (work / "floor.zip").unlink()
@@ -121,9 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     compile_bytecode()
     layer_ci = layer_ci_argv()
-    names = ("pass", "version", "plan", "build", "unsandboxed", "first", "floor")
+    names = ("pass", "version", "plan", "build", "unsandboxed", "first", "floor", "cached", "cached_floor")
     samples: dict[str, list[Sample]] = {name: [] for name in names}
     unsandboxed = {**os.environ, "LAYER_CI_SANDBOX": "off"}
+    offline = {**os.environ, "UV_OFFLINE": "1"}
     with tempfile.TemporaryDirectory(prefix="layer-ci-bench-startup-") as tmp:
         work = Path(tmp)
         repo = prepare(work)
@@ -141,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("unsandboxed", lambda: timed(build, repo, unsandboxed)),
                 ("first", functools.partial(timed, first_build, repo)),
                 ("floor", lambda: floor_build(repo, work)),
+                ("cached", lambda: timed(build, repo, offline)),
+                ("cached_floor", lambda: floor_build(repo, work, offline)),
             ]
             for name, step in steps if index % 2 == 0 else reversed(steps):
                 samples[name].append(step())
@@ -153,11 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = list(zip(samples["build"], samples["floor"], strict=True))
     build_ratio = statistics.median(ours[0] / floor[0] for ours, floor in pairs)
     cpu_ratio = statistics.median(ours[1] / floor[1] for ours, floor in pairs)
-    unsandboxed_ratio, first_ratio = (
+    unsandboxed_ratio, first_ratio, cached_ratio = (
         statistics.median(
-            ours[0] / floor[0] for ours, floor in zip(samples[name], samples["floor"], strict=True)
+            ours[0] / floor[0] for ours, floor in zip(samples[name], samples[base], strict=True)
         )
-        for name in ("unsandboxed", "first")
+        for name, base in (("unsandboxed", "floor"), ("first", "floor"), ("cached", "cached_floor"))
     )
     rows = [
         ("`layer-ci --version`", "version", f"≤ {TARGETS['version'] * 1000:.0f} ms"),
@@ -167,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("the same with `LAYER_CI_SANDBOX=off` (reference only)", "unsandboxed", ""),
         ("the same into a new `--out` each time: nothing to reuse (reference only)", "first", ""),
         ("floor: `uv pip install --target --require-hashes` + `zip -qrX`", "floor", ""),
+        ("`layer-ci build common-deps`, uv answering from its cache (`UV_OFFLINE=1`)", "cached", ""),
+        ("floor, uv answering from its cache (`UV_OFFLINE=1`)", "cached_floor", ""),
     ]
     table = "\n".join(
         f"| {what} | {median[name] * 1000:.0f} ms | {cpu[name] * 1000:.0f} ms | {target} |"
@@ -180,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| command | median wall | median CPU | target |\n|---|---|---|---|\n"
         f"{table}\n\n"
         f"Median ratio build / floor (paired per round): **{build_ratio:.2f}** wall, {cpu_ratio:.2f} CPU; "
-        f"{unsandboxed_ratio:.2f} wall without the sandbox, {first_ratio:.2f} wall for a first build "
+        f"{unsandboxed_ratio:.2f} wall without the sandbox, {first_ratio:.2f} wall for a first build, "
+        f"{cached_ratio:.2f} wall with uv answering from its cache "
         "(CPU time is the steadier figure on a shared machine; uv uses several threads, so CPU exceeds wall "
         f"for both builds). Machine: {os.cpu_count()} "
         f"CPUs, Python {sys.version.split()[0]}, 1-minute load average {load_before:.1f} at the start and "

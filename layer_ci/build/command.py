@@ -19,6 +19,7 @@ from layer_ci.model import LayerSpec
 DEFAULT_TIMEOUT_S = 1800.0
 TAIL_LINES = 15
 TAIL_CHARS = 2000
+OUTPUT_KEPT = 1024 * 1024  # of untrusted code's output: the end, where installers and builds say what failed
 # 1980-01-01T00:00:00Z, the zip epoch: tools that honour SOURCE_DATE_EPOCH then stamp what the zip stores.
 SOURCE_DATE_EPOCH = "315532800"
 # What a build command inherits: enough to find tools and a home, nothing secret from the CI environment.
@@ -79,7 +80,8 @@ def run_untrusted(
 
     ``while_waiting`` runs once the code has started (layer-ci's own work that does not depend on it). The
     output goes to an unnamed temporary file, not a pipe, so the code never stalls on a full pipe while
-    ``while_waiting`` runs; ``timeout_s`` counts from the start, whatever ``while_waiting`` takes.
+    ``while_waiting`` runs; ``timeout_s`` counts from the start, whatever ``while_waiting`` takes. The
+    result's ``stdout`` is the last OUTPUT_KEPT bytes of the output (stderr included), however much it wrote.
     """
     isolation = isolation or sandbox.isolation()
     with tempfile.TemporaryFile(prefix="layer-ci-output-") as output:
@@ -138,8 +140,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _read(output: IO[bytes]) -> bytes:
-    output.seek(0)
-    return output.read()
+    output.seek(0, os.SEEK_END)
+    output.seek(max(0, output.tell() - OUTPUT_KEPT))
+    return output.read(OUTPUT_KEPT)
 
 
 def output_tail(output: str) -> str:

@@ -85,3 +85,23 @@ def test_a_failure_meanwhile_stops_the_code_and_leaves_no_process(
     assert time.monotonic() - started < 10
     with pytest.raises(ProcessLookupError):  # killed and reaped: not even a zombie is left
         os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
+def test_only_the_end_of_a_flood_of_output_is_kept(tmp_path: Path) -> None:
+    from layer_ci.build.command import OUTPUT_KEPT
+
+    script = (
+        "import sys\n"
+        "for _ in range(48):\n"
+        "    sys.stdout.write('y' * 65535 + '\\n')\n"
+        "print('error: the last word')\n"
+    )
+    completed = run_untrusted(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+        timeout_s=60,
+        what="flood",
+    )
+    assert len(completed.stdout) == OUTPUT_KEPT < 48 * 65536
+    assert completed.stdout.endswith("error: the last word\n")

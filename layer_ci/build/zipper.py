@@ -335,7 +335,7 @@ def _write_archive(
     refuse: _Refusal,
     blocks: list[BlockRecord],
 ) -> None:
-    """Write the archive; ``blocks`` gets each file block's name, offset and length (for the next zip)."""
+    """Write the archive; ``blocks`` gets each file block's name, place and output digest (for reuse)."""
     members: list[_Member] = []
     refused: dict[str, None] = {}  # the members holding refused bytes, in archive order
     workers = max(1, min(4, os.cpu_count() or 1))

@@ -34,7 +34,7 @@ _MAGIC = b"layer-ci deflate index\n"
 # A block's name, the offset and length of its deflate output in the zip, and that output's SHA-256.
 _RECORD = struct.Struct("<32sQI32s")
 _SIGNATURE_SIZE = hashlib.sha256().digest_size
-# An index is read whole; a larger file is not one of ours (1.5 million blocks, far past Lambda's limits).
+# An index is read whole; a larger one is not ours (1.7 million blocks, far past what Lambda allows a layer).
 _MAX_INDEX_BYTES = 128 * 1024 * 1024
 
 BlockRecord = tuple[bytes, int, int, bytes]  # name, offset, length, SHA-256 of the output

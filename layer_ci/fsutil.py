@@ -14,6 +14,7 @@ _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file a program creat
 _ATTEMPTS = 100
 CACHE_ENV = "LAYER_CI_CACHE"
 MACHINE_KEY_FILE = "machine.key"
+_KEY_FILE_LIMIT = 4096  # a key is 64 hex digits; a larger file is not one layer-ci wrote
 
 
 class UnsafePathError(UsageError):
@@ -61,6 +62,29 @@ def user_cache_dir() -> Path:
     return (base / "layer-ci").absolute()
 
 
+def read_own_file(path: Path, *, limit: int, deny_mode: int = 0o022) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of this user's, at most ``limit`` bytes long, with none
+    of ``deny_mode`` set (default: nobody else may write it); None otherwise, or when it cannot be read.
+
+    For what layer-ci keeps in a cache folder and trusts on reading: a link is not followed, and a device or
+    FIFO planted in its place is neither waited on nor read without end.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & deny_mode:
+                return None
+            if st.st_size > limit:
+                return None
+            return handle.read(limit)
+        except OSError:
+            return None
+
+
 @functools.cache
 def machine_key() -> str | None:
     """This user's secret (64 hex digits), created on first use; None when it cannot be kept safely.
@@ -81,12 +105,10 @@ def machine_key() -> str | None:
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(os.urandom(32).hex())
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-                return None
-            key = handle.read(65).decode("ascii").strip()
+        raw = read_own_file(path, limit=_KEY_FILE_LIMIT, deny_mode=0o077)
+        if raw is None:
+            return None
+        key = raw.decode("ascii").strip()
         if not _is_hex_key(key):
             # Empty or cut short (a crash between create and write): replace it whole, or what it signs
             # would be refused for good. A process racing this one at worst misses a memo once.

@@ -116,3 +116,23 @@ def test_without_a_place_for_it_there_is_no_machine_key(
         assert machine_key() is None
     finally:
         machine_key.cache_clear()
+
+
+def test_read_own_file_takes_only_a_regular_file_of_this_users_that_others_cannot_write(
+    tmp_path: Path,
+) -> None:
+    from layer_ci.fsutil import read_own_file
+
+    good = tmp_path / "memo"
+    good.write_bytes(b"remembered")
+    good.chmod(0o644)
+    assert read_own_file(good, limit=100) == b"remembered"
+    assert read_own_file(good, limit=5) is None, "larger than the limit"
+    assert read_own_file(good, limit=100, deny_mode=0o077) is None, "others may read it"
+    good.chmod(0o664)
+    assert read_own_file(good, limit=100) is None, "others may write it"
+    (tmp_path / "link").symlink_to(good)
+    assert read_own_file(tmp_path / "link", limit=100, deny_mode=0) is None
+    os.mkfifo(tmp_path / "fifo", 0o600)
+    assert read_own_file(tmp_path / "fifo", limit=100) is None  # returns at once: no writer is waited for
+    assert read_own_file(tmp_path / "missing", limit=100) is None

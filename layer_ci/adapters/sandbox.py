@@ -263,21 +263,15 @@ def _memo_read(key: str) -> Isolation | None:
 
 def _memo_answers() -> dict[str, object]:
     """The memo's answers by key: empty when there is no memo, or it is not provably this user's own."""
-    try:
-        fd = os.open(_memo_path(), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    from layer_ci.fsutil import read_own_file
+
+    raw = read_own_file(_memo_path(), limit=1 << 20)  # this user's own, and nobody else may write it
+    if raw is None:
         return {}
     try:
-        st = os.fstat(fd)
-        # Only a regular file this user wrote and nobody else may write is trusted.
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return {}
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = json.loads(handle.read(1 << 20))
-    except (OSError, ValueError):
+        data = json.loads(raw)
+    except ValueError:
         return {}
-    finally:
-        os.close(fd)
     answers = data.get("answers") if isinstance(data, dict) and data.get("format") == MEMO_FORMAT else None
     return answers if isinstance(answers, dict) else {}
 

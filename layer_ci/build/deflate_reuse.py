@@ -19,13 +19,12 @@ import contextlib
 import hashlib
 import hmac
 import os
-import stat
 import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from layer_ci.fsutil import machine_key, write_atomically
+from layer_ci.fsutil import machine_key, read_own_file, write_atomically
 
 # Bumped whenever the zipper's deflate settings (window bits, memory level, strategy, flush) or the
 # index's layout change.
@@ -132,22 +131,11 @@ def _header() -> bytes:
 
 def _signed_body(path: Path, secret: str) -> bytes | None:
     """The index's contents without its signature, if it is a file of this user's that this key signed."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    raw = read_own_file(path, limit=_MAX_INDEX_BYTES)
+    if raw is None or len(raw) <= _SIGNATURE_SIZE:
         return None
-    with os.fdopen(descriptor, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > _MAX_INDEX_BYTES:
-            return None
-        try:
-            raw = handle.read(st.st_size)
-        except OSError:
-            return None
     body, signature = raw[:-_SIGNATURE_SIZE], raw[-_SIGNATURE_SIZE:]
-    if len(raw) <= _SIGNATURE_SIZE or not hmac.compare_digest(_sign(secret, body), signature):
-        return None
-    return body
+    return body if hmac.compare_digest(_sign(secret, body), signature) else None
 
 
 def _sign(secret: str, body: bytes) -> bytes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,20 @@ def wait_for(path: Path, seconds: float) -> bool:
     return False
 
 
+def run_python(
+    script: str, folder: Path, *, what: str, timeout_s: float = 60, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """``script`` run by this interpreter as untrusted code, in ``folder``, with only PATH set."""
+    return run_untrusted(
+        [sys.executable, "-c", script],
+        cwd=folder,
+        env={"PATH": os.environ["PATH"]},
+        timeout_s=timeout_s,
+        what=what,
+        **options,
+    )
+
+
 def test_the_code_keeps_running_and_writing_while_layer_ci_works_meanwhile(tmp_path: Path) -> None:
     # 256 KiB of output fills a pipe four times over: with a pipe nobody read during while_waiting, the
     # code would stall before writing its marker.
@@ -33,10 +49,9 @@ def test_the_code_keeps_running_and_writing_while_layer_ci_works_meanwhile(tmp_p
         "print('the end')\n"
     )
     seen: list[bool] = []
-    completed = run_untrusted(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"]},
+    completed = run_python(
+        script,
+        tmp_path,
         timeout_s=60,
         what="noisy build",
         while_waiting=lambda: seen.append(wait_for(tmp_path / "marker", 10)),
@@ -50,10 +65,9 @@ def test_the_code_keeps_running_and_writing_while_layer_ci_works_meanwhile(tmp_p
 def test_the_timeout_counts_from_the_start_not_from_the_end_of_the_work_meanwhile(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(BuildError, match=r"slow build: timed out after 1 s"):
-        run_untrusted(
-            [sys.executable, "-c", "print('working', flush=True); import time; time.sleep(30)"],
-            cwd=tmp_path,
-            env={"PATH": os.environ["PATH"]},
+        run_python(
+            "print('working', flush=True); import time; time.sleep(30)",
+            tmp_path,
             timeout_s=1,
             what="slow build",
             while_waiting=lambda: time.sleep(1.5),
@@ -74,10 +88,9 @@ def test_a_failure_meanwhile_stops_the_code_and_leaves_no_process(
 
     started = time.monotonic()
     with pytest.raises(BuildError, match="input key"):
-        run_untrusted(
-            [sys.executable, "-c", script],
-            cwd=tmp_path,
-            env={"PATH": os.environ["PATH"]},
+        run_python(
+            script,
+            tmp_path,
             timeout_s=60,
             what="build",
             while_waiting=fail,
@@ -96,10 +109,9 @@ def test_only_the_end_of_a_flood_of_output_is_kept(tmp_path: Path) -> None:
         "    sys.stdout.write('y' * 65535 + '\\n')\n"
         "print('error: the last word')\n"
     )
-    completed = run_untrusted(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"]},
+    completed = run_python(
+        script,
+        tmp_path,
         timeout_s=60,
         what="flood",
     )

@@ -10,11 +10,31 @@ from pathlib import Path
 
 from layer_ci.errors import UsageError
 
+try:  # BLAKE2 is built into the interpreter; hashlib loads OpenSSL first, ~3 ms of a command's start
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b as _blake2b
+
 _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file a program creates
 _ATTEMPTS = 100
 CACHE_ENV = "LAYER_CI_CACHE"
 MACHINE_KEY_FILE = "machine.key"
 _KEY_FILE_LIMIT = 4096  # a key is 64 hex digits; a larger file is not one layer-ci wrote
+
+
+def memo_digest(*parts: str | bytes) -> str:
+    """A 256-bit hex digest of ``parts`` (each length-prefixed, so no two lists of parts share one).
+
+    For what layer-ci's own caches are keyed or fingerprinted by (the config memo, the sandbox probe's
+    memo): those are worked out before a build's installer can start, where hashlib's OpenSSL would be
+    start-up time. Digests that formats name (SHA-256 of zips, wheels, RECORD lines) still use hashlib.
+    """
+    digest = _blake2b(digest_size=32)
+    for part in parts:
+        data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 class UnsafePathError(UsageError):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_ci.fsutil import MACHINE_KEY_FILE, machine_key, write_atomically
+from layer_ci.fsutil import MACHINE_KEY_FILE, machine_key, memo_digest, write_atomically
 
 
 def _mode(path: Path) -> int:
@@ -136,3 +136,24 @@ def test_read_own_file_takes_only_a_regular_file_of_this_users_that_others_canno
     os.mkfifo(tmp_path / "fifo", 0o600)
     assert read_own_file(tmp_path / "fifo", limit=100) is None  # returns at once: no writer is waited for
     assert read_own_file(tmp_path / "missing", limit=100) is None
+
+
+def test_memo_digest_tells_apart_parts_that_join_to_the_same_text() -> None:
+    # Joined with a separator, ("a\0b",) and ("a", "b") would share a fingerprint; each part is
+    # length-prefixed instead.
+    digests = {
+        memo_digest("ab", "c"),
+        memo_digest("a", "bc"),
+        memo_digest("abc"),
+        memo_digest("a\0b"),
+        memo_digest("a", "b"),
+        memo_digest(),
+    }
+    assert len(digests) == 6
+    assert all(len(digest) == 64 and int(digest, 16) >= 0 for digest in digests)
+
+
+def test_memo_digest_is_the_same_for_text_and_its_utf8_bytes_and_stable() -> None:
+    assert memo_digest("é", b"\xff") == memo_digest("é".encode(), b"\xff")
+    assert memo_digest("x") == memo_digest("x")
+    assert memo_digest("x") != memo_digest("y")

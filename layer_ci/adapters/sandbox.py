@@ -43,7 +43,7 @@ SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
 # "off": probe this machine afresh, and neither read nor write the memo of the answer.
 MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
 MEMO_FILE = "sandbox-probe.json"
-MEMO_FORMAT = 2
+MEMO_FORMAT = 3
 MEMO_ANSWERS = 16
 # Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
 OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
@@ -198,7 +198,7 @@ def _memo_key(wanted: str, user: str) -> str | None:
     The memo sits in the user's cache folder, not the checkout; the boot id in the key is unknowable
     to whoever writes a commit, so a memo brought by one is never taken for this machine's.
     """
-    import hashlib
+    from layer_ci.fsutil import memo_digest
 
     try:
         parts = [
@@ -226,7 +226,7 @@ def _memo_key(wanted: str, user: str) -> str | None:
                 parts.append(repr(sandbox_user(user)))  # the user root hands code to, as /etc/passwd says
     except OSError:
         return None
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return memo_digest(*parts)
 
 
 def _read(path: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import stat
@@ -17,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import layer_ci
-from layer_ci.fsutil import UnsafePathError, containment_problem, machine_key, state_dir, write_atomically
+from layer_ci.fsutil import (
+    UnsafePathError,
+    containment_problem,
+    machine_key,
+    memo_digest,
+    state_dir,
+    write_atomically,
+)
 from layer_ci.model import Config
 
 CONFIG_CACHE_PATH = Path(".layer-ci") / "cache" / "config.json"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 # Same default as layer_ci.config.loader; repeated here because importing the loader is the cost
 # (YAML parser, JSON Schema validator) a cache hit exists to avoid.
 DEFAULT_CONFIG = Path("layer-ci.yml")
@@ -70,7 +76,6 @@ def _load_fresh(path: Path | None) -> Config:
 def _code_signature() -> str:
     """Size and mtime of every module and data file of the installed layer_ci package."""
     package = Path(layer_ci.__file__).parent
-    digest = hashlib.sha256(f"{layer_ci.__version__}|{sys.version}".encode())
     pending = [package]
     entries: list[str] = []
     while pending:
@@ -82,18 +87,11 @@ def _code_signature() -> str:
                 elif entry.name.endswith((".py", ".json")):
                     st = entry.stat()
                     entries.append(f"{entry.path}|{st.st_size}|{st.st_mtime_ns}")
-    for line in sorted(entries):
-        digest.update(line.encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+    return memo_digest(layer_ci.__version__, sys.version, *sorted(entries))
 
 
 def _fingerprint(key: str, config_path: Path, resolved: Path, raw: bytes) -> str:
-    parts = [str(CACHE_FORMAT), key, _code_signature(), str(config_path), str(resolved), _sha256(raw)]
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return memo_digest(str(CACHE_FORMAT), key, _code_signature(), str(config_path), str(resolved), raw)
 
 
 def _referenced_paths(config: Config) -> dict[str, str]:
@@ -118,7 +116,7 @@ def _referenced_paths(config: Config) -> dict[str, str]:
 
 
 def _templates(config: Config) -> dict[str, str]:
-    return {name: _sha256((config.root / name).read_bytes()) for name in config.templates}
+    return {name: memo_digest((config.root / name).read_bytes()) for name in config.templates}
 
 
 def _store(cache_file: Path, fingerprint: str, config: Config, raw: bytes) -> None:
@@ -144,7 +142,7 @@ def _lookup(cache_file: Path, fingerprint: str, root: Path) -> Config | None:
         if not isinstance(document, dict) or document.get("fingerprint") != fingerprint:
             return None
         for name, digest in document["templates"].items():
-            if _sha256((root / name).read_bytes()) != digest:
+            if memo_digest((root / name).read_bytes()) != digest:
                 return None
         config = _decode(Config, document["config"])
         if not isinstance(config, Config) or config.root != root:

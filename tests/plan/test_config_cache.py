@@ -228,6 +228,31 @@ def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
 
+def test_a_memo_hit_and_the_sandbox_probe_memo_need_no_openssl(example_repo: Path) -> None:
+    # Both are worked out before a build's installer can start; hashlib loads OpenSSL on import (~3 ms
+    # of every build's start), so their fingerprints are BLAKE2 (built into the interpreter). Input keys,
+    # zips and RECORD lines still take SHA-256 from hashlib, once the installer runs.
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from layer_ci.plan.config_cache import load_config_cached\n"
+        "from layer_ci.adapters import sandbox\n"
+        "config = load_config_cached(Path('layer-ci.yml'))\n"
+        "sandbox.isolation()\n"
+        "print(len(config.layers), sorted({'hashlib', '_hashlib'} & set(sys.modules)))\n"
+    )
+    env = {"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin", "HOME": str(example_repo.parent)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", probe], cwd=example_repo, env=env, capture_output=True, text=True
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    layers = len(load_config(example_repo / "layer-ci.yml").layers)
+    # The first run parses the YAML (the loader may use hashlib); the second is answered from both memos.
+    assert runs[1].stdout.split() == [str(layers), "[]"], runs[1].stdout + runs[1].stderr
+
+
 def test_a_memo_written_elsewhere_is_never_a_hit(
     example_repo: Path, fresh_loads: FreshLoads, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

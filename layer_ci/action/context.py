@@ -122,6 +122,24 @@ class ActionSettings:
         return not head or head.lower() != self.repository.lower()
 
     @property
+    def workflow_run_from_elsewhere(self) -> str | None:
+        """For a ``workflow_run`` event: the head repository of the run that triggered it, when that is not
+        this repository (a fork's pull request; "(unknown repository)" when the payload does not say).
+
+        Such a workflow often checks out the triggering run's ``head_sha``: a fork's code, with this
+        repository's secrets in reach. ``workflow_run.pull_requests`` is empty for forks, so the head
+        repository is what tells.
+        """
+        if self.event_name != "workflow_run":
+            return None
+        run = self.event.get("workflow_run")
+        head = run.get("head_repository") if isinstance(run, Mapping) else None
+        name = head.get("full_name") if isinstance(head, Mapping) else None
+        if not name:
+            return "(unknown repository)"
+        return None if str(name).lower() == self.repository.lower() else str(name)
+
+    @property
     def read_only_reason(self) -> str | None:
         """Why this run must write nothing (no AWS, no pushes, no comments), or None when it may.
 
@@ -130,6 +148,9 @@ class ActionSettings:
         """
         if self.is_fork:
             return f"pull request from the fork {self.pr_head_repository or '(deleted repository)'}"
+        foreign_run = self.workflow_run_from_elsewhere
+        if foreign_run is not None:
+            return f"a workflow_run of a run on {foreign_run}'s code"
         if self.is_pull_request_comment:
             return (
                 f"a comment on pull request #{self.pr_number}, whose head may be a fork's (the event does "

@@ -86,6 +86,31 @@ def test_fork_detection(tmp_path: Path) -> None:
     assert choose_route(forced) == "fork"  # asking for verify does not lift the read-only rule
 
 
+def test_a_workflow_run_triggered_by_a_forks_run_is_read_only(tmp_path: Path) -> None:
+    # A workflow_run that checks out the triggering run's head_sha runs a fork's code with this
+    # repository's secrets; its pull_requests list is empty for forks, so the head repository tells.
+    def triggered_from(head_repository: object) -> dict[str, object]:
+        run: dict[str, object] = {"event": "pull_request", "head_sha": "b" * 40, "pull_requests": []}
+        if head_repository is not None:
+            run["head_repository"] = head_repository
+        return {**REPO, "workflow_run": run}
+
+    def route(payload: dict[str, object]) -> str:
+        return choose_route(read_settings(_env(tmp_path, "workflow_run", payload, LAYER_CI_COMMAND="run")))
+
+    fork = read_settings(_env(tmp_path, "workflow_run", triggered_from({"full_name": "mallory/app"})))
+    assert fork.read_only_reason == "a workflow_run of a run on mallory/app's code"
+    assert route(triggered_from({"full_name": "mallory/app"})) == "fork"
+    assert route(triggered_from(None)) == "fork"  # the payload does not say: taken for a fork's
+    assert route(triggered_from({"full_name": "Octo/App"})) == "push"  # this repository's own run
+    assert (
+        read_settings(
+            _env(tmp_path, "workflow_run", triggered_from({"full_name": "octo/app"}))
+        ).read_only_reason
+        is None
+    )
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -162,7 +162,14 @@ def build_python(
     ``while_installing`` is called once, while the first install runs (build_layer loads its tools then).
     """
     requirements = requirements_file(spec)
-    require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(requirements.read_text("utf-8")))
+    try:
+        text = requirements.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        line = requirements.read_bytes()[: exc.start].count(b"\n") + 1
+        raise BuildError(
+            f"{requirements}:{line}: not UTF-8 text (byte {exc.start}); save the requirements file as UTF-8"
+        ) from None
+    require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(text))
     installer = choose_installer()
     versions = python_versions(spec)
     builds: dict[PythonTarget, Path] = {}

@@ -170,7 +170,16 @@ def read_event(path: str | None) -> Any:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--event {path}: cannot read it ({exc.strerror}); give a JSON file") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--event {path}: byte {exc.start} is not UTF-8; JSON events are UTF-8 text, save it as such"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}:{exc.lineno}: event is not valid JSON ({exc.msg}); fix the file") from exc
+    except RecursionError:
+        raise UsageError(
+            f"--event {path}: nested too deeply to read (thousands of levels); Lambda events are shallow, "
+            "fix the file"
+        ) from None

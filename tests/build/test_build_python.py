@@ -305,3 +305,14 @@ def test_the_uv_beside_the_interpreter_is_the_one_the_uv_package_finds() -> None
     assert found is not None
     assert os.path.dirname(found) == os.path.dirname(sys.executable)
     assert os.path.samefile(found, find_uv_bin())
+
+
+def test_a_requirements_file_that_is_not_utf8_is_a_one_line_error_naming_its_line(tmp_path: Path) -> None:
+    spec = python_layer(tmp_path, "six==1.17.0\n")
+    (spec.source / "requirements.txt").write_bytes(b"six==1.17.0\nidna==3.10 \xff\xfe\n")
+    with pytest.raises(BuildError) as raised:
+        build_layer(spec, tmp_path / "out", input_key="k")
+    assert str(raised.value).endswith(
+        "requirements.txt:2: not UTF-8 text (byte 23); save the requirements file as UTF-8"
+    )
+    assert not (tmp_path / "out" / "deps.zip").exists()

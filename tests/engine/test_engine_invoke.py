@@ -217,3 +217,24 @@ def test_node_handler(shared_cache: Path, tmp_path: Path) -> None:
     assert invoke_function(callback, "nodefn", {}, {"greet": str(layer)}, options=options).document() == {
         "via": "callback"
     }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"a": "\xff\xfe"}', "byte 7 is not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply to read"),
+    ],
+)
+def test_an_event_file_that_cannot_be_read_as_json_is_a_one_line_usage_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    from layer_ci.engine.invoke import read_event
+    from layer_ci.errors import UsageError
+
+    event = tmp_path / "event.json"
+    event.write_bytes(content)
+    with pytest.raises(UsageError) as raised:
+        read_event(str(event))
+    assert f"--event {event}: {message}" in str(raised.value)
+    assert "\n" not in str(raised.value)

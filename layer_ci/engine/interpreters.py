@@ -480,7 +480,6 @@ def lambda_environment(
     home: Path,
     tmpdir: Path,
     caller_env: Mapping[str, str] | None = None,
-    pycache_dir: Path | None = None,
 ) -> LambdaEnvironment:
     """Build the environment from nothing: Lambda's variables, the function's own, and an allow-list.
 
@@ -510,14 +509,16 @@ def lambda_environment(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # No bytecode is written, and none is kept between runs: a cache shared by runs would be writable
+        # by every function's code, so one function's tests could plant a .pyc that another's gate run
+        # loads. Lambda compiles /opt and /var/task afresh on a cold start too (both are read-only there);
+        # bytecode shipped in a layer, and the test tools' own, are still read.
+        "PYTHONDONTWRITEBYTECODE": "1",
         OPT_ENV: str(opt),
     }
     if paths.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(paths.pythonpath)
         env["PYTHONNOUSERSITE"] = "1"
-        if pycache_dir is not None:
-            # /opt is read-only in Lambda; bytecode goes to the cache instead of into the layers' trees.
-            env["PYTHONPYCACHEPREFIX"] = str(pycache_dir)
     if paths.node_path:
         env["NODE_PATH"] = os.pathsep.join(paths.node_path)
     for name in CALLER_ALLOW_LIST:

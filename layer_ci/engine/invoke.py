@@ -91,12 +91,11 @@ def invoke_function(
         if interpreter.family == "python":
             # -I: neither the caller's PYTHON* variables nor the bootstrap's folder reach sys.path (the
             # bootstrap inserts PYTHONPATH's entries itself, in Lambda's order). -I also ignores
-            # PYTHONPYCACHEPREFIX, so bytecode is sent to the cache explicitly: /opt stays untouched.
+            # PYTHONDONTWRITEBYTECODE, hence -B (see lambda_environment).
             argv = [
                 str(prepared.home.bin / "python"),
                 "-I",
-                "-X",
-                f"pycache_prefix={env['PYTHONPYCACHEPREFIX']}",
+                "-B",
                 str(prepared.runtime_dir / "bootstrap.py"),
                 str(event_file),
             ]

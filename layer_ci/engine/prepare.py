@@ -234,12 +234,6 @@ def function_process(
             runtime_dir=prepared.runtime_dir,
             shim_bin=shim_bin,
         )
-        pycache = sandbox.owned_folder(isolation, prepared.cache_dir / "pycache")
-        if mounts is not None:
-            # Every function and layer set shares the paths /var/task and /opt here, and bytecode is reused
-            # when a source's mtime and size match (zips stamp 1980): one prefix per layer set and function.
-            material = f"{prepared.opt.key}\0{prepared.task_root}".encode()
-            pycache = pycache / hashlib.sha256(material).hexdigest()[:24]
         sandbox.give_to(isolation, [scratch, scratch / "home", scratch / "tmp"])
         sandbox.require_reachable(
             isolation,
@@ -268,7 +262,6 @@ def function_process(
             home=scratch / "home",
             tmpdir=scratch / "tmp",
             caller_env=options.caller_env,
-            pycache_dir=pycache,
         )
         notes = (
             (f"function {prepared.function.name}: {sandbox.EMULATED_NOTE} ({refusal})",) if refusal else ()

@@ -405,3 +405,28 @@ def test_a_hostile_layer_is_an_error_result_and_nothing_runs(shared_cache: Path,
     assert result.status == "error"
     assert result.headline is not None and "zip-slip" in result.headline and "hostile.zip" in result.headline
     assert result.exit_code is None and result.output_tail == ""
+
+
+BYTECODE_PROBE = """
+import sys
+
+import app
+
+
+def test_no_bytecode_is_written_or_shared():
+    assert sys.dont_write_bytecode
+    assert sys.pycache_prefix is None
+    assert app.handler({"name": "ada"}, None) == {"greeting": "hello ada"}
+"""
+
+
+def test_no_bytecode_outlives_a_run(tmp_path: Path) -> None:
+    # A bytecode cache kept between runs would be writable by every function's code: one function's
+    # tests could plant a .pyc that another function's gate run loads. Lambda compiles afresh too.
+    config, v1, _ = _greeter(tmp_path, {"tests/test_bytecode.py": BYTECODE_PROBE})
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        result = run_function_tests(config, "greeter", {"common": str(v1)}, options=_options(cache))
+        assert result.status == "passed", result.output_tail
+    assert sorted(cache.rglob("*.pyc")) == []
+    assert sorted((tmp_path / "functions").rglob("__pycache__")) == []

@@ -2,11 +2,15 @@
 
 Three modes, the strongest this machine allows (``LAYER_CI_SANDBOX`` = auto | namespace | user | off):
 
-- ``namespace``: new user, mount and PID namespaces with their own /proc (sandbox_exec.py). The code
-  sees only its own processes, so no ancestor's /proc/<pid>/environ; a process in a child user
-  namespace may not ptrace-read any process outside it either. The layers can be mounted at the real
-  /opt (read-only) and the function at /var/task. Root maps itself to Lambda's uid 993 inside, so the
-  code holds no capability after exec; any other user keeps its own uid.
+- ``namespace``: new mount and PID namespaces with their own /proc (sandbox_exec.py). The code sees
+  only its own processes, so no ancestor's /proc/<pid>/environ. The layers can be mounted at the real
+  /opt (read-only) and the function at /var/task. Any user but root also gets a user namespace, keeping
+  its own uid; a process in it may not ptrace-read any process outside it either. Root uses its own
+  namespaces and hands the code to the unprivileged user (as in ``user`` mode), with no_new_privs: a
+  user namespace would map the code's uid to root outside, free to read root's files and write the
+  checkout. Folders on the way to what the code must read that the user may not enter (root's 0700
+  home, holding the interpreter or the cache) are replaced, in the namespace only, by a tmpfs holding
+  just the entries needed (``unveil``); nothing else in them is visible.
 - ``user``: root without namespaces (a Docker container under the default seccomp profile, like the
   Action's): the code runs as an unprivileged user (``LAYER_CI_SANDBOX_USER``, default ``layer-ci``,
   else ``nobody``), which may not read root's /proc/<pid>/environ. /opt is the stand-in folder.
@@ -43,7 +47,7 @@ SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
 # "off": probe this machine afresh, and neither read nor write the memo of the answer.
 MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
 MEMO_FILE = "sandbox-probe.json"
-MEMO_FORMAT = 3
+MEMO_FORMAT = 4
 MEMO_ANSWERS = 16
 # Set by layer-ci's own image: /opt and /var/task of this container are layer-ci's to replace.
 OWN_CONTAINER_ENV = "LAYER_CI_OWN_CONTAINER"
@@ -77,6 +81,12 @@ class Isolation:
     # these namespaces: a lean spawn (no mounts) then needs no helper interpreter. See spawn(lean=True).
     unshare: str | None = None
     setpriv: str | None = None
+
+    @property
+    def unveils(self) -> bool:
+        """Whether folders the code's user may not enter can be opened to it in the namespace: only root,
+        setting up its own namespaces before handing the code over, can reach them to bind them."""
+        return self.mode == "namespace" and self.drop is not None and not self.userns
 
     def describe(self) -> str:
         if self.mode == "namespace":
@@ -141,15 +151,16 @@ def _isolation(wanted: str, user: str, memo: bool) -> Isolation:
 def _probe(wanted: str, user: str) -> Isolation:
     root = os.geteuid() == 0
     if wanted in ("auto", "namespace"):
-        inner = LAMBDA_UID if root else os.geteuid()
-        found = _probe_namespace(userns=True, inner=inner, drop=None)
+        if root:
+            # Never a user namespace mapping root to itself: the code would be root outside it.
+            drop = sandbox_user(user)
+            found = _probe_namespace(userns=False, drop=drop)
+            if found is None:  # no CAP_SYS_ADMIN: a user namespace made by the unprivileged user
+                found = _probe_namespace(userns=True, drop=drop)
+        else:
+            found = _probe_namespace(userns=True, drop=None)
         if found is not None:
             return _with_lean_launcher(found)
-        if root:
-            drop = sandbox_user(user)
-            found = _probe_namespace(userns=False, inner=0, drop=drop)
-            if found is not None:
-                return _with_lean_launcher(found)
         if wanted == "namespace":
             raise SandboxError(
                 f"{SANDBOX_ENV}=namespace but this machine does not allow user, mount and PID namespaces "
@@ -327,7 +338,7 @@ def forget_memo() -> None:
         _memo_path().unlink()
 
 
-def _probe_namespace(*, userns: bool, inner: int, drop: tuple[int, int, str] | None) -> Isolation | None:
+def _probe_namespace(*, userns: bool, drop: tuple[int, int, str] | None) -> Isolation | None:
     """Start ``true`` in the namespaces (with /opt and /var/task mounts, then without); None: neither ran."""
     true = shutil.which("true") or "/bin/true"
     with tempfile.TemporaryDirectory(prefix="layer-ci-probe-") as scratch:
@@ -454,6 +465,7 @@ def spawn(
     stdout: int | IO[bytes] | None = None,
     stderr: int | IO[bytes] | None = None,
     lean: bool = False,
+    unveil: Sequence[str] = (),
 ) -> Launched:
     """Start ``argv`` isolated as ``isolation`` says, in its own process group (one kill reaches it all).
 
@@ -465,8 +477,11 @@ def spawn(
     interpreter (tens of ms less per build). The command is then PID 1 of its namespace itself, with no
     init to relay signals sent from inside it or to reap orphans; a missing or non-executable program
     raises FileNotFoundError or PermissionError at once, as Popen does.
+
+    ``unveil``: paths (from ``require_reachable``) the code's user reaches only once the folders in their
+    way are opened to it in the namespace; that takes the helper, never the lean start.
     """
-    if lean and isolation.mode == "namespace" and isolation.unshare and mounts is None:
+    if lean and isolation.mode == "namespace" and isolation.unshare and mounts is None and not unveil:
         return _spawn_unshare(argv, isolation, env, cwd, stdin, stdout, stderr)
     if isolation.mode != "namespace":
         drop = isolation.drop
@@ -496,11 +511,13 @@ def spawn(
         "task_readonly": "1" if mounts and mounts.task_readonly else "",
         "cwd": mounts.cwd or "" if mounts else "",
     }
+    unveiled = [f"unveil={path}" for path in unveil] if isolation.unveils else []
     try:
         process = subprocess.Popen(
             [
                 *(sys.executable, "-I", "-S", str(_HELPER)),
                 *(f"{name}={value}" for name, value in settings.items()),
+                *unveiled,
                 *("--", *argv),
             ],
             cwd=cwd,
@@ -529,11 +546,19 @@ def _spawn_unshare(
     stderr: int | IO[bytes] | None,
 ) -> Launched:
     """The helper's namespaces through util-linux: new mount (private) and PID namespaces with their own
-    /proc, a user namespace mapping the caller as the helper does, SIGKILL to the command if unshare dies;
-    root's own namespaces hand the command to the unprivileged user through setpriv."""
+    /proc, a user namespace mapping the caller as the helper does, SIGKILL to the command if unshare dies.
+    Root hands the command to the unprivileged user through setpriv: after setting up its own namespaces,
+    or before the user namespace, which that user then makes."""
     _require_executable(argv[0], env.get("PATH", os.defpath), cwd)
     assert isolation.unshare is not None
-    wrapper = [isolation.unshare]
+    drop: list[str] = []
+    if isolation.drop:
+        assert isolation.setpriv is not None
+        uid, gid = isolation.drop
+        drop = [isolation.setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs"]
+        drop.append("--")
+    wrapper = list(drop) if isolation.userns else []
+    wrapper += [isolation.unshare]
     if isolation.userns:
         root = os.geteuid() == 0
         wrapper += [
@@ -541,10 +566,8 @@ def _spawn_unshare(
             f"--map-group={LAMBDA_UID if root else os.getegid()}",
         ]
     wrapper += ["--mount", "--propagation=private", "--pid", "--fork", "--mount-proc", "--kill-child", "--"]
-    if isolation.drop:
-        assert isolation.setpriv is not None
-        uid, gid = isolation.drop
-        wrapper += [isolation.setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+    if not isolation.userns:
+        wrapper += drop
     process = subprocess.Popen(
         [*wrapper, *argv],
         cwd=cwd,
@@ -649,47 +672,67 @@ def unreachable(
     """Paths the code's user could not read, each with the folder that stops it (empty: all fine).
 
     Folders of layer-ci's own under ``repair_under`` (its cache: made by mkdtemp, mode 0700) are opened
-    to others for reading on the way instead.
+    to others for reading on the way instead. Where the namespace can open the way (``Isolation.unveils``),
+    only a path closed itself counts.
     """
+    return [problem for path in paths if (problem := _reach(isolation, path, repair_under)[0])]
+
+
+def _reach(isolation: Isolation, path: Path, repair_under: Path | None) -> tuple[str | None, bool]:
+    """(why the code's user cannot read ``path``, or None; whether the namespace must open its way)."""
     if isolation.drop is None:
-        return []
+        return None, False
     uid, gid = isolation.drop
-    problems: list[str] = []
-    for path in paths:
-        target = Path(os.path.abspath(path))
-        while (blocker := _blocker(target, uid, gid)) is not None:
-            if repair_under is None or not under(blocker, os.path.realpath(repair_under)):
-                mode = stat.S_IMODE(os.stat(blocker).st_mode)
-                problems.append(f"{path} (stopped at {blocker}, mode {mode:04o})")
-                break
-            mode = os.stat(blocker).st_mode
-            wanted = 0o055 if stat.S_ISDIR(mode) else 0o044
-            os.chmod(blocker, stat.S_IMODE(mode) | wanted)
-    return problems
-
-
-def _blocker(path: Path, uid: int, gid: int) -> Path | None:
-    for folder in (*reversed(path.parents), path):
+    repairable = os.path.realpath(repair_under) if repair_under is not None else None
+    target = Path(os.path.abspath(path))
+    unveil = False
+    for folder in (*reversed(target.parents), target):
         try:
             st = os.stat(folder)
         except OSError:
-            return None  # not there (yet): the command's own error will say so
-        if st.st_uid == uid:
-            shift = 6
-        elif st.st_gid == gid:
-            shift = 3
-        else:
-            shift = 0
-        needed = stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else stat.S_IROTH
-        if not (st.st_mode >> shift) & needed:
-            return folder
-    return None
+            break  # not there (yet): the command's own error will say so
+        if _allows(st, uid, gid):
+            continue
+        if repairable is not None and under(folder, repairable):
+            wanted = 0o055 if stat.S_ISDIR(st.st_mode) else 0o044
+            os.chmod(folder, stat.S_IMODE(st.st_mode) | wanted)
+            continue
+        if isolation.unveils and folder != target:
+            unveil = True
+            continue
+        return f"{path} (stopped at {folder}, mode {stat.S_IMODE(st.st_mode):04o})", False
+    return None, unveil
+
+
+def _allows(st: os.stat_result, uid: int, gid: int) -> bool:
+    """Whether the user may enter this folder, or read this file."""
+    if st.st_uid == uid:
+        shift = 6
+    elif st.st_gid == gid:
+        shift = 3
+    else:
+        shift = 0
+    needed = stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else stat.S_IROTH
+    return bool((st.st_mode >> shift) & needed)
 
 
 def require_reachable(
     isolation: Isolation, paths: Iterable[Path], what: str, *, repair_under: Path | None = None
-) -> None:
-    problems = unreachable(isolation, paths, repair_under=repair_under)
+) -> tuple[str, ...]:
+    """Check that the code's user can read ``paths``, and where links in them lead; raise if not.
+
+    Returns the paths whose way the namespace must open to the code (``Isolation.unveils``): pass them
+    to ``spawn(unveil=...)``.
+    """
+    problems: list[str] = []
+    unveil: dict[str, None] = {}
+    for path in paths:
+        for route in dict.fromkeys([os.path.abspath(path), os.path.realpath(path)]):
+            problem, blocked = _reach(isolation, Path(route), repair_under)
+            if problem:
+                problems.append(problem)
+            elif blocked:
+                unveil[route] = None
     if problems:
         raise SandboxError(
             f"{what}: untrusted code runs as {isolation.user_name}, which cannot read {problems[0]}; "
@@ -697,6 +740,7 @@ def require_reachable(
             "others, "
             f"or name another user in {SANDBOX_USER_ENV}"
         )
+    return tuple(unveil)
 
 
 def under(path: Path, folder: str) -> bool:

@@ -49,6 +49,8 @@ MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MS_RELATIME = 0x200000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
 # statvfs flag -> mount flag: a bind remount inside a user namespace must keep the flags the kernel locked.
 _KEEP_FLAGS = (
     (2, MS_NOSUID),
@@ -92,8 +94,12 @@ def _bind(source: str, target: str, *, readonly: bool) -> None:
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write(text)
+    # Bytes, not a text file: no codec to import once root dropped to a user that cannot reach the stdlib.
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _report(fd: int, message: str) -> None:
@@ -109,12 +115,19 @@ def _place_task(task_fd: int, readonly: bool) -> None:
     if os.path.isdir("/var/task"):
         _bind(source, "/var/task", readonly=readonly)
         return
-    var_fd = os.open("/var", os.O_PATH | os.O_DIRECTORY)
-    entries = [(name, os.lstat(f"/var/{name}").st_mode) for name in os.listdir("/var")]
-    _mount("tmpfs", "/var", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    _rebuild("/var", os.listdir("/var"))
+    os.mkdir("/var/task", 0o755)
+    _bind(source, "/var/task", readonly=readonly)
+
+
+def _rebuild(folder: str, names: list[str]) -> None:
+    """Cover ``folder`` with a tmpfs (mode 755) holding only ``names``, each bound back from the original."""
+    folder_fd = os.open(folder, os.O_PATH | os.O_DIRECTORY)
+    entries = [(name, os.lstat(f"{folder}/{name}").st_mode) for name in names]
+    _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
     for name, mode in entries:
-        original = f"/proc/self/fd/{var_fd}/{name}"
-        placed = f"/var/{name}"
+        original = f"/proc/self/fd/{folder_fd}/{name}"
+        placed = f"{folder}/{name}"
         if stat.S_ISLNK(mode):
             os.symlink(os.readlink(original), placed)
             continue
@@ -123,9 +136,31 @@ def _place_task(task_fd: int, readonly: bool) -> None:
         else:
             os.close(os.open(placed, os.O_CREAT | os.O_WRONLY, 0o644))
         _mount(original, placed, None, MS_BIND | MS_REC)
-    os.close(var_fd)
-    os.mkdir("/var/task", 0o755)
-    _bind(source, "/var/task", readonly=readonly)
+    os.close(folder_fd)
+
+
+def _allows(path: str, uid: int, gid: int) -> bool:
+    """Whether the user may enter this folder (as layer_ci.adapters.sandbox._allows decides)."""
+    st = os.stat(path)
+    shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
+    return bool((st.st_mode >> shift) & stat.S_IXOTH)
+
+
+def _unveil(paths: list[str], uid: int, gid: int) -> None:
+    """Open the way to ``paths`` for the user: each folder on it the user may not enter (root's 0700 home)
+    is covered, here only, by a tmpfs holding just the entries on the way; the rest of it stays unseen."""
+    needed: dict[str, list[str]] = {}
+    for path in paths:
+        folder = "/"
+        for part in [part for part in path.split("/") if part]:
+            if not os.path.isdir(folder):
+                break
+            if not _allows(folder, uid, gid) and part not in needed.setdefault(folder, []):
+                needed[folder].append(part)
+            folder = folder.rstrip("/") + "/" + part
+    # Outer folders first: an inner one is covered through the entry its outer one bound back.
+    for folder in sorted(needed, key=lambda text: len([part for part in text.split("/") if part])):
+        _rebuild(folder, [name for name in needed[folder] if os.path.lexists(f"{folder}/{name}")])
 
 
 def _init(spec: dict[str, str], argv: list[str], status_fd: int) -> None:
@@ -145,6 +180,14 @@ def _init(spec: dict[str, str], argv: list[str], status_fd: int) -> None:
         if task_fd is not None:
             _place_task(task_fd, spec.get("task_readonly") == "1")
             os.close(task_fd)
+        drop = spec.get("drop")
+        if drop:
+            # os.execvpe imports warnings when called: after the drop, the helper's own interpreter may be
+            # out of the user's reach (under root's 0700 home).
+            import warnings  # noqa: F401
+        if drop and spec.get("unveil"):
+            uid, gid = drop.split(":")
+            _unveil(spec["unveil"].split("\0"), int(uid), int(gid))
     except OSError as exc:
         _report(error_fd, f"could not set up the sandbox: {exc.strerror or exc}")
         os._exit(EXIT_SETUP)
@@ -154,12 +197,10 @@ def _init(spec: dict[str, str], argv: list[str], status_fd: int) -> None:
         for number in _FORWARDED:
             signal.signal(number, signal.SIG_DFL)
         try:
-            drop = spec.get("drop")
-            if drop:
-                uid, gid = drop.split(":")
-                os.setgroups([])
-                os.setgid(int(gid))
-                os.setuid(int(uid))
+            if drop and spec.get("userns") != "1":  # with a user namespace, the outer process dropped
+                _drop(drop)
+            # Set-user-ID programs of the host (su, mount, ...) give the code no privilege back.
+            _call(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
             if spec.get("cwd"):
                 os.chdir(spec["cwd"])
             os.set_inheritable(error_fd, False)
@@ -189,10 +230,23 @@ def _init(spec: dict[str, str], argv: list[str], status_fd: int) -> None:
             os._exit(0)
 
 
+def _drop(drop: str) -> None:
+    """Become the unprivileged user ``uid:gid``, with no supplementary group (root's were kept so far)."""
+    uid, gid = drop.split(":")
+    os.setgroups([])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
+
+
 def parse(args: list[str]) -> tuple[dict[str, str], list[str]]:
-    """``NAME=VALUE ... -- argv...`` into the settings and the command's argv."""
+    """``NAME=VALUE ... -- argv...`` into the settings and the command's argv; ``unveil`` may repeat (its
+    values are joined with NUL, which no argument can hold)."""
     end = args.index("--")
-    settings = {name: value for name, _, value in (arg.partition("=") for arg in args[:end])}
+    settings: dict[str, str] = {}
+    for name, _, value in (arg.partition("=") for arg in args[:end]):
+        if name == "unveil" and name in settings:
+            value = settings[name] + "\0" + value
+        settings[name] = value
     return settings, args[end + 1 :]
 
 
@@ -201,8 +255,15 @@ def main() -> None:
     error_fd = int(spec["error_fd"])
     userns = spec.get("userns") == "1"
     flags = CLONE_NEWNS | CLONE_NEWPID | (CLONE_NEWUSER if userns else 0)
-    uid, gid = os.geteuid(), os.getegid()
     try:
+        if userns and spec.get("drop"):
+            import warnings  # noqa: F401 - see _init: os.execvpe imports it, and the stdlib may be root's
+            # Root hands the namespace to the unprivileged user before making it: the code's uid then maps
+            # to that user outside, never to root. The drop made this process undumpable, which would
+            # leave /proc/self/uid_map root's: it is this user's own process again.
+            _drop(spec["drop"])
+            _call(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl")
+        uid, gid = os.geteuid(), os.getegid()
         _call(_libc.unshare(flags), "unshare")
         if userns:
             _write("/proc/self/setgroups", "deny")

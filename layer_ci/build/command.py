@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -75,6 +76,7 @@ def run_untrusted(
     what: str,
     isolation: sandbox.Isolation | None = None,
     while_waiting: Callable[[], None] | None = None,
+    unveil: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox.
 
@@ -94,6 +96,7 @@ def run_untrusted(
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 lean=True,  # neither /opt nor /var/task: util-linux's unshare, where it works, is enough
+                unveil=unveil,
             )
         except FileNotFoundError:
             raise BuildError(
@@ -125,7 +128,10 @@ def run_untrusted(
     failure = launched.launch_error()
     launched.lean_setup_failed(raw)
     if failure is not None:
-        if "No such file" in failure:
+        # A PATH folder closed to the code's user fails the search with EACCES, as execvp does, even when
+        # the program is nowhere: then it is missing, not unexecutable.
+        missing = "/" not in argv[0] and shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None
+        if "No such file" in failure or missing:
             raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command")
         if "Permission denied" in failure:
             raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it")
@@ -219,10 +225,16 @@ def build_command(spec: LayerSpec, staging: Path, *, timeout_s: float = DEFAULT_
     what = f"layer {spec.name}: build command {' '.join(argv)!r}"
     isolation = sandbox.isolation()
     # The build's temporary folders are layer-ci's own (mkdtemp: 0700): opened for the sandbox's user.
-    sandbox.require_reachable(isolation, [spec.source, staging], what, repair_under=staging.parent)
+    program = shutil.which(argv[0], path=env["PATH"]) if "/" not in argv[0] else spec.source / argv[0]
+    unveil = sandbox.require_reachable(
+        isolation,
+        [spec.source, staging, *([Path(program)] if program else [])],
+        what,
+        repair_under=staging.parent,
+    )
     with untrusted_dirs(isolation, env, [staging]):
         completed = run_untrusted(
-            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation
+            argv, cwd=spec.source, env=env, timeout_s=timeout_s, what=what, isolation=isolation, unveil=unveil
         )
     if completed.returncode != 0:
         raise BuildError(

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -235,8 +235,11 @@ def _install(
     # secrets, and runs in the sandbox so it cannot read them from layer-ci's /proc/<pid>/environ either.
     isolation = sandbox.isolation()
     env = installer_env()
-    sandbox.require_reachable(
-        isolation, [requirements, folder, Path(sys.executable)], what, repair_under=folder.parent.parent
+    unveil = sandbox.require_reachable(
+        isolation,
+        [requirements, folder, spec.source, Path(sys.executable), Path(argv[0]), *_cache_dirs(argv)],
+        what,
+        repair_under=folder.parent.parent,
     )
     with untrusted_dirs(isolation, env, [folder]):
         completed = run_untrusted(
@@ -247,6 +250,7 @@ def _install(
             what=what,
             isolation=isolation,
             while_waiting=while_waiting,
+            unveil=unveil,
         )
     if completed.returncode != 0:
         missing = missing_wheel(completed.stdout, installer)
@@ -259,6 +263,11 @@ def _install(
         raise BuildError(f"{what} failed ({requirements.name}): {output_tail(completed.stdout)}")
     # uv's lock file for concurrent installs into the same target: not part of the layer.
     (folder / ".lock").unlink(missing_ok=True)
+
+
+def _cache_dirs(argv: Sequence[str]) -> list[Path]:
+    """The installer's cache folder, named after ``--cache-dir``."""
+    return [Path(argv[index + 1]) for index, arg in enumerate(argv[:-1]) if arg == "--cache-dir"]
 
 
 def _uv_argv(

@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import uuid
@@ -213,6 +214,7 @@ class ExecutionEnvironment:
             env=self._env,
             cwd=self.prepared.task_root,
             mounts=mounts,
+            unveil=self.setup.unveil,
             stdout=self._log_fd,
             stderr=self._log_fd,
         )
@@ -488,11 +490,17 @@ class TestRuntime:
 
 @contextlib.contextmanager
 def runtime_api_for_tests(
-    config: Config, prepared: PreparedFunction, setup: ProcessSetup, *, timeout_s: float | None = None
+    config: Config,
+    prepared: PreparedFunction,
+    setup: ProcessSetup,
+    *,
+    timeout_s: float | None = None,
+    default_command: bool = False,
 ) -> Iterator[tuple[ProcessSetup, TestRuntime]]:
     """For a custom-runtime function: its execution environment and an Invoke endpoint at
     ``$LAYER_CI_INVOKE_URL`` for the duration of the test command, and ``setup`` with that variable
-    added; for other runtimes, ``setup`` as it is."""
+    added; for other runtimes, ``setup`` as it is. ``default_command``: the test command is
+    ``default_test_command``, layer-ci's own interpreter and package, which the code's user must reach."""
     if not is_custom_runtime(prepared.function.runtime):
         yield setup, TestRuntime()
         return
@@ -516,7 +524,17 @@ def runtime_api_for_tests(
                 log_path,
                 environment.bootstrap.describe() if environment.bootstrap else None,
             )
-            yield dataclasses.replace(setup, env={**setup.env, **runtime.env}), runtime
+            own = (
+                sandbox.require_reachable(
+                    setup.isolation,
+                    [Path(sys.executable), Path(__file__).parents[2], Path(sysconfig.get_paths()["purelib"])],
+                    f"function {spec.name}",
+                )
+                if default_command
+                else ()
+            )
+            unveil = tuple(dict.fromkeys((*setup.unveil, *own)))
+            yield dataclasses.replace(setup, env={**setup.env, **runtime.env}, unveil=unveil), runtime
         finally:
             endpoint.close()
     finally:

@@ -298,6 +298,16 @@ class LanguageHome:
     bin: Path
     distributions: tuple[str, ...] = field(default=())
 
+    def linked_from(self) -> tuple[Path, ...]:
+        """The folders its links lead into (layer-ci's own site-packages, the interpreter's folder)."""
+        folders: dict[Path, None] = {}
+        for folder in (self.bin, *self.root.glob("lib/python*/site-packages")):
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        folders[Path(os.path.realpath(entry.path)).parent] = None
+        return tuple(folders)
+
 
 def language_home(interpreter: Interpreter, cache_dir: Path, *, with_test_tools: bool) -> LanguageHome:
     """A cached stand-in for Lambda's /var/lang around ``interpreter``.

@@ -114,6 +114,7 @@ def invoke_function(
                 env=env,
                 cwd=prepared.task_root,
                 mounts=setup.mounts,
+                unveil=setup.unveil,
                 stdout=subprocess.PIPE,
                 stderr=log,
             )

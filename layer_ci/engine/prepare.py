@@ -164,6 +164,7 @@ class ProcessSetup:
     after_run: list[str] = field(default_factory=list)
     isolation: sandbox.Isolation = field(default_factory=lambda: sandbox.Isolation("none"))
     mounts: sandbox.Mounts | None = None  # None: /opt and /var/task are the stand-in folders
+    unveil: tuple[str, ...] = ()  # see sandbox.spawn
 
     @property
     def real_opt(self) -> bool:
@@ -235,13 +236,14 @@ def function_process(
             shim_bin=shim_bin,
         )
         sandbox.give_to(isolation, [scratch, scratch / "home", scratch / "tmp"])
-        sandbox.require_reachable(
+        unveil = sandbox.require_reachable(
             isolation,
             [
                 path
                 for path in (
                     prepared.interpreter.path if prepared.interpreter else None,
                     prepared.home.root if prepared.home else None,
+                    *(prepared.home.linked_from() if prepared.home else ()),
                     prepared.runtime_dir,
                     prepared.opt.root,
                     prepared.task_root,
@@ -267,7 +269,7 @@ def function_process(
             (f"function {prepared.function.name}: {sandbox.EMULATED_NOTE} ({refusal})",) if refusal else ()
         )
         setup = ProcessSetup(
-            environment.variables, scratch, environment.warnings + notes, [], isolation, mounts
+            environment.variables, scratch, environment.warnings + notes, [], isolation, mounts, unveil
         )
         try:
             yield setup

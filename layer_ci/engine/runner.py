@@ -182,9 +182,19 @@ def run_function_tests(
     if not prepared.report.ok:
         return refused
     argv = tuple(command) if command else default_test_command(spec, prepared)
-    with function_process(prepared, options) as base, runtime_api(config, prepared, base) as (setup, runtime):
+    with (
+        function_process(prepared, options) as base,
+        runtime_api(config, prepared, base, default_command=argv == custom_runtime_test_command(spec)) as (
+            setup,
+            runtime,
+        ),
+    ):
         junit_path = _junit_target(argv, setup.scratch, prepared.task_root)
         run_argv = (*argv, f"--junitxml={junit_path}") if junit_path and not _has_junit_flag(argv) else argv
+        if is_pytest(argv) and "no:cacheprovider" not in argv:
+            # pytest's .pytest_cache would land in the checkout (code handed to another user may not write
+            # there, and warns): a gate run has no use for a last-failed list.
+            run_argv = (*run_argv, "-p", "no:cacheprovider")
         output_path = setup.scratch / "output.log"
         outcome = _run(run_argv, setup, prepared.task_root, timeout_s, output_path)
         runtime.append_logs(output_path)  # the bootstrap's log, for the tail and the headline
@@ -259,6 +269,7 @@ def _run(argv: Sequence[str], setup: ProcessSetup, cwd: Path, timeout_s: float, 
                 env=setup.env,
                 cwd=cwd,
                 mounts=setup.mounts,
+                unveil=setup.unveil,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -179,7 +180,8 @@ def test_a_missing_program_is_a_launch_error(tmp_path: Path) -> None:
 
 
 @needs_namespaces
-def test_killing_the_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_killing_the_sandbox_leaves_no_process_behind(code_writable: Path) -> None:
+    tmp_path = code_writable
     marker = tmp_path / "alive"
     # A daemon that leaves the process group: only the PID namespace's end can reach it.
     script = f"setsid sh -c 'while true; do date > {marker}; sleep 0.1; done' & sleep 60"
@@ -197,6 +199,14 @@ def test_killing_the_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
     before = marker.stat().st_mtime_ns
     time.sleep(0.5)
     assert marker.stat().st_mtime_ns == before, "the daemon outlived its sandbox"
+
+
+def _inner_uid(isolation: sandbox.Isolation) -> int:
+    """The uid the code sees: Lambda's 993 in a user namespace of root's sandbox user, that user in root's
+    own namespaces, else this user's own."""
+    if isolation.drop is None:
+        return os.geteuid()
+    return sandbox.LAMBDA_UID if isolation.userns else isolation.drop[0]
 
 
 needs_lean = pytest.mark.skipif(
@@ -240,14 +250,17 @@ def test_the_lean_launcher_gives_the_same_namespaces(tmp_path: Path, monkeypatch
     code, out = _lean(["sh", "-c", script], tmp_path)
     assert code == 0, out
     lines = out.split()
-    expected_uid = str(sandbox.LAMBDA_UID if os.geteuid() == 0 else os.geteuid())
+    expected_uid = str(_inner_uid(NAMESPACES))
     assert lines[:3] == ["pid=1", lines[1], f"uid={expected_uid}"]
     assert int(lines[1].removeprefix("procs=")) <= 4  # sh, the subshell, ls, wc: no process of the host
     assert lines[3:] == ["env=0", str(tmp_path)]
 
 
 @needs_lean
-def test_the_lean_launcher_relays_exit_statuses_and_fails_fast_on_missing_programs(tmp_path: Path) -> None:
+def test_the_lean_launcher_relays_exit_statuses_and_fails_fast_on_missing_programs(
+    code_writable: Path,
+) -> None:
+    tmp_path = code_writable
     assert _lean(["sh", "-c", "exit 3"], tmp_path)[0] == 3
     launched = sandbox.spawn(
         ["sleep", "30"], isolation=NAMESPACES, env={"PATH": os.defpath}, cwd=tmp_path, lean=True
@@ -269,7 +282,8 @@ def test_the_lean_launcher_relays_exit_statuses_and_fails_fast_on_missing_progra
 
 
 @needs_lean
-def test_killing_a_lean_sandbox_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_killing_a_lean_sandbox_leaves_no_process_behind(code_writable: Path) -> None:
+    tmp_path = code_writable
     marker = tmp_path / "alive"
     script = f"setsid sh -c 'while true; do date > {marker}; sleep 0.1; done' & sleep 60"
     launched = sandbox.spawn(
@@ -410,6 +424,8 @@ def test_root_in_its_own_container_links_opt_and_var_task(open_dir: Path) -> Non
         f"mount -t overlay overlay -o lowerdir=/,upperdir={layers}/upper,workdir={layers}/work "
         f"{layers}/root && "
         f"for m in /proc /sys /dev; do mount --rbind $m {layers}/root$m; done && "
+        # The image's interpreters are others' to run; on this machine they may sit in root's 0700 home.
+        f"chmod o+x {layers}/root/root && "
         f"rm -rf {layers}/root/opt/* && exec chroot {layers}/root sh -c '{inner}'"
     )
     done = subprocess.run(
@@ -573,3 +589,114 @@ def test_a_lean_launcher_that_fails_itself_forgets_the_memo(memo_home: Path, tmp
         assert done.returncode == 1
         assert done.stdout.startswith("unshare: " if changed else "the command failed"), done.stdout
         assert memo_home.exists() is not changed  # only unshare's own failure drops the memo
+
+
+# ----------------------------------------------------------------------------------------------------
+# Root's sandbox: the code is an unprivileged user outside as well as inside
+
+needs_root_namespaces = pytest.mark.skipif(
+    os.geteuid() != 0 or NAMESPACES.mode != "namespace",
+    reason="needs root, and namespaces root may use",
+)
+
+
+def _run(argv: list[str], cwd: Path, *, unveil: tuple[str, ...] = (), lean: bool = False) -> tuple[int, str]:
+    launched = sandbox.spawn(
+        argv,
+        isolation=NAMESPACES,
+        env={"PATH": os.defpath},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        unveil=unveil,
+        lean=lean,
+    )
+    out, _ = launched.process.communicate(timeout=60)
+    assert launched.launch_error() is None
+    return launched.process.returncode, out.decode()
+
+
+@needs_root_namespaces
+@pytest.mark.parametrize("lean", [False, True])
+def test_roots_code_can_neither_read_roots_secrets_nor_write_its_files(open_dir: Path, lean: bool) -> None:
+    # Before, a user namespace mapped the code's uid 993 to root outside: it read 0600 files of root's,
+    # wrote the checkout's .git/config and could poison layer-ci's cache.
+    secret = open_dir / "secret"
+    secret.write_text("root's key")
+    secret.chmod(0o600)
+    owned = open_dir / "config"
+    owned.write_text("[core]\n")
+    owned.chmod(0o644)
+    script = "cat secret; echo >> config; echo x > planted; grep NoNewPrivs /proc/self/status; id -u"
+    _, out = _run(["sh", "-c", script], open_dir, lean=lean)
+    assert "root's key" not in out and out.count("Permission denied") == 3, out
+    assert owned.read_text() == "[core]\n" and not (open_dir / "planted").exists()
+    assert "NoNewPrivs:\t1" in out
+    assert out.split()[-1] == str(_inner_uid(NAMESPACES)) != "0"
+
+
+@needs_root_namespaces
+def test_a_closed_folder_on_the_way_is_opened_to_the_code_for_just_what_it_needs(open_dir: Path) -> None:
+    # Root's interpreter or cache in its 0700 home: the code reaches what it must run, nothing beside it.
+    private = open_dir / "home"
+    (private / "tools").mkdir(parents=True)
+    (private / "notes.txt").write_text("private notes")
+    tool = private / "tools" / "tool"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    tool.chmod(0o755)
+    (private / "tools" / "data").write_text("beside the tool, in an open folder\n")
+    private.chmod(0o700)
+    closed = open_dir / "secret"
+    closed.write_text("x")
+    closed.chmod(0o600)
+    with pytest.raises(sandbox.SandboxError, match=r"cannot read .*secret \(stopped at .*, mode 0600\)"):
+        sandbox.require_reachable(NAMESPACES, [closed], "check")  # a closed file itself cannot be opened
+    unveil = sandbox.require_reachable(NAMESPACES, [tool], "check")
+    assert unveil == (str(tool),)
+    code, out = _run(
+        ["sh", "-c", f"{tool}; ls -A {private}; cat {private}/tools/data; cat {private}/notes.txt"],
+        open_dir,
+        unveil=unveil,
+    )
+    assert code != 0 and out.splitlines()[:3] == ["tool ran", "tools", "beside the tool, in an open folder"]
+    assert "private notes" not in out
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700  # nothing changed outside the namespace
+    code, out = _run(["sh", "-c", f"{tool}"], open_dir)
+    assert code != 0 and "tool ran" not in out, "without unveil, the closed folder stays closed"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not NAMESPACES.real_paths,
+    reason="needs root, setpriv and namespaces",
+)
+def test_root_without_cap_sys_admin_hands_the_user_namespace_to_the_unprivileged_user(open_dir: Path) -> None:
+    # Root that may not make namespaces of its own, but may make user namespaces: the unprivileged user
+    # makes it, so the code's uid 993 maps to that user outside, never to root.
+    secret = open_dir / "secret"
+    secret.write_text("root's key")
+    secret.chmod(0o600)
+    probe = (
+        "import os, subprocess, sys\n"
+        "from pathlib import Path\n"
+        "from layer_ci.adapters import sandbox\n"
+        "found = sandbox.isolation()\n"
+        "print(found.mode, found.userns, found.user_name)\n"
+        "for lean in (False, True):\n"
+        "    launched = sandbox.spawn(\n"
+        "        ['sh', '-c', 'id -u; cat secret'], isolation=found, env={'PATH': os.defpath},\n"
+        "        cwd=Path(sys.argv[1]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, lean=lean,\n"
+        "    )\n"
+        "    print(launched.process.communicate()[0].decode().strip().replace(chr(10), ' | '))\n"
+    )
+    env = {**os.environ, sandbox.MEMO_ENV: "off"}
+    done = subprocess.run(
+        ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin",
+         sys.executable, "-c", probe, str(open_dir)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"namespace True {sandbox.sandbox_user()[2]}"
+    for line in lines[1:]:
+        assert line.startswith(f"{sandbox.LAMBDA_UID} | ") and "Permission denied" in line, line
+    assert "root's key" not in done.stdout

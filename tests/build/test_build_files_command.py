@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from layer_ci.adapters import sandbox
 from layer_ci.build.layer import build_layer
 from layer_ci.errors import BuildError
 from layer_ci.model import Architecture, BuildSpec, LayerSpec
@@ -31,6 +32,13 @@ def layer(
         compatible_architectures=architectures,
         regions=("us-east-1",),
     )
+
+
+def _source(tmp_path: Path) -> Path:
+    """A source folder others may read, as a checkout is (pytest's tmp_path is root's, mode 0700)."""
+    source = tmp_path / "src"
+    source.mkdir(mode=0o755, exist_ok=True)
+    return source
 
 
 def tools_folder(tmp_path: Path) -> Path:
@@ -132,9 +140,11 @@ def test_command_fills_the_out_folder_from_the_source_with_a_scrubbed_environmen
     with zipfile.ZipFile(built.zip_path) as archive:
         assert archive.getinfo("bin/hello").external_attr >> 16 == stat.S_IFREG | 0o755
         env_names, details, cwd = archive.read("env.txt").decode().splitlines()
+    # Code handed to another user gets a TMPDIR of its own: the machine's may not be writable by it.
+    handed_over = ["TMPDIR"] if sandbox.isolation().drop else []
     assert env_names.split() == sorted(
         ["HOME", "LAYER_CI_ARCHITECTURES", "LAYER_CI_LAYER", "LAYER_CI_OUT", "LAYER_CI_RUNTIMES", "LC_ALL",
-         "PATH", "SOURCE_DATE_EPOCH", "TZ"]
+         "PATH", "SOURCE_DATE_EPOCH", "TZ", *handed_over]
     )  # fmt: skip
     assert details == "315532800 x86_64"
     assert cwd == "cmd-src"
@@ -142,8 +152,9 @@ def test_command_fills_the_out_folder_from_the_source_with_a_scrubbed_environmen
 
 def test_failing_command_reports_its_exit_code_and_last_output(tmp_path: Path) -> None:
     script = "import sys\nfor i in range(40):\n    print(f'step {i}')\nsys.exit('compiler exploded')\n"
-    (tmp_path / "fail.py").write_text(script)
-    spec = layer(tmp_path, BuildSpec("command", command=(sys.executable, "fail.py")))
+    source = _source(tmp_path)
+    (source / "fail.py").write_text(script)
+    spec = layer(source, BuildSpec("command", command=(sys.executable, "fail.py")))
     with pytest.raises(BuildError) as error:
         build_layer(spec, tmp_path / "out", input_key="k")
     message = error.value.one_line()
@@ -154,11 +165,11 @@ def test_failing_command_reports_its_exit_code_and_last_output(tmp_path: Path) -
 def test_missing_program_and_timeout_are_build_errors(tmp_path: Path) -> None:
     from layer_ci.build.command import build_command
 
-    spec = layer(tmp_path, BuildSpec("command", command=("no-such-program-xyz", "layer")))
+    spec = layer(_source(tmp_path), BuildSpec("command", command=("no-such-program-xyz", "layer")))
     with pytest.raises(BuildError, match="program 'no-such-program-xyz' not found"):
         build_layer(spec, tmp_path / "out", input_key="k")
     slow = layer(
-        tmp_path,
+        _source(tmp_path),
         BuildSpec("command", command=(sys.executable, "-c", "print('working');import time;time.sleep(30)")),
     )
     with pytest.raises(BuildError, match=r"timed out after 0\.5 s"):
@@ -171,8 +182,9 @@ def test_command_writing_its_build_folder_into_files_is_refused(tmp_path: Path) 
         "out = pathlib.Path(os.environ['LAYER_CI_OUT'])\n"
         "(out / 'prefix.cfg').write_text(str(out))\n"
     )
-    (tmp_path / "leak.py").write_text(script)
-    spec = layer(tmp_path, BuildSpec("command", command=(sys.executable, "leak.py")))
+    source = _source(tmp_path)
+    (source / "leak.py").write_text(script)
+    spec = layer(source, BuildSpec("command", command=(sys.executable, "leak.py")))
     with pytest.raises(BuildError, match=r"contain the build folder's path \(prefix\.cfg\)"):
         build_layer(spec, tmp_path / "out", input_key="k")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from layer_ci.adapters import sandbox
 from layer_ci.build.layer import build_layer
 from layer_ci.build.python import PythonTarget, choose_installer, missing_wheel
 from layer_ci.errors import BuildError, UsageError
@@ -80,7 +81,7 @@ def test_x86_64_layer_is_byte_identical_across_folders_umasks_and_caches_with_no
         )
     finally:
         os.umask(previous)
-    assert (tmp_path / "c" / "uv").is_dir(), "cache_dir is honoured"
+    assert sandbox.owned_folder(sandbox.isolation(), tmp_path / "c" / "uv").is_dir(), "cache_dir is honoured"
     assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
     assert first.manifest == second.manifest
     assert first.zip_path == tmp_path / "out-a" / "deps.zip"
@@ -236,14 +237,16 @@ def test_installer_commands_target_the_runtime_and_honour_hashes_and_cache(tmp_p
         ("--python-version", "3.12"),
         ("--python-platform", "aarch64-manylinux_2_34"),
         ("--only-binary", ":all:"),
-        ("--cache-dir", str(tmp_path / "cache" / "uv")),
+        ("--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), tmp_path / "cache" / "uv"))),
         ("-r", str(requirements)),
     ]:
         assert uv[uv.index(option) + 1] == value
     assert "--require-hashes" in uv
     pip = _pip_argv(spec, target, tmp_path / "t", requirements, False, tmp_path / "cache")
     assert pip[:4] == [sys.executable, "-m", "pip", "install"]
-    assert pip[pip.index("--cache-dir") + 1] == str(tmp_path / "cache" / "pip")
+    assert pip[pip.index("--cache-dir") + 1] == str(
+        sandbox.owned_folder(sandbox.isolation(), tmp_path / "cache" / "pip")
+    )
     assert "manylinux2014_aarch64" in pip and "--only-binary=:all:" in pip and "--require-hashes" not in pip
 
 
@@ -268,19 +271,33 @@ def test_missing_wheel_is_parsed_from_installer_output(installer: str, output: s
 @pytest.mark.network
 def test_normalising_a_hard_linked_install_leaves_uv_cache_untouched(tmp_path: Path) -> None:
     import hashlib
-    import subprocess
 
     from uv import find_uv_bin
 
+    from layer_ci.build.command import installer_env, run_untrusted
+
     cache = tmp_path / "cache"
     spec = python_layer(tmp_path, COMPILED + WITH_SCRIPT)
-    subprocess.run(
-        [find_uv_bin(), "pip", "install", "-q", "--target", str(tmp_path / "plain"),
-         "--cache-dir", str(cache / "uv"), "--python-version", "3.11",
-         "--python-platform", "x86_64-manylinux2014", "--link-mode", "hardlink",
-         "-r", str(spec.source / "requirements.txt")],
-        check=True,
+    # Filled as the builds fill it: by the sandbox's user, in the folder of that user's own.
+    isolation = sandbox.isolation()
+    uv_cache = sandbox.owned_folder(isolation, cache / "uv")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    sandbox.give_to(isolation, [plain])
+    requirements = spec.source / "requirements.txt"
+    what = "filling uv's cache"
+    uv, python = find_uv_bin(), Path(sys.executable)
+    filled = run_untrusted(
+        [uv, "pip", "install", "-q", "--target", str(plain), "--python", str(python),
+         "--cache-dir", str(uv_cache), "--python-version", "3.11",
+         "--python-platform", "x86_64-manylinux2014", "--link-mode", "hardlink", "-r", str(requirements)],
+        cwd=spec.source,
+        env=installer_env(),
+        timeout_s=300,
+        what=what,
+        unveil=sandbox.require_reachable(isolation, [plain, uv_cache, requirements, Path(uv), python], what),
     )  # fmt: skip
+    assert filled.returncode == 0, filled.stdout
 
     def snapshot() -> dict[str, tuple[str, int]]:
         return {

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from layer_ci.adapters import sandbox
 from layer_ci.build.command import run_untrusted
 from layer_ci.errors import BuildError
 
@@ -27,13 +28,18 @@ def wait_for(path: Path, seconds: float) -> bool:
 def run_python(
     script: str, folder: Path, *, what: str, timeout_s: float = 60, **options: Any
 ) -> subprocess.CompletedProcess[str]:
-    """``script`` run by this interpreter as untrusted code, in ``folder``, with only PATH set."""
+    """``script`` run by this interpreter as untrusted code, in ``folder`` (handed to the code's user, as
+    a build's output folder is), with only PATH set."""
+    isolation = sandbox.isolation()
+    sandbox.give_to(isolation, [folder])
+    unveil = sandbox.require_reachable(isolation, [folder, Path(sys.executable)], what)
     return run_untrusted(
         [sys.executable, "-c", script],
         cwd=folder,
         env={"PATH": os.environ["PATH"]},
         timeout_s=timeout_s,
         what=what,
+        unveil=unveil,
         **options,
     )
 

@@ -227,9 +227,9 @@ def test_a_runtime_that_exits_mid_invocation_is_an_exit_error_and_the_next_one_s
 
 
 def test_a_handler_past_the_timeout_is_killed_and_reported_as_sandbox_timedout(
-    tmp_path: Path, shared_cache: Path
+    tmp_path: Path, shared_cache: Path, code_writable: Path
 ) -> None:
-    beat = tmp_path / "beat"
+    beat = code_writable / "beat"
     started = time.monotonic()
     result = _invoke(
         tmp_path, shared_cache, {"sleep": 30}, timeout_s=1, environment=(("BEATFILE", str(beat)),)
@@ -245,9 +245,9 @@ def test_a_handler_past_the_timeout_is_killed_and_reported_as_sandbox_timedout(
 
 
 def test_a_bootstrap_that_never_calls_next_is_killed_after_init_and_the_timeout(
-    tmp_path: Path, shared_cache: Path
+    tmp_path: Path, shared_cache: Path, code_writable: Path
 ) -> None:
-    starts, beat = tmp_path / "starts", tmp_path / "beat"
+    starts, beat = code_writable / "starts", code_writable / "beat"
     # Each start is counted, and a child left behind keeps beating until the kill reaches it too.
     stuck = f"#!/bin/sh\necho started >> {starts}\n(while :; do echo . >> {beat}; sleep 0.05; done) &\nwait\n"
     zip_path = runtime_zip(tmp_path / "runtime.zip", stuck)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from layer_ci.adapters import sandbox
 from layer_ci.engine import extract as extract_module
 from layer_ci.engine.prepare import EngineOptions
 from layer_ci.engine.runner import TestResult, is_pytest, read_junit, run_function_tests, summarize_output
@@ -234,9 +234,11 @@ def test_a_missing_command_is_an_error_not_a_crash(shared_cache: Path, tmp_path:
     assert result.headline is not None and "could not start 'no-such-runner-xyz'" in result.headline
 
 
+@pytest.mark.parametrize("sandbox_mode", ["auto", "off"])
 def test_a_test_writing_into_opt_is_reported_and_the_cache_dropped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_mode: str
 ) -> None:
+    monkeypatch.setenv(sandbox.SANDBOX_ENV, sandbox_mode)  # off: the code runs as this user, even root
     monkeypatch.setenv("LAYER_CI_REAL_OPT", "off")  # the stand-in folder: the real /opt is a read-only mount
     writer = (
         "import os, pathlib\n\n"
@@ -246,12 +248,13 @@ def test_a_test_writing_into_opt_is_reported_and_the_cache_dropped(
         "        target.chmod(0o644)\n"
         "        target.write_text('oops')\n"
         "    except PermissionError:\n"
-        "        pass  # not root: the read-only tree already protected the cache\n"
+        "        pass  # handed to another user: the tree is not its own, the cache stays whole\n"
     )
     config, v1, _ = _greeter(tmp_path, {"tests/test_write.py": writer})
     result = run_function_tests(config, "greeter", {"common": str(v1)}, options=_options(tmp_path / "cache"))
-    if os.geteuid() == 0:
-        assert any("wrote into the /opt stand-in" in warning for warning in result.warnings)
+    wrote = any("wrote into the /opt stand-in" in warning for warning in result.warnings)
+    # Code running as this user owns the extracted tree and can chmod it: the write is caught afterwards.
+    assert wrote == (sandbox.isolation().drop is None)
     again = run_function_tests(config, "greeter", {"common": str(v1)}, options=_options(tmp_path / "cache"))
     assert again.status == "passed", again.output_tail  # fresh, untampered layer content
 

@@ -60,11 +60,11 @@ HOSTILE: dict[str, tuple[list[Entry], str]] = {
 REFUSALS = ("layer-ci: error:", "layer-ci: refused:")
 
 
-def make_canary_repo(tmp_path: Path, tests_script: str | None = None) -> Path:
+def make_canary_repo(tmp_path: Path, tests_script: str | None = None, *, canary: Path | None = None) -> Path:
     """One ``files`` layer and one function whose "tests" are ``ran.py``.
 
-    By default ``ran.py`` records that function code ran at all (it must never, for a bad zip) in the file
-    ``tmp_path / "ran"``.
+    Without ``tests_script``, ``ran.py`` records that function code ran at all (it must never, for a bad
+    zip) in the file ``canary``, which must sit where the code's user may write (see ``code_writable``).
     """
     root = tmp_path / "repo"
     (root / "layers" / "common" / "python").mkdir(parents=True)
@@ -76,34 +76,40 @@ def make_canary_repo(tmp_path: Path, tests_script: str | None = None) -> Path:
         (function / "ran.py").write_text(tests_script)
         (root / "layer-ci.yml").write_text(CONFIG)
         return root
+    assert canary is not None
     (function / "ran.py").write_text(
         "import os, pathlib\npathlib.Path(os.environ['CANARY_FILE']).write_text('ran')\n"
     )
-    (root / "layer-ci.yml").write_text(
-        CONFIG + "    environment: {CANARY_FILE: " + str(tmp_path / "ran") + "}\n"
-    )
+    (root / "layer-ci.yml").write_text(CONFIG + "    environment: {CANARY_FILE: " + str(canary) + "}\n")
     return root
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_canary_repo(tmp_path)
+def canary(code_writable: Path) -> Path:
+    return code_writable / "ran"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, canary: Path) -> Path:
+    return make_canary_repo(tmp_path, canary=canary)
 
 
 def _layer_ci(repo: Path, *args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     return run_layer_ci(repo / "layer-ci.yml", *args, cache=cache)
 
 
-def test_a_good_zip_runs_the_canary(repo: Path, tmp_path: Path) -> None:
+def test_a_good_zip_runs_the_canary(repo: Path, tmp_path: Path, canary: Path) -> None:
     """The control: the same command with a well-formed zip does run the function's tests."""
     good = write_zip(tmp_path / "good.zip", [file("python/common.py", "VALUE = 2\n")])
     done = _layer_ci(repo, "test", "canary", "--layer", f"common={good}", cache=tmp_path / "cache")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "ran").read_text() == "ran"
+    assert canary.read_text() == "ran"
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_a_hostile_zip_is_refused_before_any_code_runs(repo: Path, tmp_path: Path, case: str) -> None:
+def test_a_hostile_zip_is_refused_before_any_code_runs(
+    repo: Path, tmp_path: Path, canary: Path, case: str
+) -> None:
     entries, words = HOSTILE[case]
     evil = write_zip(tmp_path / "zips" / "evil.zip", entries)
     if case == "duplicate-after-normalising":
@@ -118,7 +124,7 @@ def test_a_hostile_zip_is_refused_before_any_code_runs(repo: Path, tmp_path: Pat
     errors = [line for line in done.stderr.splitlines() if line.startswith(REFUSALS)]
     assert len(errors) == 1, done.stderr
     assert str(evil) in errors[0] and words in errors[0], errors[0]
-    assert not (tmp_path / "ran").exists(), "function code ran against a hostile layer"
+    assert not canary.exists(), "function code ran against a hostile layer"
     after = tree_snapshot(tmp_path)
     # The config memo is the command loading layer-ci.yml, whatever the zip: not the zip's doing.
     memo = {"repo/.layer-ci", "repo/.layer-ci/cache", "repo/.layer-ci/cache/config.json"}

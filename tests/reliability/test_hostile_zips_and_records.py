@@ -27,8 +27,13 @@ EXIT_BUG = 70
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_canary_repo(tmp_path)
+def canary(code_writable: Path) -> Path:
+    return code_writable / "ran"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, canary: Path) -> Path:
+    return make_canary_repo(tmp_path, canary=canary)
 
 
 def layer_ci(
@@ -152,14 +157,16 @@ ZIPS: dict[str, tuple[Callable[[Path], Path], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(ZIPS))
-def test_a_damaged_or_hostile_zip_is_a_one_line_refusal(repo: Path, tmp_path: Path, case: str) -> None:
+def test_a_damaged_or_hostile_zip_is_a_one_line_refusal(
+    repo: Path, tmp_path: Path, canary: Path, case: str
+) -> None:
     make, words = ZIPS[case]
     evil = make(tmp_path / "zips" / "evil.zip")
     cache = tmp_path / "cache"
     done = layer_ci(repo, "test", "canary", "--layer", f"common={evil}", cache=cache)
     assert_refused(done, str(evil), words)
     assert leftovers(cache) == []
-    assert not (tmp_path / "ran").exists(), "function code ran against a refused layer"
+    assert not canary.exists(), "function code ran against a refused layer"
 
 
 # ------------------------------------------------------------------------ a million-entry central directory

@@ -9,11 +9,13 @@ is known to work.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -211,10 +213,19 @@ def test_an_sdist_setup_py_finds_no_secret(open_dir: Path) -> None:
         test="[python, -c, pass]",
         layer_build="{method: python, requirements: requirements.txt, binary_only: false}",
     )
-    package = repo / "layers" / "tools" / "sneaky-src"
-    package.mkdir()
-    (package / "setup.py").write_text(SETUP_PY)
-    (repo / "layers" / "tools" / "requirements.txt").write_text("./sneaky-src\n")
+    # An sdist, as an index serves it: the installer unpacks and builds it in a folder of its own (a source
+    # folder in the checkout would be built in place, which code handed to another user may not write).
+    with tarfile.open(repo / "layers" / "tools" / "sneaky-1.0.tar.gz", "w:gz") as sdist:
+        for name, text in (
+            ("setup.py", SETUP_PY),
+            ("PKG-INFO", "Metadata-Version: 2.1\nName: sneaky\nVersion: 1.0\n"),
+        ):
+            data = text.encode()
+            info = tarfile.TarInfo(f"sneaky-1.0/{name}")
+            info.size, info.mode = len(data), 0o644
+            sdist.addfile(info, io.BytesIO(data))
+    (repo / "layers" / "tools" / "sneaky-1.0.tar.gz").chmod(0o644)
+    (repo / "layers" / "tools" / "requirements.txt").write_text("sneaky @ ./sneaky-1.0.tar.gz\n")
     done = _cli(repo, "build", "tools", "--out", str(repo / "out"), "--cache-dir", str(repo / "cache"))
     assert done.returncode == 0, done.stdout + done.stderr
     with zipfile.ZipFile(repo / "out" / "tools.zip") as archive:

@@ -61,9 +61,9 @@ assert tools.VERSION >= 1
 
 
 @pytest.fixture
-def planted(shop: Shop, tmp_path: Path) -> Path:
+def planted(shop: Shop, code_writable: Path) -> Path:
     """The shop with its function's tests dumping their environment; the secrets in the run's env."""
-    dump = tmp_path / "function-env.jsonl"
+    dump = code_writable / "function-env.jsonl"
     shop.linked.standin.add_token(GITHUB_TOKEN, "github-actions[bot]")
     (shop.workspace / "functions" / "orders" / "dump_env.py").write_text(DUMP_SCRIPT)
     config = shop.workspace / "layer-ci.yml"

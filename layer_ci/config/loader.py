@@ -18,7 +18,12 @@ from layer_ci.config.yamldoc import Document, FieldPath, read_document
 from layer_ci.errors import ConfigError, Location
 from layer_ci.fsutil import containment_problem, is_inside
 from layer_ci.lambda_spec.arn import parse_layer_version_arn
-from layer_ci.lambda_spec.limits import ARCHITECTURES, LAMBDA_RUNTIMES, compatibility_problems
+from layer_ci.lambda_spec.limits import (
+    ARCHITECTURES,
+    LAMBDA_RUNTIMES,
+    compatibility_problems,
+    handler_problem,
+)
 from layer_ci.model import (
     MAX_LAYERS_PER_FUNCTION,
     Architecture,
@@ -417,6 +422,8 @@ class _Loader:
         for key in ("runtime", "architecture", "handler", "memory", "timeout"):
             if key in raw:
                 draft.fields[key] = _Field(raw[key], self.doc, (*base, key))
+        if "handler" in raw and (problem := handler_problem(raw["handler"], draft.get("runtime", ""))):
+            raise self.error((*base, "handler"), *problem)
         if "source" in raw:
             draft.fields["source"] = _Field(
                 self.folder(raw["source"], (*base, "source")), self.doc, (*base, "source")

@@ -13,7 +13,7 @@ from typing import Any
 from layer_ci.config.yamldoc import Document, FieldPath, YamlMap
 from layer_ci.errors import ConfigError
 from layer_ci.fsutil import containment_problem, is_inside
-from layer_ci.lambda_spec.limits import ARCHITECTURES, LAMBDA_RUNTIMES
+from layer_ci.lambda_spec.limits import ARCHITECTURES, LAMBDA_RUNTIMES, handler_problem
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 FUNCTION_TYPES = frozenset({SERVERLESS_FUNCTION, "AWS::Lambda::Function"})
@@ -26,7 +26,13 @@ LAYER_ARN = re.compile(
     rf"^arn:{_PART}:lambda:{_PART}:(?P<account>{_PART}):layer:(?P<name>{_PART}):(?P<version>{_PART})$"
 )
 SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+# Lambda numbers versions from 1 and accounts have 12 digits; a placeholder left by !Sub is let through.
+LAYER_VERSION = re.compile(r"[1-9][0-9]{0,15}|\$\{[^}]*\}")
+ACCOUNT_ID = re.compile(r"[0-9]{12}|\$\{[^}]*\}")
 LAYER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# Lambda's own limits on these properties (CreateFunction's API reference).
+MEMORY_MB = (128, 10240, "MB")
+TIMEOUT_S = (1, 900, "seconds")
 
 
 @dataclass(frozen=True)
@@ -232,16 +238,16 @@ class _Template:
                     arch_path, f"cannot read the architecture {architectures!r}", "use [x86_64] or [arm64]"
                 )
             architecture = str(first)
-        handler, _ = prop("Handler")
-        memory = self.integer(*prop("MemorySize"))
-        timeout = self.integer(*prop("Timeout"))
+        handler = self.handler(*prop("Handler"), runtime)
+        memory = self.integer(*prop("MemorySize"), bounds=MEMORY_MB)
+        timeout = self.integer(*prop("Timeout"), bounds=TIMEOUT_S)
         return TemplateFunction(
             name=logical_id,
             template=self.relative,
             source=source,
             runtime=runtime,
             architecture=architecture,
-            handler=str(self.literal(handler) or ""),
+            handler=handler,
             memory_mb=memory,
             timeout_s=timeout,
             environment=self.environment(properties, defaults),
@@ -263,16 +269,36 @@ class _Template:
             return None
         return value
 
-    def integer(self, value: Any, path: FieldPath) -> int | None:
+    def integer(self, value: Any, path: FieldPath, bounds: tuple[int, int, str]) -> int | None:
+        """A whole number within Lambda's ``bounds`` (lowest, highest, unit), or None when not given."""
         value = self.literal(value)
         if value is None:
             return None
+        lowest, highest, unit = bounds
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):
+            number = None
+        if isinstance(value, bool) or number is None or (isinstance(value, float) and value != number):
             raise self.document.error(
-                path, f"expected a whole number, got {value!r}", "fix the template"
-            ) from None
+                path, f"expected a whole number of {unit}, got {value!r}", f"write {lowest} to {highest}"
+            )
+        if not lowest <= number <= highest:
+            raise self.document.error(
+                path,
+                f"{number} {unit} is outside what Lambda accepts",
+                f"write {lowest} to {highest}",
+            )
+        return number
+
+    def handler(self, value: Any, path: FieldPath, runtime: str) -> str:
+        value = self.literal(value)
+        if value is None:
+            return ""
+        text = str(value)
+        if (problem := handler_problem(text, runtime)) is not None:
+            raise self.document.error(path, *problem)
+        return text
 
     def environment(
         self, properties: Mapping[str, Any], defaults: Mapping[str, Any]
@@ -335,6 +361,18 @@ class _Template:
                 path,
                 f"the layer name in {arn!r} cannot be resolved",
                 "write the layer's name literally in the ARN",
+            )
+        if not LAYER_VERSION.fullmatch(match["version"]):
+            raise self.document.error(
+                path,
+                f"the version in {arn!r} is not a layer version number",
+                "end the ARN with the version number, e.g. :layer:NAME:3 (versions count from 1)",
+            )
+        if not ACCOUNT_ID.fullmatch(match["account"]):
+            raise self.document.error(
+                path,
+                f"the account in {arn!r} is not a 12-digit AWS account ID",
+                "write the layer owner's account ID, e.g. arn:aws:lambda:REGION:123456789012:layer:NAME:1",
             )
         if name in self.layer_names:
             return LayerRef(name, external=False, document=self.document, path=path)

@@ -24,6 +24,24 @@ ARCHITECTURES: tuple[str, ...] = ("x86_64", "arm64")
 # must name exactly these; a test keeps the two in step).
 LAMBDA_RUNTIMES: tuple[str, ...] = RUNTIME_NAMES
 LAYER_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
+HANDLER_PATTERN = re.compile(r"[^\s]{1,128}")  # CreateFunction's Handler: up to 128, no whitespace
+
+
+def handler_problem(handler: str, runtime: str) -> tuple[str, str] | None:
+    """(problem, fix) when Lambda would refuse ``handler``, or it would lead out of the function's code."""
+    if not HANDLER_PATTERN.fullmatch(handler):
+        return (
+            f"{handler[:60]!r} is not a handler Lambda accepts (1 to 128 characters, no spaces)",
+            "write MODULE.FUNCTION, e.g. app.handler",
+        )
+    # A custom runtime's bootstrap reads the handler as it likes; the managed ones load a file under
+    # /var/task, and a handler climbing out of it would load code that is not the function's.
+    if not runtime.startswith("provided") and (handler.startswith("/") or ".." in handler.split("/")):
+        return (
+            f"handler {handler!r} leads out of the function's code folder",
+            "name a module inside the function's folder, e.g. app.handler or src/app.handler",
+        )
+    return None
 
 
 def _bytes(count: int) -> str:

@@ -256,6 +256,36 @@ BAD_TEMPLATES = [
         "cannot be resolved",
     ),
     (
+        "version-not-a-number",
+        "Layers: ['arn:aws:lambda:us-east-1:123456789012:layer:common:abc']",
+        "Layers[0]: the version in 'arn:aws:lambda:us-east-1:123456789012:layer:common:abc' is not a layer "
+        "version number; end the ARN with the version number",
+    ),
+    (
+        "version-zero-of-an-external-layer",
+        "Layers: ['arn:aws:lambda:us-east-1:770693421928:layer:Klayers-p312-requests:0']",
+        "Layers[0]: the version in 'arn:aws:lambda:us-east-1:770693421928:layer:Klayers-p312-requests:0' "
+        "is not a layer version number",
+    ),
+    (
+        "account-not-12-digits",
+        "Layers: ['arn:aws:lambda:us-east-1:12345:layer:common:3']",
+        "Layers[0]: the account in 'arn:aws:lambda:us-east-1:12345:layer:common:3' is not a 12-digit AWS "
+        "account ID",
+    ),
+    ("negative-timeout", "Timeout: -5", "Timeout: -5 seconds is outside what Lambda accepts; write 1 to 900"),
+    ("timeout-over-15-minutes", "Timeout: 901", "Timeout: 901 seconds is outside what Lambda accepts"),
+    ("fractional-timeout", "Timeout: 2.5", "Timeout: expected a whole number of seconds, got 2.5"),
+    ("memory-too-small", "MemorySize: 64", "MemorySize: 64 MB is outside what Lambda accepts; write 128 to"),
+    ("memory-a-word", "MemorySize: lots", "MemorySize: expected a whole number of MB, got 'lots'"),
+    (
+        "handler-climbing-out",
+        "Handler: ../../etc/app.handler",
+        "Handler: handler '../../etc/app.handler' leads out of the function's code folder",
+    ),
+    ("handler-absolute", "Handler: /tmp/app.handler", "Handler: handler '/tmp/app.handler' leads out"),
+    ("handler-with-space", "Handler: 'app. handler'", "Handler: 'app. handler' is not a handler Lambda"),
+    (
         "incompatible-runtime",
         "Runtime: nodejs22.x\n      Layers: [!Ref CommonLayer]",
         "Layers[0]: function 'Fn' runs nodejs22.x but layer 'common' is compatible only with python3.11, "
@@ -267,7 +297,7 @@ BAD_TEMPLATES = [
 @pytest.mark.parametrize(
     ("properties", "words"), [case[1:] for case in BAD_TEMPLATES], ids=[c[0] for c in BAD_TEMPLATES]
 )
-def test_bad_template_layer_references(tmp_path: Path, properties: str, words: str) -> None:
+def test_bad_template_function_properties(tmp_path: Path, properties: str, words: str) -> None:
     template = textwrap.dedent(
         """\
         Parameters:

@@ -267,17 +267,23 @@ def _bump_locally(
     """Test the consumers against the lock's versions, then move the pins of the layers that passed."""
     from layer_ci.bump.working_tree import held_back_layers, move_pins, plan_pins
     from layer_ci.gate.local_gate import check_against_lock
+    from layer_ci.gate.retest import pending_retests, record_results
 
     pin_plan = plan_pins(config, lock)
-    # Layers whose consumers must pass before pins move: those published now, and those whose pins still
-    # lag behind the lock (a previous run's tests failed, or someone reverted a bump).
+    # Layers whose consumers must pass before pins move: those published now, those whose pins still lag
+    # behind the lock (a previous run's tests failed, or someone reverted a bump), and those whose consumers
+    # failed on the last run against versions the pins already name.
     published_layers = tuple(dict.fromkeys(version.layer for version in outcome.published))
-    under_test = tuple(dict.fromkeys([*published_layers, *pin_plan.behind]))
+    retests = pending_retests(config, lock, services.log) if options.run_tests else ()
+    under_test = tuple(dict.fromkeys([*published_layers, *pin_plan.behind, *retests]))
     checks: tuple[ConsumerCheck, ...] = ()
     if under_test:
         with services.phase("test affected functions"):
             checks = check_against_lock(config, lock, under_test, _consumer_tests(services, options))
-    held_back = held_back_layers(config, pin_plan, {check.function for check in checks if not check.passed})
+    failed = {check.function for check in checks if not check.passed}
+    if options.run_tests:
+        record_results(config, lock, under_test, failed)
+    held_back = held_back_layers(config, pin_plan, failed)
     changes: tuple[PinMove, ...] = ()
     if any(name not in held_back for name in pin_plan.behind):
         with services.phase("bump pins"):

@@ -165,6 +165,56 @@ def test_a_failing_consumer_keeps_the_old_pins_and_fails_until_fixed(repo: Path)
     assert [(c.layer, c.new_version) for c in fixed.pin_changes] == [("tools", 2), ("tools", 2)]
 
 
+def test_a_failure_against_versions_the_pins_already_name_is_tested_again_until_fixed(repo: Path) -> None:
+    # The first publish: the pins already say v1, so no pin lags behind to hold back.
+    _, first = _run(repo, RecordingTests(failing=("beta",)))
+    assert first.exit_code == 1 and first.pin_changes == ()
+
+    tests = RecordingTests(failing=("beta",))
+    _, rerun = _run(repo, tests)
+    assert not rerun.nothing_to_do
+    assert rerun.exit_code == 1
+    # beta uses both layers; alpha uses tools, so it is tested again with it.
+    assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]
+
+    _, fixed = _run(repo, RecordingTests())
+    assert fixed.exit_code == 0
+    quiet = RecordingTests()
+    _, after = _run(repo, quiet)
+    assert after.nothing_to_do and quiet.calls == []
+
+
+def test_a_new_version_replaces_the_record_of_the_failed_one(repo: Path) -> None:
+    _run(repo, RecordingTests(failing=("alpha",)))
+    (repo / "layers" / "tools" / "bin" / "hello").write_text("#!/bin/sh\necho fixed\n")
+    tests = RecordingTests()
+    _, outcome = _run(repo, tests)
+    assert [(p.layer, p.version) for p in outcome.published] == [("tools", 2)]
+    assert outcome.exit_code == 0
+    quiet = RecordingTests()
+    _, after = _run(repo, quiet)
+    assert after.nothing_to_do and quiet.calls == []
+
+
+def test_an_unreadable_failure_record_tests_every_consumer_again(repo: Path) -> None:
+    _run(repo, RecordingTests())
+    (repo / ".layer-ci" / "failed-tests.json").write_text("{not json")
+    tests = RecordingTests()
+    _, outcome = _run(repo, tests)
+    assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]
+    assert outcome.exit_code == 0
+
+
+def test_no_test_leaves_the_failure_record_for_the_next_tested_run(repo: Path) -> None:
+    _run(repo, RecordingTests(failing=("beta",)))
+    untested = RecordingTests()
+    _run(repo, untested, run_tests=False)
+    assert untested.calls == []
+    tests = RecordingTests(failing=("beta",))
+    _, rerun = _run(repo, tests)
+    assert rerun.exit_code == 1
+
+
 def test_dry_run_builds_and_tests_the_zips_but_publishes_and_rewrites_nothing(repo: Path) -> None:
     tests = RecordingTests()
     _, outcome = _run(repo, tests, dry_run=True)

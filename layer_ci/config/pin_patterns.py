@@ -3,31 +3,54 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pathspec
 
 from layer_ci.errors import ConfigError, Location
 from layer_ci.lambda_spec.arn import is_layer_name, is_region
 
+if TYPE_CHECKING:
+    import regex  # imported where a pattern is compiled: most configs have none, and it costs 7 ms
+
 PinPatternEntry = str | Mapping[str, object]
 
 _ENTRY_KEYS = frozenset({"regex", "layer", "region", "files"})
+# A user's regex may backtrack catastrophically ((a+)+ on a long run of a's): Python's re cannot be
+# stopped, the regex module can. Far above what a sane pattern needs on the largest pin file.
+MATCH_TIMEOUT_S = 2.0
+if TYPE_CHECKING:
+    PatternMatch = regex.Match  # the field named regex below hides the module inside the class
 
 
 @dataclass(frozen=True)
 class PinPattern:
     """One compiled pattern; ``layer``/``region`` fix the value when the regex has no such group."""
 
-    regex: re.Pattern[str]
+    regex: regex.Pattern[str]
     layer: str | None = None
     region: str | None = None
     files: tuple[str, ...] = ()
+    field: str = "settings.pin_patterns"
+    location: Location | None = None
 
     def applies_to(self, path: str) -> bool:
         return not self.files or any(fnmatch.fnmatchcase(path, glob) for glob in self.files)
+
+    def matches(self, text: str, path: str) -> list[PatternMatch[str]]:
+        """Every match in ``text`` (the file at ``path``), or ConfigError when the regex runs away."""
+        try:
+            return list(self.regex.finditer(text, timeout=MATCH_TIMEOUT_S))
+        except TimeoutError:
+            raise ConfigError(
+                self.location or Location("layer-ci.yml"),
+                self.field,
+                f"regex {self.regex.pattern!r} ran for over {MATCH_TIMEOUT_S:g} s on {path} "
+                "(catastrophic backtracking)",
+                "remove nested repetition such as (a+)+ or (a|aa)+; match a bounded class, e.g. [0-9]+",
+            ) from None
 
 
 def compile_pin_patterns(entries: Iterable[PinPatternEntry], location: Location) -> tuple[PinPattern, ...]:
@@ -90,16 +113,19 @@ def _compile_entry(entry: PinPatternEntry, field: str, location: Location) -> Pi
             f"expected a regex string or a mapping, got {kind}",
             "write a string such as '(?P<layer>[a-z_-]+)_layer_version = (?P<version>[0-9]+)'",
         )
+    import regex
+
     try:
-        regex = re.compile(source, re.MULTILINE)
-    except re.error as exc:
+        # VERSION0: the re module's syntax and behaviour, which the docs promise.
+        compiled = regex.compile(source, regex.MULTILINE | regex.VERSION0)
+    except regex.error as exc:
         raise ConfigError(
             location,
             field,
             f"invalid regex {source!r}: {exc}",
             "fix the regular expression (Python re syntax)",
         ) from None
-    groups = regex.groupindex
+    groups = compiled.groupindex
     if "version" not in groups:
         raise ConfigError(
             location,
@@ -125,14 +151,16 @@ def _compile_entry(entry: PinPatternEntry, field: str, location: Location) -> Pi
             "set both here and as a (?P<region>...) group",
             "keep only one of them",
         )
-    if regex.match("") is not None:
+    if compiled.match("") is not None:
         raise ConfigError(
             location,
             field,
             f"regex {source!r} matches the empty string",
             "make the version group require digits, e.g. (?P<version>[0-9]+)",
         )
-    return PinPattern(regex=regex, layer=layer, region=region, files=files)
+    return PinPattern(
+        regex=compiled, layer=layer, region=region, files=files, field=field, location=location
+    )
 
 
 def _optional_str(entry: Mapping[str, object], key: str, field: str, location: Location) -> str | None:

@@ -8,7 +8,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pathspec
 
@@ -19,6 +19,9 @@ from layer_ci.lambda_spec.arn import LAYER_VERSION_ARN_RE, arn_from_match, is_re
 from layer_ci.model import Config
 from layer_ci.pins.joins import JOIN_REASON, joined_arns
 from layer_ci.plan.lockfile import LOCK_FILE_NAME
+
+if TYPE_CHECKING:
+    import regex
 
 # Folders that are never a repository's own source, even when committed: version control, virtualenvs and
 # vendored packages (a vendored botocore's example JSON is full of layer ARNs), and the build output of
@@ -161,8 +164,8 @@ def find_pins_in_text(
         )
         claimed.append((start, end))
     for pattern in patterns:
-        for match in pattern.regex.finditer(text):
-            pin = _pattern_pin(match, pattern, path, lines, layer_names)
+        for found in pattern.matches(text, path):
+            pin = _pattern_pin(found, pattern, path, lines, layer_names)
             if pin is None or any(pin.start < c_end and c_start < pin.end for c_start, c_end in claimed):
                 continue
             pins.append(pin)
@@ -239,7 +242,7 @@ def _join_pins(text: str, path: str, claimed: Sequence[tuple[int, int]]) -> list
 
 
 def _pattern_pin(
-    match: re.Match[str], pattern: PinPattern, path: str, lines: _LineIndex, layer_names: Sequence[str]
+    match: regex.Match[str], pattern: PinPattern, path: str, lines: _LineIndex, layer_names: Sequence[str]
 ) -> Pin | None:
     version = match.group("version")
     if version is None or not version.isascii() or not version.isdigit():

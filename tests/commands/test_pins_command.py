@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,21 @@ def test_no_pins_says_so(
     monkeypatch.chdir(tmp_path)
     assert cli.main(["pins"]) == 0
     assert capsys.readouterr().out.strip() == "no layer version pins found"
+
+
+def test_a_runaway_pin_pattern_stops_with_the_file_it_ran_on(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (a|aa)+ before a character that never comes backtracks exponentially in the length of the run.
+    runaway = "'(?P<layer>(a|aa)+)b(?P<version>[0-9]+)'"
+    (repo / "layer-ci.yml").write_text(
+        CONFIG.replace("'^(?P<layer>\\w+)_layer_version\\s*=\\s*(?P<version>[0-9]+)$'", runaway)
+    )
+    (repo / "prod.tfvars").write_text("a" * 60 + "c\n")
+    started = time.monotonic()
+    assert cli.main(["pins"]) == 2
+    assert time.monotonic() - started < 30  # with Python's re it ran for hours
+    err = capsys.readouterr().err
+    assert err.startswith("layer-ci: error: layer-ci.yml") and "settings.pin_patterns[0]" in err
+    assert "on prod.tfvars (catastrophic backtracking)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from layer_ci.errors import LayerCiError
+from layer_ci.errors import ServiceError
 from layer_ci.model import Config, FunctionSpec
 from layer_ci.pins.find import Pin
 from layer_ci.publish.registry_contract import DeployedFunction, LayerRegistry, parse_layer_arn
@@ -123,8 +123,9 @@ def _check_pins(
 def _list(registry: LayerRegistry, ref: str) -> _Known:
     try:
         versions = frozenset(info.version for info in registry.list_versions(ref))
-    except LayerCiError:
+    except ServiceError:
         # Another account's layer: ListLayerVersions cannot be granted across accounts, GetLayerVersion can.
+        # Only Lambda's refusals mean that; a damaged local record is the user's to fix, so it propagates.
         return _Known(None, None)
     return _Known(versions, max(versions) if versions else None)
 
@@ -132,7 +133,7 @@ def _list(registry: LayerRegistry, ref: str) -> _Known:
 def _exists(registry: LayerRegistry, ref: str, version: int) -> bool | None:
     try:
         return registry.get_version(ref, version) is not None
-    except LayerCiError:
+    except ServiceError:
         return None
 
 
@@ -162,7 +163,7 @@ def _check_drift(
     for region in regions:
         try:
             deployed = registry(region).list_functions()
-        except LayerCiError as exc:
+        except ServiceError as exc:
             findings.warnings.append(f"drift not checked in {region}: {exc.one_line()}")
             continue
         for function in deployed:

@@ -188,3 +188,21 @@ def test_audit_command_passes_when_every_pin_exists(
         "pins v2; deploy or bump to converge"
     ]
     assert "checked 1 pin(s), compared 1 deployed function(s): 0 error(s), 1 warning(s)" in captured.err
+
+
+@pytest.mark.parametrize("damaged", ["deps/2.json", ".functions.json"])
+def test_a_damaged_local_registry_record_is_an_error_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damaged: str
+) -> None:
+    root = _local_repo(tmp_path, pinned=2)
+    registry = LocalRegistry(root / ".layer-ci" / "registry", "us-east-1", account=ACCOUNT)
+    _publish(registry, tmp_path, "deps", 2)
+    registry.deploy_function("orders", [f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:deps:2"])
+    record = root / ".layer-ci" / "registry" / "us-east-1" / damaged
+    assert record.is_file()
+    record.write_text('{"Version": 2, "LayerVersionArn": ')  # cut short, as by a bad merge
+    assert main(["--config", str(root / "layer-ci.yml"), "audit"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"layer-ci: error: {record}: damaged local registry record")
+    assert "not shared" not in captured.out + captured.err
+    assert "Traceback" not in captured.err

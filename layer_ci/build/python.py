@@ -52,6 +52,7 @@ _UV_NO_WHEEL = (
     ),
 )
 _PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+_UV_PARSE_POSITION = re.compile(r"Couldn't parse requirement in `([^`]+)` at position ([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,25 @@ def _install(
                 f"(manylinux glibc {target.glibc[0]}.{target.glibc[1]}) in {requirements.name}; pin a "
                 "version that publishes one, or set build.binary_only: false if it is pure Python"
             )
-        raise BuildError(f"{what} failed ({requirements.name}): {output_tail(completed.stdout)}")
+        where = requirements.name
+        if (line := _parse_error_line(completed.stdout, requirements)) is not None:
+            where += f":{line}"
+        raise BuildError(f"{what} failed ({where}): {output_tail(completed.stdout)}")
     # uv's lock file for concurrent installs into the same target: not part of the layer.
     (folder / ".lock").unlink(missing_ok=True)
+
+
+def _parse_error_line(output: str, requirements: Path) -> int | None:
+    """The requirements file's line uv could not parse: uv names a byte offset, people read lines."""
+    match = _UV_PARSE_POSITION.search(output)
+    if match is None or Path(match[1]).name != requirements.name:  # an error in a nested -r file
+        return None
+    try:
+        data = requirements.read_bytes()
+    except OSError:
+        return None
+    offset = int(match[2])
+    return data.count(b"\n", 0, offset) + 1 if offset <= len(data) else None
 
 
 def _cache_dirs(argv: Sequence[str]) -> list[Path]:

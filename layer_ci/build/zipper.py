@@ -132,6 +132,11 @@ def _check_link(relative: str, target: str, path: Path, real_root: str) -> None:
             f"{relative}: symlink to {target!r} points outside the layer; "
             "copy the file into the layer or make the link relative to a file inside it"
         )
+    if not os.path.exists(path):  # dangling, or a loop: under /opt it would fail only when first used
+        raise BuildError(
+            f"{relative}: symlink to {target!r} leads to nothing in the layer; "
+            "create the file it names or remove the link"
+        )
     _check_name(target)
 
 

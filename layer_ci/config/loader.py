@@ -181,9 +181,16 @@ class _Loader:
         from layer_ci.config.pin_patterns import exclude_spec
 
         try:
-            exclude_spec([glob])
+            spec = exclude_spec([glob])
         except ValueError as exc:
             raise self.error(path, f"{glob!r} is not a valid glob: {exc}", "use .gitignore syntax") from exc
+        if spec is None or all(pattern.regex is None for pattern in spec.patterns):
+            # .gitignore drops blank lines, comments and unclosed brackets without a word: so would we.
+            raise self.error(
+                path,
+                f"{glob!r} excludes nothing (blank, a # comment, or an unclosed '[')",
+                "write a .gitignore glob such as docs/ or **/fixtures/*.json; escape a literal [ or # as \\[",
+            )
 
     def check_ignore(
         self, settings: Settings, layers: Sequence[LayerSpec], functions: Sequence[FunctionSpec]
@@ -331,6 +338,12 @@ class _Loader:
     ) -> list[sam.TemplateFunction]:
         template_path = self.root / template
         if not template_path.is_file() and is_inside(os.path.normpath(template_path), self.root):
+            if template_path.is_dir():
+                raise self.error(
+                    path,
+                    f"template '{template}' is a folder, not a file",
+                    "name the template file in it, e.g. " + (Path(template) / "template.yaml").as_posix(),
+                )
             raise self.error(path, f"template '{template}' does not exist", self.relative_fix("a file"))
         self.file(template_path, path, f"relative to {self.root}")
         display = os.path.normpath(os.path.join(os.path.dirname(self.doc.display), template))

@@ -165,12 +165,23 @@ def resolve_layer(
             return fetch_version(config, name, layer_arn, version, arn.region, cache_dir,
                                  f"{name} v{version} ({layer_arn})")
         return fetch_version(config, name, name, version, region, cache_dir, f"{name} v{version} ({region})")
+    if re.fullmatch(r"[+-]?[0-9]+", source):
+        raise LayerSourceError(
+            f"--layer {name}={source[:40]}: not a layer version number; versions count from 1 "
+            f"(pass the version Lambda gave it, e.g. --layer {name}=3)"
+        )
     if source.startswith("arn:"):
         try:
             arn = concrete_arn(config, source, region)
         except LayerSourceError as exc:
             raise LayerSourceError(f"--layer {name}: {exc}") from exc
         assert arn.region is not None  # filled from the run's region
+        if spec is not None and arn.layer != name:
+            # One of ours swapped for another layer would test the function without the layer it names.
+            raise LayerSourceError(
+                f"--layer {name}={source}: that ARN is a version of layer {arn.layer}, not of {name}; "
+                f"pass a version of {name} (its number or its ARN)"
+            )
         layer_arn = arn.layer_arn
         label = f"{name} = {source}" if str(arn) == source else f"{name} = {arn} (from {source})"
         return fetch_version(config, name, layer_arn, arn.version, arn.region, cache_dir, label)
@@ -311,6 +322,11 @@ def _existing_zip(name: str, source: str, root: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.absolute()
+    if any(candidate.is_dir() for candidate in candidates):
+        raise LayerSourceError(
+            f"--layer {name}={source}: a folder, not a zip; pass the zip `layer-ci build {name}` wrote, "
+            f"or --layer {name}=local to build the layer from its source"
+        )
     raise LayerSourceError(
         f"--layer {name}={source}: no such file; SOURCE is a built zip, a version number, a layer "
         "version ARN or 'local'"

@@ -333,3 +333,14 @@ def test_a_requirements_file_that_is_not_utf8_is_a_one_line_error_naming_its_lin
         "requirements.txt:2: not UTF-8 text (byte 23); save the requirements file as UTF-8"
     )
     assert not (tmp_path / "out" / "deps.zip").exists()
+
+
+def test_a_requirement_uv_cannot_parse_is_named_by_its_line(tmp_path: Path) -> None:
+    # uv names a byte offset; the accented comment makes bytes and characters differ before the error.
+    spec = python_layer(tmp_path, "# dépendances partagées\nsix==1.17.0\n\nrequests===\n")
+    with pytest.raises(BuildError) as raised:
+        build_layer(spec, tmp_path / "out", input_key="k")
+    message = str(raised.value)
+    assert "failed (requirements.txt:4): " in message, message
+    assert "requests===" in message and "\n" not in message
+    assert not (tmp_path / "out" / "deps.zip").exists()

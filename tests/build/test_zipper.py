@@ -198,6 +198,18 @@ def test_symlink_escaping_through_another_in_tree_link_is_refused(tmp_path: Path
         write_zip(tree, tmp_path / "t.zip")
 
 
+@pytest.mark.parametrize(("link", "target"), [("bin/dangling", "nowhere"), ("bin/loop", "loop")])
+def test_a_symlink_leading_to_nothing_is_refused_naming_the_file(
+    tmp_path: Path, link: str, target: str
+) -> None:
+    tree = make_tree(tmp_path / "src", order_seed=10, mask=0o022)
+    (tree / link).symlink_to(target)
+    with pytest.raises(BuildError) as error:
+        write_zip(tree, tmp_path / "t.zip")
+    assert str(error.value).startswith(f"{link}: symlink to '{target}' leads to nothing in the layer")
+    assert not (tmp_path / "t.zip").exists()
+
+
 def test_special_files_are_refused(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "src", order_seed=10, mask=0o022)
     os.mkfifo(tree / "bin" / "pipe")

@@ -136,6 +136,8 @@ CASES: list[tuple[str, str, int, str, str]] = [
      "file 'deploy/template.yaml' does not exist"),
     ("missing-template", BASE + "templates: [template.yaml]\n", 19, "templates[0]",
      "template 'template.yaml' does not exist"),
+    ("template-is-a-folder", BASE + "templates: [functions/orders]\n", 19, "templates[0]",
+     "template 'functions/orders' is a folder, not a file; name the template file in it"),
     ("timeout-out-of-range", BASE + "    timeout: 1000\n", 19, "functions.orders.timeout",
      "1000 is out of range; use a value from 1 to 900"),
     ("bad-environment-name", BASE + "    environment:\n      1BAD: x\n", 20,

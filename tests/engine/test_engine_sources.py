@@ -67,6 +67,30 @@ def test_unknown_layer_and_missing_zip_are_usage_errors(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("0", "layer versions start at 1"),
+        ("-1", "--layer common=-1: not a layer version number; versions count from 1"),
+        ("99999999999999999999", "not a layer version number"),
+        ("layers", "--layer common=layers: a folder, not a zip; pass the zip `layer-ci build common` wrote"),
+        (
+            "arn:aws:lambda:us-east-1:000000000000:layer:tools:1",
+            "that ARN is a version of layer tools, not of common",
+        ),
+    ],
+)
+def test_a_source_that_cannot_be_this_layer_says_why(tmp_path: Path, source: str, words: str) -> None:
+    config = _repo(tmp_path)
+    (tmp_path / "layers").mkdir(exist_ok=True)
+    with pytest.raises(LayerSourceError) as caught:
+        resolve_layers(
+            config, config.functions[0], {"common": source}, region="us-east-1", cache_dir=tmp_path / "c"
+        )
+    assert words in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_version_numbers_and_arns_come_from_the_registry(shared_cache: Path, tmp_path: Path) -> None:
     config = _repo(tmp_path, expected_version=2)
     assert _publish(config, tmp_path, 1) == 1

@@ -186,12 +186,24 @@ def test_settings_pins_exclude_globs_follow_gitignore_rules(
     assert {row["status"] for row in rows} == {"not-in-lock"}
 
 
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ("3", "settings.pins.exclude[1]"),
+        ("'['", "settings.pins.exclude[1]: '[' excludes nothing (blank, a # comment, or an unclosed '[')"),
+        ("'# docs'", "settings.pins.exclude[1]: '# docs' excludes nothing"),
+    ],
+)
 def test_a_bad_exclude_entry_is_a_one_line_config_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    entry: str,
+    words: str,
 ) -> None:
-    write(tmp_path, "layer-ci.yml", CONFIG.replace("exclude: [docs/, ", "exclude: [docs/, 3, "))
+    write(tmp_path, "layer-ci.yml", CONFIG.replace("exclude: [docs/, ", f"exclude: [docs/, {entry}, "))
     (tmp_path / "layers" / "shared").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["pins"]) == 2
     err = capsys.readouterr().err
-    assert "settings.pins.exclude" in err and len(err.strip().splitlines()) == 1
+    assert words in err and len(err.strip().splitlines()) == 1

@@ -31,6 +31,7 @@ from layer_ci.build.command import (
 )
 from layer_ci.config.build_rules import python_requirements, python_runtimes, require_buildable
 from layer_ci.errors import BuildError, UsageError
+from layer_ci.fsutil import user_cache_dir
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
@@ -172,6 +173,10 @@ def build_python(
         ) from None
     require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(text))
     installer = choose_installer()
+    if cache_dir is None and sandbox.isolation().drop is not None:
+        # The installer runs as another user with a throwaway HOME, where its default cache would be lost
+        # after every install (each build downloading every wheel again): keep one under layer-ci's cache.
+        cache_dir = user_cache_dir() / "build-cache"
     versions = python_versions(spec)
     builds: dict[PythonTarget, Path] = {}
     pending = while_installing

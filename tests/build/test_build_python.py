@@ -344,3 +344,18 @@ def test_a_requirement_uv_cannot_parse_is_named_by_its_line(tmp_path: Path) -> N
     assert "failed (requirements.txt:4): " in message, message
     assert "requests===" in message and "\n" not in message
     assert not (tmp_path / "out" / "deps.zip").exists()
+
+
+@pytest.mark.network
+def test_wheels_stay_cached_between_builds_even_when_the_installer_runs_as_another_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run by root, the installer drops to an unprivileged user with a throwaway HOME: without a cache of
+    # layer-ci's, uv's default one went with that HOME and every build downloaded every wheel again.
+    monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "layer-ci-cache"))
+    spec = python_layer(tmp_path, PURE)
+    first = build_layer(spec, tmp_path / "first", input_key="k")
+    monkeypatch.setenv("UV_OFFLINE", "1")  # uv answers from its cache alone, or fails
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    again = build_layer(spec, tmp_path / "again", input_key="k")
+    assert again.zip_path.read_bytes() == first.zip_path.read_bytes()

@@ -653,6 +653,17 @@ def give_to(isolation: Isolation, paths: Iterable[Path]) -> None:
         os.chown(path, uid, gid)
 
 
+def give_tree(isolation: Isolation, root: Path) -> None:
+    """Hand a whole folder the code may write to its user: every entry, links themselves not followed."""
+    if isolation.drop is None:
+        return
+    uid, gid = isolation.drop
+    for top, dirs, files in os.walk(root):
+        os.lchown(top, uid, gid)
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(top, name), uid, gid)
+
+
 def owned_folder(isolation: Isolation, path: Path) -> Path:
     """``path`` created if needed and writable by the code's user (a per-user twin when root owns it)."""
     if isolation.drop is None:

@@ -21,8 +21,9 @@ from layer_ci.fsutil import write_atomically
 # never correctness. A .pyc outside __pycache__ is a sourceless module someone shipped on purpose: kept.
 BYTECODE_CACHE = "__pycache__"
 # Per-installation notes that name the installer or the source location (a build path for local
-# requirements); neither belongs in a layer that must be identical wherever it was built.
-DROPPED_DIST_INFO_FILES = ("direct_url.json", "INSTALLER")
+# requirements), or, uv's own, when and from what commit a local source was built (uv_cache.json holds the
+# source's mtime): none belongs in a layer that must be identical wherever and whenever it was built.
+DROPPED_DIST_INFO_FILES = ("direct_url.json", "INSTALLER", "uv_cache.json", "uv_build.json")
 PORTABLE_SHEBANG = b"#!/usr/bin/env python3"
 _PYTHON_SHEBANG = re.compile(rb"^#![ \t]*(?:\S*/)?python[0-9.]*(?:[ \t][^\r\n]*)?$")
 # pip's and uv's launcher for interpreter paths with spaces or over 127 bytes: sh re-executing python.

@@ -232,18 +232,24 @@ def _install(
     while_waiting: Callable[[], None] | None = None,
 ) -> None:
     folder.mkdir(parents=True)
+    isolation = sandbox.isolation()
+    from layer_ci.build.local_requirements import copy_local_folders
+
+    local = copy_local_folders(requirements, folder.with_name(f"{folder.name}-local"))
+    install_from = local.requirements if local else requirements
+    for copy in local.folders if local else ():
+        sandbox.give_tree(isolation, copy)
     if installer == "uv":
-        argv = _uv_argv(spec, target, folder, requirements, require_hashes, cache_dir)
+        argv = _uv_argv(spec, target, folder, install_from, require_hashes, cache_dir)
     else:
-        argv = _pip_argv(spec, target, folder, requirements, require_hashes, cache_dir)
+        argv = _pip_argv(spec, target, folder, install_from, require_hashes, cache_dir)
     what = f"layer {spec.name}: {installer} install for {target.describe()}"
     # The installer runs sdists' setup.py (untrusted code): it gets its own settings, never layer-ci's
     # secrets, and runs in the sandbox so it cannot read them from layer-ci's /proc/<pid>/environ either.
-    isolation = sandbox.isolation()
     env = installer_env()
     unveil = sandbox.require_reachable(
         isolation,
-        [requirements, folder, spec.source, Path(sys.executable), Path(argv[0]), *_cache_dirs(argv)],
+        [install_from, folder, spec.source, Path(sys.executable), Path(argv[0]), *_cache_dirs(argv)],
         what,
         repair_under=folder.parent.parent,
     )
@@ -267,7 +273,7 @@ def _install(
                 "version that publishes one, or set build.binary_only: false if it is pure Python"
             )
         where = requirements.name
-        if (line := _parse_error_line(completed.stdout, requirements)) is not None:
+        if (line := _parse_error_line(completed.stdout, install_from)) is not None:
             where += f":{line}"
         raise BuildError(f"{what} failed ({where}): {output_tail(completed.stdout)}")
     # uv's lock file for concurrent installs into the same target: not part of the layer.

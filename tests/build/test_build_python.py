@@ -359,3 +359,34 @@ def test_wheels_stay_cached_between_builds_even_when_the_installer_runs_as_anoth
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     again = build_layer(spec, tmp_path / "again", input_key="k")
     assert again.zip_path.read_bytes() == first.zip_path.read_bytes()
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.network
+def test_local_packages_are_built_from_copies_the_same_every_time_without_writing_the_checkout(
+    tmp_path: Path,
+) -> None:
+    # Built in place, setuptools writes build/ and *.egg-info into the package: that failed where the
+    # installer runs as another user (root's sandbox, the Action), and dirtied the checkout elsewhere.
+    shared = tmp_path / "repo" / "libs" / "shared"
+    (shared / "shared").mkdir(parents=True)
+    (shared / "shared" / "__init__.py").write_text("VALUE = 1\n")
+    (shared / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "shared"\nversion = "1.0"\n'
+    )
+    spec = python_layer(tmp_path, f"{PURE}{shared}\n", binary_only=False)
+    before = _tree(tmp_path / "repo")
+
+    first = build_layer(spec, tmp_path / "first", input_key="k")
+    os.utime(shared, (1_000_000_000, 1_000_000_000))  # uv records the source's mtime: it must not show
+    again = build_layer(spec, tmp_path / "again", input_key="k")
+
+    assert _tree(tmp_path / "repo") == before
+    names = {name for name, _ in first.manifest.files}
+    assert "python/shared/__init__.py" in names and "python/six.py" in names
+    assert not any(name.endswith(("uv_cache.json", "direct_url.json")) for name in names)
+    assert again.zip_path.read_bytes() == first.zip_path.read_bytes()

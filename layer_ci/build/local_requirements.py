@@ -5,40 +5,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+
+from layer_ci.config.build_rules import local_path, requirement_target
 
 # A build backend writes into the folder it builds (setuptools: build/, *.egg-info). Built in place, a
 # local package would dirty the checkout (and change the layer's input key), and fail outright where the
 # installer runs as another user, who may not write the checkout.
-_EDITABLE = r"(?:-e|--editable)(?:\s+|=)"
-_DIRECT = re.compile(rf"^(?P<head>\s*(?:{_EDITABLE})?)(?P<target>[^\s;#]+)")
-_NAMED = re.compile(
-    rf"^(?P<head>\s*(?:{_EDITABLE})?[A-Za-z0-9][A-Za-z0-9._-]*\s*(?:\[[^\]]*\])?\s*@\s*)(?P<target>[^\s;#]+)"
-)
 # Options whose value is a path read as it is (never built): made absolute, since the rewritten file
 # lives elsewhere and relative paths in it are read relative to it.
 _PATH_OPTION = re.compile(
     r"^(?P<head>\s*(?:-r|-c|-f|--requirement|--constraint|--find-links)(?:\s+|=))(?P<target>[^\s#]+)"
 )
-_LOCAL_STARTS = ("./", "../", "/", "file:", "~/")
 _COPY_IGNORE = shutil.ignore_patterns(".git", "__pycache__", "node_modules", ".layer-ci")
-
-
-def _local_path(target: str, base: Path) -> Path | None:
-    """The file or folder ``target`` names (a path or file: URL), None when it names none."""
-    if target.startswith("file:"):
-        parsed = urllib.parse.urlsplit(target)
-        if parsed.netloc not in ("", "localhost"):
-            return None
-        raw = urllib.parse.unquote(parsed.path)
-    elif target.startswith(_LOCAL_STARTS):
-        raw = target
-    else:
-        return None
-    path = Path(os.path.expanduser(raw))
-    return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
 
 @dataclass(frozen=True)
@@ -60,8 +40,8 @@ def copy_local_folders(requirements: Path, scratch: Path) -> LocalCopies | None:
     rewritten: list[str] = []
     copies: list[Path] = []
     for line in lines:
-        match = None if line.lstrip().startswith("#") else (_NAMED.match(line) or _DIRECT.match(line))
-        local = _local_path(match["target"], base) if match else None
+        match = requirement_target(line)
+        local = local_path(match["target"], base) if match else None
         if match and local is not None and local.is_dir():
             copy = scratch / "local" / f"{len(copies)}-{local.name}"
             shutil.copytree(local, copy, symlinks=True, ignore=_COPY_IGNORE)
@@ -74,7 +54,7 @@ def copy_local_folders(requirements: Path, scratch: Path) -> LocalCopies | None:
             option = match  # a local wheel or sdist archive: read, never built
         if option is not None and "://" not in option["target"]:
             named = option["target"]
-            target_path = _local_path(named, base) or Path(os.path.normpath(base / named))
+            target_path = local_path(named, base) or Path(os.path.normpath(base / named))
             line = line[: option.start("target")] + str(target_path) + line[option.end("target") :]
         rewritten.append(line)
     if not copies:

@@ -7,6 +7,7 @@ the config could have told is discovered only halfway through a build.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,14 @@ SAM_PYTHON_EXCLUDES = (
     ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
     ".vscode", ".idea",
 )  # fmt: skip
+# How a requirements line names a local package (pip's and uv's forms): a path or file: URL, as it is,
+# after -e/--editable, or after `NAME @`.
+_EDITABLE = r"(?:-e|--editable)(?:\s+|=)"
+_DIRECT_TARGET = re.compile(rf"^(?P<head>\s*(?:{_EDITABLE})?)(?P<target>[^\s;#]+)")
+_NAMED_TARGET = re.compile(
+    rf"^(?P<head>\s*(?:{_EDITABLE})?[A-Za-z0-9][A-Za-z0-9._-]*\s*(?:\[[^\]]*\])?\s*@\s*)(?P<target>[^\s;#]+)"
+)
+_LOCAL_STARTS = ("./", "../", "/", "file:", "~/")
 # A nodejs layer is package.json and its lock installed by npm: a node_modules folder left by a local
 # `npm install` is an output, never packed.
 NODEJS_EXCLUDES = ("node_modules",)
@@ -163,3 +172,42 @@ def require_buildable(spec: LayerSpec) -> None:
     problems = layer_problems(spec)
     if problems:
         raise problems[0].error(spec)
+
+
+def requirement_target(line: str) -> re.Match[str] | None:
+    """The ``target`` group of what a requirements line installs (a name, path or URL); None for comments."""
+    if line.lstrip().startswith("#"):
+        return None
+    return _NAMED_TARGET.match(line) or _DIRECT_TARGET.match(line)
+
+
+def local_path(target: str, base: Path) -> Path | None:
+    """The file or folder ``target`` names (a path, relative to ``base``, or a file: URL); else None."""
+    if target.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        parsed = urlsplit(target)
+        if parsed.netloc not in ("", "localhost"):
+            return None
+        raw = unquote(parsed.path)
+    elif target.startswith(_LOCAL_STARTS):
+        raw = target
+    else:
+        return None
+    path = Path(os.path.expanduser(raw))
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def local_requirement_folders(requirements: Path) -> list[Path]:
+    """The local package folders a requirements file names, in order (none when it cannot be read)."""
+    try:
+        lines = requirements.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []  # the build reports an unreadable file, naming its line
+    folders = []
+    for line in lines:
+        match = requirement_target(line)
+        path = local_path(match["target"], requirements.parent) if match else None
+        if path is not None and path.is_dir():
+            folders.append(path)
+    return folders

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layer_ci.config.build_rules import NODE_LOCK_FILES, LeftOut, left_out, python_requirements
+from layer_ci.config.build_rules import (
+    NODE_LOCK_FILES,
+    LeftOut,
+    left_out,
+    local_requirement_folders,
+    python_requirements,
+)
 from layer_ci.errors import ConfigError, UsageError
 from layer_ci.model import LayerSpec
 
@@ -212,28 +218,14 @@ def _layer_inputs(
     pinned: list[bytes] = []
     files: list[bytes] = []
     for relative, path, kind in [*walked, *_unwalked(source, requirements, walked)]:
-        indexed = known.get(prefix + relative)
-        if kind == "l":
-            if indexed is not None and indexed[0] == _SYMLINK_MODE:
-                digest = indexed[1]
-            else:
-                # Links are hashed as links (their target text, as git stores them), not followed: that
-                # is what a zip can store, and following them could leave the folder or loop.
-                digest = blob_id(os.fsencode(os.readlink(path)))
-            flag = b"l"
-        elif kind == "f":
-            if indexed is not None and indexed[0] in (_REGULAR_MODE, _EXECUTABLE_MODE):
-                digest, executable = indexed[1], indexed[0] == _EXECUTABLE_MODE
-            else:
-                digest, executable = _hash_file(path)
-            flag = b"x" if executable else b"-"
-        else:
-            raise UsageError(
-                f"{path}: layer '{spec.name}' source holds something that is neither a file, a "
-                "folder nor a symlink (a FIFO, socket or device); remove it from the layer's folder"
-            )
-        record = b"%s\0%s\0%s\n" % (relative.encode(_FS_ENCODING, _FS_ERRORS), flag, digest.encode())
+        record = _record(spec, relative, path, kind, known.get(prefix + relative))
         (pinned if relative in requirements else files).append(record)
+    # A local package outside the layer's folder is installed into the layer all the same: its files
+    # count with the requirements that name it (inside the folder, the walk above has them already).
+    for folder in _outside_local_packages(spec, source):
+        label = f"local:{_relative_to_root(folder, root) or folder}/"
+        for relative, path, kind in _walk(os.fspath(folder), left_out(spec)):
+            pinned.append(_record(spec, label + relative, path, kind, None))
     parts = {
         PART_BUILD: _digest(_settings_document(spec)),
         PART_TARGET: _digest(_target_document(spec)),
@@ -244,6 +236,43 @@ def _layer_inputs(
     }
     combined = INPUT_KEY_FORMAT + "\n" + "".join(f"{part}={parts[part]}\n" for part in PARTS)
     return LayerInputs(_digest(combined.encode()), parts)
+
+
+def _record(
+    spec: LayerSpec, relative: str, path: str, kind: str, indexed: tuple[str, str] | None
+) -> bytes:
+    """One entry's line of the key: its path, its kind (link, executable, file) and its blob id."""
+    if kind == "l":
+        if indexed is not None and indexed[0] == _SYMLINK_MODE:
+            digest = indexed[1]
+        else:
+            # Links are hashed as links (their target text, as git stores them), not followed: that
+            # is what a zip can store, and following them could leave the folder or loop.
+            digest = blob_id(os.fsencode(os.readlink(path)))
+        flag = b"l"
+    elif kind == "f":
+        if indexed is not None and indexed[0] in (_REGULAR_MODE, _EXECUTABLE_MODE):
+            digest, executable = indexed[1], indexed[0] == _EXECUTABLE_MODE
+        else:
+            digest, executable = _hash_file(path)
+        flag = b"x" if executable else b"-"
+    else:
+        raise UsageError(
+            f"{path}: layer '{spec.name}' source holds something that is neither a file, a "
+            "folder nor a symlink (a FIFO, socket or device); remove it from the layer's folder"
+        )
+    return b"%s\0%s\0%s\n" % (relative.encode(_FS_ENCODING, _FS_ERRORS), flag, digest.encode())
+
+
+def _outside_local_packages(spec: LayerSpec, source: Path) -> list[Path]:
+    if spec.build.method != "python":
+        return []
+    inside = os.path.abspath(source)
+    return [
+        folder
+        for folder in local_requirement_folders(source / python_requirements(spec))
+        if os.path.commonpath([inside, os.path.abspath(folder)]) != inside
+    ]
 
 
 def _digest(data: bytes) -> str:

@@ -222,6 +222,27 @@ def test_python_layers_key_exactly_the_files_their_build_takes(tmp_path: Path) -
         assert changed == (relative in shipped), relative
 
 
+def test_a_local_package_outside_the_layer_folder_is_part_of_the_key(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    source = python_layer(root / "layers" / "shared")
+    write_tree(root / "libs", {"client/pyproject.toml": "[project]\n", "client/client/__init__.py": "A=1"})
+    write_tree(root / "libs", {"other/other.py": "B = 1\n", "client/.venv/x.py": "venv"})
+    spec = layer_spec(source, method="python", requirements="requirements.txt")
+    plain = layer_inputs([spec], root)[spec.name]
+    write_tree(source, {"requirements.txt": "six==1.17.0\n-e ../../libs/client  # ours\n"})
+    with_client = layer_inputs([spec], root)[spec.name]
+    assert with_client.parts["requirements"] != plain.parts["requirements"]
+
+    write_tree(root / "libs", {"client/client/__init__.py": "A = 2\n"})
+    edited = layer_inputs([spec], root)[spec.name]
+    assert edited.key != with_client.key
+    assert edited.parts["requirements"] != with_client.parts["requirements"]
+    assert edited.parts["files"] == with_client.parts["files"]
+    # What the build leaves out of a python layer, and folders the requirements do not name, are no change.
+    write_tree(root / "libs", {"other/other.py": "B = 2\n", "client/.venv/x.py": "edited"})
+    assert layer_inputs([spec], root)[spec.name].key == edited.key
+
+
 def test_an_edit_under_a_virtualenv_rebuilds_a_files_layer_but_not_a_python_one(tmp_path: Path) -> None:
     source = python_layer(tmp_path / "repo" / "layers" / "shared")
     root = source.parent.parent

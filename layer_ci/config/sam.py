@@ -215,6 +215,17 @@ class _Template:
                 "out) and point CodeUri/Code at it",
             )
         if not source.is_dir():
+            if not any(not ref.external for ref in layers):
+                # Code a build step makes (a Maven zip under target/) of a function using none of our
+                # layers: nothing here for layer-ci to test, and refusing the template would stop every run.
+                return None
+            if source.exists():
+                raise self.document.error(
+                    code_path,
+                    f"'{code_value}' is a file (a built zip?), not the function's code folder",
+                    "point CodeUri/Code at the folder it is built from, so layer-ci can test the function "
+                    "against new versions of its layers",
+                )
             raise self.document.error(
                 code_path,
                 f"folder '{code_value}' does not exist",

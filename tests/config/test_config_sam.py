@@ -333,6 +333,34 @@ def test_missing_code_folder_is_reported_in_the_template(tmp_path: Path) -> None
     )
 
 
+JAVA_FUNCTION = """\
+Resources:
+  Ledger:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: ../target/ledger.zip
+      Handler: com.example.Ledger::handleRequest
+      Runtime: java21
+      Layers: [{layers}]
+"""
+
+
+def test_a_function_built_elsewhere_that_uses_none_of_our_layers_is_left_alone(tmp_path: Path) -> None:
+    # A Maven zip under target/ exists only after `mvn package`: refusing the template stopped every run.
+    config = load_config(make_repo(tmp_path, JAVA_FUNCTION.format(layers=DATADOG)))
+    assert [function.name for function in config.functions] == []
+
+
+def test_a_function_using_our_layer_from_a_built_zip_is_asked_for_its_folder(tmp_path: Path) -> None:
+    template = JAVA_FUNCTION.format(layers="arn:aws:lambda:us-east-1:123456789012:layer:tools:3")
+    repo = make_repo(tmp_path, template)
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "ledger.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    message = config_error(repo).one_line()
+    assert "Properties.CodeUri: '../target/ledger.zip' is a file (a built zip?), not the " in message
+    assert "point CodeUri/Code at the folder it is built from" in message
+
+
 def test_template_yaml_syntax_error_names_the_template(tmp_path: Path) -> None:
     error = config_error(make_repo(tmp_path, "Resources:\n  Fn: [unclosed\n"))
     assert error.location.path == str(tmp_path / "infra/template.yaml")

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `layer-ci plan` and `--help` never load boto3 or the builders.
     from layer_ci.flows.push import PushOptions, build_within_limits, current_commit, select_targets
     from layer_ci.flows.services import Services, stderr_log
+    from layer_ci.gate.retest import mark_untested
     from layer_ci.plan.changes import make_plan
     from layer_ci.plan.config_cache import load_config_cached
     from layer_ci.plan.lockfile import load_lock, save_lock
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         regions=targets,
         save=lambda new_lock: save_lock(config.root, new_lock),
         log=stderr_log,
+        # Its consumers are untested: the next `layer-ci run` tests them even when the pins name it.
+        on_published=lambda version: mark_untested(config, version),
     )
     if args.json:
         print(

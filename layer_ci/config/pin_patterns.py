@@ -19,7 +19,8 @@ PinPatternEntry = str | Mapping[str, object]
 
 _ENTRY_KEYS = frozenset({"regex", "layer", "region", "files"})
 # A user's regex may backtrack catastrophically ((a+)+ on a long run of a's): Python's re cannot be
-# stopped, the regex module can. Far above what a sane pattern needs on the largest pin file.
+# stopped, the regex module can. Far above what a sane pattern needs on the largest pin file (the limit
+# holds per file, so a merely slow pattern over many files can still take long).
 MATCH_TIMEOUT_S = 2.0
 if TYPE_CHECKING:
     PatternMatch = regex.Match  # the field named regex below hides the module inside the class
@@ -49,7 +50,8 @@ class PinPattern:
                 self.field,
                 f"regex {self.regex.pattern!r} ran for over {MATCH_TIMEOUT_S:g} s on {path} "
                 "(catastrophic backtracking)",
-                "remove nested repetition such as (a+)+ or (a|aa)+; match a bounded class, e.g. [0-9]+",
+                "remove nested repetition such as (a+)+ or (a|aa)+, anchor it, or limit it to the files "
+                "that hold such pins with {regex: ..., files: [...]} (or settings.pins.exclude)",
             ) from None
 
 

@@ -86,6 +86,12 @@ def run_push(config: Config, services: Services, options: PushOptions) -> PushOu
     outcome = PushOutcome(plan=plan, mode=options.mode, dry_run=options.dry_run, targets=targets)
     if targets and not options.dry_run and services.registry_factory is None:
         raise UsageError("this run may not publish (no registry was provided); rerun with --dry-run")
+    if targets and not options.dry_run and config.settings.pin_patterns:
+        from layer_ci.pins.find import find_pins
+
+        # A user's pin pattern can fail on a file (it runs too long): find that out before publishing.
+        with services.phase("check pin patterns"):
+            find_pins(config.root, config)
 
     built: list[BuiltLayer] = []
     if targets:
@@ -244,7 +250,12 @@ def _publish(
     progress: _Progress,
 ) -> Lock:
     """Each layer in each region, every version recorded (lock and progress) as soon as it exists."""
+    from layer_ci.gate.retest import mark_untested
     from layer_ci.publish.publisher import publish_layers
+
+    def published(version: PublishedVersion) -> None:
+        progress.published.append(version)
+        mark_untested(config, version)  # before the tests: a run stopped in between still retests it
 
     assert services.registry_factory is not None
     lock, _published = publish_layers(
@@ -256,7 +267,7 @@ def _publish(
         regions=targets,
         save=lambda new_lock: save_lock(config.root, new_lock),
         log=services.log,
-        on_published=progress.published.append,
+        on_published=published,
     )
     return lock
 

@@ -1,65 +1,92 @@
-"""The layer versions whose consumers failed on the last local run, so the next run tests them again."""
+"""Layer versions published here whose consumers have not passed yet, so the next run tests them again."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
 
 from layer_ci.fsutil import state_dir, write_atomically
-from layer_ci.model import Config
+from layer_ci.model import Config, PublishedVersion
 from layer_ci.plan.lockfile import Lock
 
 # Local state, not committed: whether a function passes depends on this machine, and the pins alone cannot
-# tell. Without it, a run whose tests failed against versions the pins already name (a first publish)
-# would report "nothing to do" on the next run and exit 0 while the functions stay broken.
+# tell. A version is marked as soon as it is published and unmarked only when its consumers pass, so a run
+# stopped in between (Ctrl-C, a crash, `layer-ci publish` alone) or failed leaves it marked. Without it,
+# when the pins already name the new version (a first publish), the next run would say "nothing to do"
+# and exit 0 while the functions stay broken or untested.
 RECORD_NAME = "failed-tests.json"
 
+Record = dict[str, list[str]]  # layer -> ARNs of its versions whose consumers have not passed
 
-def _versions(lock: Lock, layer: str) -> list[str]:
+
+def _path(config: Config) -> Path:
+    return state_dir(config.root, ".layer-ci") / RECORD_NAME
+
+
+def _read(config: Config) -> Record | None:
+    """The record ({} when there is none); None when it cannot be read."""
+    try:
+        recorded = json.loads(_path(config).read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or not all(
+        isinstance(arns, list) and all(isinstance(arn, str) for arn in arns) for arns in recorded.values()
+    ):
+        return None
+    return recorded
+
+
+def _write(config: Config, record: Record) -> None:
+    path = _path(config)
+    if not record and not path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {layer: sorted(set(arns)) for layer, arns in sorted(record.items()) if arns}
+    write_atomically(path, json.dumps(data, indent=2).encode() + b"\n")
+
+
+def _lock_arns(lock: Lock, layer: str) -> set[str]:
     locked = lock.get(layer)
-    return sorted(ref.arn for ref in locked.published.values()) if locked else []
+    return {ref.arn for ref in locked.published.values()} if locked else set()
+
+
+def mark_untested(config: Config, version: PublishedVersion) -> None:
+    """Remember a version just published: its consumers are tested before it counts as good."""
+    record = _read(config) or {}
+    record.setdefault(version.layer, []).append(version.arn)
+    _write(config, record)
 
 
 def pending_retests(config: Config, lock: Lock, log: Callable[[str], None]) -> tuple[str, ...]:
-    """Layers whose consumers failed against the versions the lock still records, in config order."""
-    path = state_dir(config.root, ".layer-ci") / RECORD_NAME
-    try:
-        recorded = json.loads(path.read_bytes())
-        if not isinstance(recorded, dict):
-            raise ValueError("not an object")
-    except FileNotFoundError:
-        return ()
-    except (OSError, ValueError) as exc:
+    """Layers whose versions in the lock have consumers that failed or were never tested, in config order."""
+    record = _read(config)
+    if record is None:
         # Forgetting a failure would let broken functions pass for healthy: test everything instead.
-        log(f"{path} is unreadable ({exc}); testing every layer's consumers again")
-        return tuple(layer.name for layer in config.layers if _versions(lock, layer.name))
+        log(f"{_path(config)} is unreadable; testing every layer's consumers again")
+        return tuple(layer.name for layer in config.layers if _lock_arns(lock, layer.name))
     pending = tuple(
         layer.name
         for layer in config.layers
-        if layer.name in recorded and recorded[layer.name] == _versions(lock, layer.name)
+        if _lock_arns(lock, layer.name) & set(record.get(layer.name, ()))
     )
     for name in pending:
-        log(f"{name}: its consumers failed against this version on the last run; testing them again")
+        log(f"{name}: its consumers have not passed against this version yet; testing them")
     return pending
 
 
 def record_results(
     config: Config, lock: Lock, tested: Iterable[str], failed_functions: Collection[str]
 ) -> None:
-    """Remember the tested layers with a failed consumer; forget those whose consumers all passed."""
-    path = state_dir(config.root, ".layer-ci") / RECORD_NAME
-    try:
-        recorded = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        recorded = {}
-    if not isinstance(recorded, dict):
-        recorded = {}
+    """Keep the tested layers with a failed consumer marked; unmark those whose consumers all passed."""
+    record = _read(config) or {}
+    declared = {layer.name for layer in config.layers}
+    record = {layer: arns for layer, arns in record.items() if layer in declared}
     for name in tested:
         if any(function.name in failed_functions for function in config.consumers(name)):
-            recorded[name] = _versions(lock, name)
+            record[name] = [*record.get(name, ()), *_lock_arns(lock, name)]
         else:
-            recorded.pop(name, None)
-    if not recorded and not path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(recorded, indent=2, sort_keys=True).encode() + b"\n")
+            record.pop(name, None)  # the lock's version passed: older marks no longer matter
+    _write(config, record)

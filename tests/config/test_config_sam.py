@@ -262,9 +262,9 @@ BAD_TEMPLATES = [
         "version number; end the ARN with the version number",
     ),
     (
-        "version-zero-of-an-external-layer",
-        "Layers: ['arn:aws:lambda:us-east-1:770693421928:layer:Klayers-p312-requests:0']",
-        "Layers[0]: the version in 'arn:aws:lambda:us-east-1:770693421928:layer:Klayers-p312-requests:0' "
+        "version-zero",
+        "Layers: ['arn:aws:lambda:us-east-1:123456789012:layer:tools:0']",
+        "Layers[0]: the version in 'arn:aws:lambda:us-east-1:123456789012:layer:tools:0' "
         "is not a layer version number",
     ),
     (
@@ -273,6 +273,7 @@ BAD_TEMPLATES = [
         "Layers[0]: the account in 'arn:aws:lambda:us-east-1:12345:layer:common:3' is not a 12-digit AWS "
         "account ID",
     ),
+    ("timeout-with-underscore", "Timeout: '3_0'", "Timeout: expected a whole number of seconds, got '3_0'"),
     ("negative-timeout", "Timeout: -5", "Timeout: -5 seconds is outside what Lambda accepts; write 1 to 900"),
     ("timeout-over-15-minutes", "Timeout: 901", "Timeout: 901 seconds is outside what Lambda accepts"),
     ("fractional-timeout", "Timeout: 2.5", "Timeout: expected a whole number of seconds, got 2.5"),
@@ -315,6 +316,8 @@ def test_bad_template_function_properties(tmp_path: Path, properties: str, words
         """
     )
     template = template.replace("      Runtime: python3.12\n", "") if "Runtime:" in properties else template
+    if "Layers:" not in properties:  # values are checked where the function uses one of our layers
+        template += "      Layers: [!Ref CommonLayer]\n"
     template += f"      {properties}\n"
     error = config_error(make_repo(tmp_path, template))
     message = error.one_line()
@@ -343,6 +346,41 @@ Resources:
       Runtime: java21
       Layers: [{layers}]
 """
+
+
+def test_values_lambda_would_refuse_stop_only_functions_that_use_our_layers(tmp_path: Path) -> None:
+    # Such a function is not layer-ci's to run against new layers: its template is Lambda's to refuse.
+    template = textwrap.dedent(
+        """\
+        Parameters:
+          T: {Type: Number, Default: 0}
+          V: {Type: String}
+        Resources:
+          Vendor:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: ../functions/orders
+              Runtime: python3.12
+              Handler: ../elsewhere.handler
+              Timeout: !Ref T
+              MemorySize: 64
+              Layers:
+                - !Sub arn:aws:lambda:${AWS::Region}:580247275435:layer:LambdaInsightsExtension:${V}
+                - arn:aws:lambda:us-east-1:999999999999:layer:Vendor:latest
+          Ours:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: ../functions/billing
+              Runtime: python3.12
+              Handler: app.handler
+              MemorySize: '{{resolve:ssm:/shop/memory}}'
+              Layers: [!Sub 'arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:layer:common:${Major}${Minor}']
+        """
+    )
+    config = load_config(make_repo(tmp_path, template))
+    vendor, ours = config.function("Vendor"), config.function("Ours")
+    assert (vendor.timeout_s, vendor.memory_mb) == (3, 128)  # Lambda's defaults: the template's are unknown
+    assert ours.layers == ("common",) and ours.memory_mb == 128  # resolved only at deploy time
 
 
 def test_a_function_built_elsewhere_that_uses_none_of_our_layers_is_left_alone(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ each case decides which functions pass (the real engine runs in tests/commands/t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from layer_ci.bump.working_tree import published_versions
 from layer_ci.config.loader import load_config
-from layer_ci.errors import UsageError
+from layer_ci.errors import ConfigError, UsageError
 from layer_ci.flows.outcome import PushOutcome
 from layer_ci.flows.push import PushOptions, run_push, select_targets
 from layer_ci.flows.services import Services
@@ -165,10 +166,20 @@ def test_a_failing_consumer_keeps_the_old_pins_and_fails_until_fixed(repo: Path)
     assert [(c.layer, c.new_version) for c in fixed.pin_changes] == [("tools", 2), ("tools", 2)]
 
 
+TOOLS_V1 = "arn:aws:lambda:us-east-1:000000000000:layer:tools:1"
+DATA_V1 = "arn:aws:lambda:us-east-1:000000000000:layer:data:1"
+
+
+def _record(repo: Path) -> dict[str, list[str]]:
+    path = repo / ".layer-ci" / "failed-tests.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def test_a_failure_against_versions_the_pins_already_name_is_tested_again_until_fixed(repo: Path) -> None:
     # The first publish: the pins already say v1, so no pin lags behind to hold back.
     _, first = _run(repo, RecordingTests(failing=("beta",)))
     assert first.exit_code == 1 and first.pin_changes == ()
+    assert _record(repo) == {"data": [DATA_V1], "tools": [TOOLS_V1]}  # beta uses both
 
     tests = RecordingTests(failing=("beta",))
     _, rerun = _run(repo, tests)
@@ -179,21 +190,66 @@ def test_a_failure_against_versions_the_pins_already_name_is_tested_again_until_
 
     _, fixed = _run(repo, RecordingTests())
     assert fixed.exit_code == 0
+    assert _record(repo) == {}
     quiet = RecordingTests()
     _, after = _run(repo, quiet)
     assert after.nothing_to_do and quiet.calls == []
 
 
-def test_a_new_version_replaces_the_record_of_the_failed_one(repo: Path) -> None:
-    _run(repo, RecordingTests(failing=("alpha",)))
-    (repo / "layers" / "tools" / "bin" / "hello").write_text("#!/bin/sh\necho fixed\n")
+def test_a_run_stopped_between_publishing_and_testing_tests_on_the_next_run(repo: Path) -> None:
+    class Interrupted(RecordingTests):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(repo, Interrupted())
+    assert load_lock(repo).layers["tools"].published["us-east-1"].version == 1  # published, never tested
+    assert _record(repo) == {"data": [DATA_V1], "tools": [TOOLS_V1]}
+    tests = RecordingTests(failing=("alpha",))
+    _, rerun = _run(repo, tests)
+    assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]
+    assert rerun.exit_code == 1
+    assert _record(repo) == {"tools": [TOOLS_V1]}  # beta passed against data v1; alpha failed on tools
+
+
+def test_publish_alone_leaves_its_versions_to_be_tested_by_the_next_run(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from layer_ci import cli
+
+    monkeypatch.chdir(repo)
+    assert cli.main(["publish", "tools"]) == 0
+    assert _record(repo) == {"tools": [TOOLS_V1]}
     tests = RecordingTests()
-    _, outcome = _run(repo, tests)
-    assert [(p.layer, p.version) for p in outcome.published] == [("tools", 2)]
-    assert outcome.exit_code == 0
+    _, outcome = _run(repo, tests, layers=("tools",))
+    assert outcome.published == ()  # tools is published already; its consumers were still tested
+    assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]
+    assert _record(repo) == {}
+
+
+def test_a_failure_against_an_older_version_is_not_tested_once_the_lock_moved_on(repo: Path) -> None:
+    _run(repo, RecordingTests(failing=("alpha",)))
+    assert _record(repo)["tools"] == [TOOLS_V1]
+    # Another machine published tools v2 and moved the pins (a git pull brings its lock and pins).
+    (repo / "layers" / "tools" / "bin" / "hello").write_text("#!/bin/sh\necho fixed\n")
+    _run(repo, RecordingTests())
+    record_after_v2 = _record(repo)
+    assert "tools" not in record_after_v2
+    (repo / ".layer-ci" / "failed-tests.json").write_text(json.dumps({"tools": [TOOLS_V1]}))
     quiet = RecordingTests()
     _, after = _run(repo, quiet)
     assert after.nothing_to_do and quiet.calls == []
+
+
+def test_a_runaway_pin_pattern_stops_the_run_before_anything_is_published(repo: Path) -> None:
+    config_text = (repo / "layer-ci.yml").read_text()
+    runaway = "settings:\n  pin_patterns: ['(?P<layer>(a|aa)+)b(?P<version>[0-9]+)']\n"
+    (repo / "layer-ci.yml").write_text(config_text.replace("version: 1\n", "version: 1\n" + runaway))
+    (repo / "prod.tfvars").write_text("a" * 60 + "c\n")
+    with pytest.raises(ConfigError, match=r"settings\.pin_patterns\[0\].* on prod\.tfvars"):
+        _run(repo, RecordingTests())
+    assert load_lock(repo).layers == {}
+    assert not (repo / ".layer-ci" / "registry").exists()
 
 
 def test_an_unreadable_failure_record_tests_every_consumer_again(repo: Path) -> None:
@@ -203,13 +259,16 @@ def test_an_unreadable_failure_record_tests_every_consumer_again(repo: Path) -> 
     _, outcome = _run(repo, tests)
     assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]
     assert outcome.exit_code == 0
+    assert _record(repo) == {}
 
 
 def test_no_test_leaves_the_failure_record_for_the_next_tested_run(repo: Path) -> None:
     _run(repo, RecordingTests(failing=("beta",)))
+    recorded = _record(repo)
     untested = RecordingTests()
     _run(repo, untested, run_tests=False)
     assert untested.calls == []
+    assert _record(repo) == recorded
     tests = RecordingTests(failing=("beta",))
     _, rerun = _run(repo, tests)
     assert rerun.exit_code == 1

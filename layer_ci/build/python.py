@@ -174,9 +174,7 @@ def build_python(
     require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(text))
     installer = choose_installer()
     if cache_dir is None and sandbox.isolation().drop is not None:
-        # The installer runs as another user with a throwaway HOME, where its default cache would be lost
-        # after every install (each build downloading every wheel again): keep one under layer-ci's cache.
-        cache_dir = user_cache_dir() / "build-cache"
+        cache_dir = _own_build_cache(sandbox.isolation())
     versions = python_versions(spec)
     builds: dict[PythonTarget, Path] = {}
     pending = while_installing
@@ -278,6 +276,23 @@ def _install(
         raise BuildError(f"{what} failed ({where}): {output_tail(completed.stdout)}")
     # uv's lock file for concurrent installs into the same target: not part of the layer.
     (folder / ".lock").unlink(missing_ok=True)
+
+
+def _own_build_cache(isolation: sandbox.Isolation) -> Path | None:
+    """A wheel cache under layer-ci's own for an installer that runs as another user, None if out of reach.
+
+    That user gets a throwaway HOME, where the installer's default cache would be lost after every install
+    (each build downloading every wheel again). layer-ci's cache folders on the way are opened to it for
+    reading, as for the test engine; where a folder above them stays closed (a 0700 HOME with no namespace
+    to open it in), the installer keeps its throwaway cache.
+    """
+    root = user_cache_dir()
+    folder = root / "build-cache"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if not sandbox.unreachable(isolation, [folder], repair_under=root) else None
 
 
 def _parse_error_line(output: str, requirements: Path) -> int | None:

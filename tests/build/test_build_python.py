@@ -390,3 +390,24 @@ def test_local_packages_are_built_from_copies_the_same_every_time_without_writin
     assert "python/shared/__init__.py" in names and "python/six.py" in names
     assert not any(name.endswith(("uv_cache.json", "direct_url.json")) for name in names)
     assert again.zip_path.read_bytes() == first.zip_path.read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
+def test_the_installers_cache_is_opened_to_its_user_or_left_to_its_throwaway_home(
+    code_writable: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from layer_ci.build.python import _own_build_cache
+
+    user_mode = sandbox.Isolation("user", drop=(65534, 65534), user_name="nobody")
+    home = code_writable / "home"  # pytest's tmp_path lies under a 0700 folder of root's
+    home.mkdir(mode=0o755)
+    monkeypatch.setenv("LAYER_CI_CACHE", str(home / ".cache" / "layer-ci"))
+    (home / ".cache" / "layer-ci").mkdir(parents=True)
+    os.chmod(home / ".cache" / "layer-ci", 0o700)  # as the sandbox memo creates it
+    # layer-ci's own folder is opened for reading on the way, as the test engine's are.
+    assert _own_build_cache(user_mode) == home / ".cache" / "layer-ci" / "build-cache"
+    assert os.stat(home / ".cache" / "layer-ci").st_mode & 0o055 == 0o055
+    # A closed HOME above it cannot be opened without a namespace: the installer keeps its own cache.
+    os.chmod(home, 0o700)
+    assert _own_build_cache(user_mode) is None
+    assert os.stat(home).st_mode & 0o777 == 0o700

@@ -715,6 +715,11 @@ def _reach(isolation: Isolation, path: Path, repair_under: Path | None) -> tuple
     return None, unveil
 
 
+def may_read(isolation: Isolation, st: os.stat_result) -> bool:
+    """Whether the code's user may read this file or enter this folder (its own permissions alone)."""
+    return isolation.drop is None or _allows(st, *isolation.drop)
+
+
 def _allows(st: os.stat_result, uid: int, gid: int) -> bool:
     """Whether the user may enter this folder, or read this file."""
     if st.st_uid == uid:

@@ -233,7 +233,24 @@ def _install(
     isolation = sandbox.isolation()
     from layer_ci.build.local_requirements import copy_local_folders
 
-    local = copy_local_folders(requirements, folder.with_name(f"{folder.name}-local"))
+    repository = _repository_of(spec.source)
+
+    def copyable(local_folder: Path) -> None:
+        # Copied by layer-ci and handed to the installer's user: never a folder beyond the checkout
+        # (`-e /root/.ssh`), which that user could not have read in place.
+        real = os.path.realpath(local_folder)
+        if os.path.commonpath([repository, real]) != repository:
+            raise BuildError(
+                f"layer {spec.name}: local package {local_folder} lies outside the repository "
+                f"({repository}); move it into the repository"
+            )
+
+    local = copy_local_folders(
+        requirements,
+        folder.with_name(f"{folder.name}-local"),
+        may_read=functools.partial(sandbox.may_read, isolation) if isolation.drop else None,
+        check_folder=copyable,
+    )
     install_from = local.requirements if local else requirements
     for copy in local.folders if local else ():
         sandbox.give_tree(isolation, copy)
@@ -276,6 +293,15 @@ def _install(
         raise BuildError(f"{what} failed ({where}): {output_tail(completed.stdout)}")
     # uv's lock file for concurrent installs into the same target: not part of the layer.
     (folder / ".lock").unlink(missing_ok=True)
+
+
+def _repository_of(source: Path) -> str:
+    """The checkout holding a layer's folder: the nearest folder above it with .git or layer-ci.yml."""
+    real = os.path.realpath(source)
+    for folder in [real, *map(str, Path(real).parents)]:
+        if any(os.path.lexists(os.path.join(folder, mark)) for mark in (".git", "layer-ci.yml")):
+            return folder
+    return real
 
 
 def _own_build_cache(isolation: sandbox.Isolation) -> Path | None:

@@ -222,8 +222,7 @@ def _layer_inputs(
         (pinned if relative in requirements else files).append(record)
     # A local package outside the layer's folder is installed into the layer all the same: its files
     # count with the requirements that name it (inside the folder, the walk above has them already).
-    for folder in _outside_local_packages(spec, source):
-        label = f"local:{_relative_to_root(folder, root) or folder}/"
+    for folder, label in _outside_local_packages(spec, source, root):
         for relative, path, kind in _walk(os.fspath(folder), left_out(spec)):
             pinned.append(_record(spec, label + relative, path, kind, None))
     parts = {
@@ -264,15 +263,22 @@ def _record(
     return b"%s\0%s\0%s\n" % (relative.encode(_FS_ENCODING, _FS_ERRORS), flag, digest.encode())
 
 
-def _outside_local_packages(spec: LayerSpec, source: Path) -> list[Path]:
+def _outside_local_packages(spec: LayerSpec, source: Path, root: Path) -> list[tuple[str, str]]:
+    """(folder, key label) of each local package the requirements name outside the layer's folder.
+
+    Never beyond the repository: `plan` runs on forks' pull requests, whose requirements could otherwise
+    have it walk any folder of the machine (`-e /`).
+    """
     if spec.build.method != "python":
         return []
-    inside = os.path.abspath(source)
-    return [
-        folder
-        for folder in local_requirement_folders(source / python_requirements(spec))
-        if os.path.commonpath([inside, os.path.abspath(folder)]) != inside
-    ]
+    layer, repository = os.path.realpath(source), os.path.realpath(root)
+    found = []
+    for folder in local_requirement_folders(source / python_requirements(spec)):
+        real = os.path.realpath(folder)
+        if os.path.commonpath([layer, real]) == layer or os.path.commonpath([repository, real]) != repository:
+            continue
+        found.append((real, f"local:{os.path.relpath(real, repository).replace(os.sep, '/')}/"))
+    return found
 
 
 def _digest(data: bytes) -> str:

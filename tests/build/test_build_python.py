@@ -378,6 +378,7 @@ def test_local_packages_are_built_from_copies_the_same_every_time_without_writin
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "shared"\nversion = "1.0"\n'
     )
+    (tmp_path / "layer-ci.yml").write_text("version: 1\n")  # tmp_path is the repository
     spec = python_layer(tmp_path, f"{PURE}{shared}\n", binary_only=False)
     before = _tree(tmp_path / "repo")
 
@@ -411,3 +412,17 @@ def test_the_installers_cache_is_opened_to_its_user_or_left_to_its_throwaway_hom
     os.chmod(home, 0o700)
     assert _own_build_cache(user_mode) is None
     assert os.stat(home).st_mode & 0o777 == 0o700
+
+
+def test_a_local_package_beyond_the_repository_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    # Copied by layer-ci for the installer's user, `-e /root/.ssh` would hand root's keys to an sdist.
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "layer-ci.yml").write_text("version: 1\n")
+    (tmp_path / "outside" / "pkg").mkdir(parents=True)
+    spec = python_layer(tmp_path / "repo", f"-e {tmp_path / 'outside' / 'pkg'}\n", binary_only=False)
+    with pytest.raises(BuildError) as raised:
+        build_layer(spec, tmp_path / "out", input_key="k")
+    assert str(raised.value) == (
+        f"layer deps: local package {tmp_path / 'outside' / 'pkg'} lies outside the repository "
+        f"({tmp_path / 'repo'}); move it into the repository"
+    )

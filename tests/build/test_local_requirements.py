@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
+import pytest
+
 from layer_ci.build.local_requirements import copy_local_folders
+from layer_ci.errors import BuildError
 
 
 def _package(folder: Path, name: str) -> Path:
@@ -66,3 +71,35 @@ def test_each_way_of_naming_a_local_folder_is_pointed_at_a_copy(tmp_path: Path) 
     for copy, original in zip(copies, [inside, shared, absolute, shared], strict=True):
         assert (copy / "pyproject.toml").read_text() == (original / "pyproject.toml").read_text()
         assert not (copy / ".git").exists() and not (copy / "__pycache__").exists()
+
+
+def test_links_are_copied_as_links_and_special_files_are_refused(tmp_path: Path) -> None:
+    package = _package(tmp_path, "pkg")
+    (package / "data").symlink_to("/etc")  # a link to a folder: kept as a link, never followed
+    (package / "key").symlink_to("/etc/shadow")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("./pkg\n")
+    local = copy_local_folders(requirements, tmp_path / "scratch")
+    assert local is not None
+    copy = local.folders[0]
+    assert os.readlink(copy / "data") == "/etc" and os.readlink(copy / "key") == "/etc/shadow"
+    assert not (copy / "data" / "passwd").is_symlink() and (copy / "data").is_symlink()
+
+    os.mkfifo(package / "pipe")  # read by a plain copy, it would block the build for ever
+    with pytest.raises(BuildError, match=r"pkg/pipe: neither a file, a folder nor a link"):
+        copy_local_folders(requirements, tmp_path / "scratch2")
+
+
+def test_a_file_the_installers_user_could_not_read_is_not_copied_for_it(tmp_path: Path) -> None:
+    package = _package(tmp_path, "pkg")
+    (package / "secret.txt").write_text("root only")
+    os.chmod(package / "secret.txt", 0o600)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("./pkg\n")
+
+    def others_may_read(st: os.stat_result) -> bool:
+        return bool(st.st_mode & (stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else stat.S_IROTH))
+
+    with pytest.raises(BuildError, match=r"pkg/secret.txt: a file of a local package the installer's user"):
+        copy_local_folders(requirements, tmp_path / "scratch", may_read=others_may_read)
+    assert not (tmp_path / "scratch" / "local" / "0-pkg" / "secret.txt").exists()

@@ -243,6 +243,18 @@ def test_a_local_package_outside_the_layer_folder_is_part_of_the_key(tmp_path: P
     assert layer_inputs([spec], root)[spec.name].key == edited.key
 
 
+def test_a_local_package_outside_the_repository_is_never_walked(tmp_path: Path) -> None:
+    # plan runs on forks' pull requests: their requirements must not have it walk the machine (-e /).
+    root = tmp_path / "repo"
+    source = python_layer(root / "layers" / "shared")
+    write_tree(tmp_path / "outside", {"secret/key.txt": "one"})
+    spec = layer_spec(source, method="python", requirements="requirements.txt")
+    write_tree(source, {"requirements.txt": "six==1.17.0\n-e ../../../outside/secret\n-e /\n"})
+    before = layer_inputs([spec], root)[spec.name]
+    write_tree(tmp_path / "outside", {"secret/key.txt": "two"})
+    assert layer_inputs([spec], root)[spec.name] == before
+
+
 def test_an_edit_under_a_virtualenv_rebuilds_a_files_layer_but_not_a_python_one(tmp_path: Path) -> None:
     source = python_layer(tmp_path / "repo" / "layers" / "shared")
     root = source.parent.parent

@@ -82,12 +82,13 @@ def user_cache_dir() -> Path:
     return (base / "layer-ci").absolute()
 
 
-def read_own_file(path: Path, *, limit: int, deny_mode: int = 0o022) -> bytes | None:
+def read_own_file(path: Path, *, limit: int, deny_mode: int = 0o022, owner_only: bool = True) -> bytes | None:
     """The bytes of ``path`` when it is a regular file of this user's, at most ``limit`` bytes long, with none
     of ``deny_mode`` set (default: nobody else may write it); None otherwise, or when it cannot be read.
 
     For what layer-ci keeps in a cache folder and trusts on reading: a link is not followed, and a device or
-    FIFO planted in its place is neither waited on nor read without end.
+    FIFO planted in its place is neither waited on nor read without end. ``owner_only=False`` reads a file
+    of the checkout's (whoever owns it) with the same care.
     """
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -96,7 +97,11 @@ def read_own_file(path: Path, *, limit: int, deny_mode: int = 0o022) -> bytes | 
     with os.fdopen(descriptor, "rb") as handle:
         try:
             st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & deny_mode:
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or (owner_only and st.st_uid != os.geteuid())
+                or st.st_mode & deny_mode
+            ):
                 return None
             if st.st_size > limit:
                 return None

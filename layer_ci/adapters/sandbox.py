@@ -654,14 +654,19 @@ def give_to(isolation: Isolation, paths: Iterable[Path]) -> None:
 
 
 def give_tree(isolation: Isolation, root: Path) -> None:
-    """Hand a whole folder the code may write to its user: every entry, links themselves not followed."""
+    """Hand a whole folder the code may write to its user: every entry, links themselves not followed.
+
+    Bottom-up through folder descriptors: a folder is handed over only after everything in it, so code
+    already running as that user (a daemon an earlier install left behind) never owns a folder the walk
+    still works in and cannot swap an entry for a link to root's files; no path is resolved twice.
+    """
     if isolation.drop is None:
         return
     uid, gid = isolation.drop
-    for top, dirs, files in os.walk(root):
-        os.lchown(top, uid, gid)
+    for _top, dirs, files, top_fd in os.fwalk(root, topdown=False, follow_symlinks=False):
         for name in [*dirs, *files]:
-            os.lchown(os.path.join(top, name), uid, gid)
+            os.chown(name, uid, gid, dir_fd=top_fd, follow_symlinks=False)
+    os.chown(root, uid, gid, follow_symlinks=False)
 
 
 def owned_folder(isolation: Isolation, path: Path) -> Path:

@@ -258,6 +258,7 @@ def main() -> None:
     try:
         if userns and spec.get("drop"):
             import warnings  # noqa: F401 - see _init: os.execvpe imports it, and the stdlib may be root's
+
             # Root hands the namespace to the unprivileged user before making it: the code's uid then maps
             # to that user outside, never to root. The drop made this process undumpable, which would
             # leave /proc/self/uid_map root's: it is this user's own process again.

@@ -44,9 +44,14 @@ def _copy_tree(top: Path, destination: Path, may_read: Callable[[os.stat_result]
         target = destination / relative
         st = os.stat(folder)
         if may_read is not None and not may_read(st):
-            raise BuildError(f"{folder}: the installer's user may not enter this folder of a local package; "
-                             "make it readable by others or move it out of the package")
+            raise BuildError(
+                f"{folder}: the installer's user may not enter this folder of a local package; "
+                "make it readable by others or move it out of the package"
+            )
         target.mkdir(parents=True, exist_ok=True)
+        # Never writable by others, whatever the source's mode or the umask: give_tree's safety rests
+        # on nobody but layer-ci changing a folder's entries before it is handed over.
+        os.chmod(target, 0o755)  # noqa: S103 - read by the installer's user, written by none
         for name in [*dirs, *files]:
             path = os.path.join(folder, name)
             st = os.lstat(path)
@@ -58,8 +63,10 @@ def _copy_tree(top: Path, destination: Path, may_read: Callable[[os.stat_result]
             if not stat.S_ISREG(st.st_mode):
                 raise BuildError(f"{path}: neither a file, a folder nor a link in a local package; remove it")
             if may_read is not None and not may_read(st):
-                raise BuildError(f"{path}: a file of a local package the installer's user may not read; "
-                                 "make it readable by others or remove it")
+                raise BuildError(
+                    f"{path}: a file of a local package the installer's user may not read; "
+                    "make it readable by others or remove it"
+                )
             _copy_file(path, target / name)
 
 

@@ -98,8 +98,14 @@ def plan_pin_edits(
                 KeptPin(f"{path}:{pin.line}", pin.layer, pin.version, "the reference changed while bumping")
             )
         for pin in result.unmovable:
-            kept.append(KeptPin(f"{path}:{pin.line}", pin.layer, pin.version,
-                                f"unmovable: {pin.unmovable}; edit it by hand"))
+            kept.append(
+                KeptPin(
+                    f"{path}:{pin.line}",
+                    pin.layer,
+                    pin.version,
+                    f"unmovable: {pin.unmovable}; edit it by hand",
+                )
+            )
         if result.text != text:
             files[path] = result.text
     return PinEdits(files, tuple(changed), tuple(current), tuple(kept), tuple(every))

@@ -123,8 +123,10 @@ def move_pins(
     changes: list[PinMove] = []
     for rewrite in plan_file_rewrites(config.root, pins, movable, account=pin_plan.account):
         for pin in rewrite.result.unmovable:
-            log(f"{pin.location}: {pin.layer} v{pin.version} not moved: "
-                f"unmovable: {pin.unmovable}; edit it by hand")
+            log(
+                f"{pin.location}: {pin.layer} v{pin.version} not moved: "
+                f"unmovable: {pin.unmovable}; edit it by hand"
+            )
         if not rewrite.changed:
             continue
         write_atomically(rewrite.path, rewrite.after)

@@ -148,4 +148,3 @@ def _json(report: VerifyReport) -> dict[str, Any]:
         "results": {r.function: r.status for r in report.results},
         "warnings": list(report.warnings),
     }
-

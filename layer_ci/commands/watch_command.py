@@ -101,4 +101,3 @@ def _git(config: Config, remote: str) -> GitRepo:
 
     toplevel, _prefix = repository_of(config.root)
     return GitRepo(toplevel, remote=remote, token=os.environ.get("GITHUB_TOKEN") or None)
-

@@ -160,9 +160,7 @@ def _compile_entry(entry: PinPatternEntry, field: str, location: Location) -> Pi
             f"regex {source!r} matches the empty string",
             "make the version group require digits, e.g. (?P<version>[0-9]+)",
         )
-    return PinPattern(
-        regex=compiled, layer=layer, region=region, files=files, field=field, location=location
-    )
+    return PinPattern(regex=compiled, layer=layer, region=region, files=files, field=field, location=location)
 
 
 def _optional_str(entry: Mapping[str, object], key: str, field: str, location: Location) -> str | None:

@@ -114,7 +114,12 @@ def resolve_layers(
         )
     return [
         resolve_layer(
-            config, function, name, sources.get(name, external), region=region, cache_dir=cache_dir,
+            config,
+            function,
+            name,
+            sources.get(name, external),
+            region=region,
+            cache_dir=cache_dir,
             external=external,
         )
         for name, external in entries
@@ -162,8 +167,9 @@ def resolve_layer(
             arn = concrete_arn(config, external, region)
             assert arn.region is not None
             layer_arn = arn.layer_arn
-            return fetch_version(config, name, layer_arn, version, arn.region, cache_dir,
-                                 f"{name} v{version} ({layer_arn})")
+            return fetch_version(
+                config, name, layer_arn, version, arn.region, cache_dir, f"{name} v{version} ({layer_arn})"
+            )
         return fetch_version(config, name, name, version, region, cache_dir, f"{name} v{version} ({region})")
     if re.fullmatch(r"[+-]?[0-9]+", source):
         raise LayerSourceError(

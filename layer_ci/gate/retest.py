@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
-from layer_ci.fsutil import state_dir, write_atomically
+from layer_ci.fsutil import read_own_file, state_dir, write_atomically
 from layer_ci.model import Config, PublishedVersion
 from layer_ci.plan.lockfile import Lock
 
@@ -17,6 +18,8 @@ from layer_ci.plan.lockfile import Lock
 # and exit 0 while the functions stay broken or untested.
 RECORD_NAME = "failed-tests.json"
 
+_LIMIT = 1 << 20  # a few ARNs per layer; far more is no record of ours
+
 Record = dict[str, list[str]]  # layer -> ARNs of its versions whose consumers have not passed
 
 
@@ -26,11 +29,14 @@ def _path(config: Config) -> Path:
 
 def _read(config: Config) -> Record | None:
     """The record ({} when there is none); None when it cannot be read."""
-    try:
-        recorded = json.loads(_path(config).read_bytes())
-    except FileNotFoundError:
+    path = _path(config)
+    if not os.path.lexists(path):
         return {}
-    except (OSError, ValueError):
+    # Part of the checkout, so anyone's to change: a link, a FIFO, a huge or deeply nested file is no record.
+    data = read_own_file(path, limit=_LIMIT, deny_mode=0, owner_only=False)
+    try:
+        recorded = json.loads(data) if data is not None else None
+    except (ValueError, RecursionError):
         return None
     if not isinstance(recorded, dict) or not all(
         isinstance(arns, list) and all(isinstance(arn, str) for arn in arns) for arns in recorded.values()

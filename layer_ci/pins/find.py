@@ -235,9 +235,24 @@ def _join_pins(text: str, path: str, claimed: Sequence[tuple[int, int]]) -> list
         if any(joined.start <= c_start and c_end <= joined.end for c_start, c_end in claimed):
             continue
         arn = joined.arn
-        pins.append(Pin(path, joined.line, joined.column, arn.layer, arn.region, arn.account, arn.partition,
-                        arn.version, text[joined.start:joined.end], joined.start, joined.end, joined.start,
-                        "arn", JOIN_REASON))
+        pins.append(
+            Pin(
+                path,
+                joined.line,
+                joined.column,
+                arn.layer,
+                arn.region,
+                arn.account,
+                arn.partition,
+                arn.version,
+                text[joined.start : joined.end],
+                joined.start,
+                joined.end,
+                joined.start,
+                "arn",
+                JOIN_REASON,
+            )
+        )
     return pins
 
 

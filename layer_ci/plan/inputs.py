@@ -237,9 +237,7 @@ def _layer_inputs(
     return LayerInputs(_digest(combined.encode()), parts)
 
 
-def _record(
-    spec: LayerSpec, relative: str, path: str, kind: str, indexed: tuple[str, str] | None
-) -> bytes:
+def _record(spec: LayerSpec, relative: str, path: str, kind: str, indexed: tuple[str, str] | None) -> bytes:
     """One entry's line of the key: its path, its kind (link, executable, file) and its blob id."""
     if kind == "l":
         if indexed is not None and indexed[0] == _SYMLINK_MODE:

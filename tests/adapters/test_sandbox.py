@@ -370,6 +370,50 @@ def test_unreadable_paths_are_named_and_the_cache_is_opened(open_dir: Path) -> N
     assert problems == [f"{secret / 'x'} (stopped at {secret}, mode 0700)"]
 
 
+def test_a_tree_is_handed_over_bottom_up_without_following_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder handed over before its contents lets that user's running code swap an entry the walk has
+    # yet to reach for a link to root's files: every folder must come after everything in it.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    tree = tmp_path / "copy"
+    (tree / "pkg" / "sub").mkdir(parents=True)
+    (tree / "pkg" / "sub" / "module.py").write_text("x = 1\n")
+    (tree / "setup.py").write_text("")
+    (tree / "pkg" / "escape").symlink_to(outside)
+    handed: list[str] = []
+
+    def record(path: str, uid: int, gid: int, *, dir_fd: int | None = None, follow_symlinks: bool) -> None:
+        assert not follow_symlinks and (uid, gid) == (4242, 4243)
+        where = os.readlink(f"/proc/self/fd/{dir_fd}") if dir_fd is not None else ""
+        handed.append(os.path.relpath(os.path.join(where, path), tree))
+
+    monkeypatch.setattr(os, "chown", record)
+    sandbox.give_tree(sandbox.Isolation("user", drop=(4242, 4243)), tree)
+    assert sorted(handed) == sorted([".", "setup.py", "pkg", "pkg/sub", "pkg/sub/module.py", "pkg/escape"])
+    for entry in handed:
+        inside = [other for other in handed if other != entry and other.startswith(f"{entry}/")]
+        later = [other for other in inside if handed.index(other) > handed.index(entry)]
+        assert entry != "." or handed[-1] == ".", handed
+        assert later == [], f"{entry} handed over before {later}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand files to another user")
+def test_a_handed_tree_belongs_to_the_code_user_and_what_its_links_name_does_not(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("root's")
+    tree = tmp_path / "copy"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "module.py").write_text("")
+    (tree / "pkg" / "escape").symlink_to(outside)
+    sandbox.give_tree(sandbox.Isolation("user", drop=(4242, 4243)), tree)
+    for entry in [tree, tree / "pkg", tree / "pkg" / "module.py", tree / "pkg" / "escape"]:
+        assert (entry.lstat().st_uid, entry.lstat().st_gid) == (4242, 4243), entry
+    assert outside.stat().st_uid == 0 and (outside / "secret").stat().st_uid == 0
+
+
 LINKED_CONFIG = f"""
 version: 1
 layers:

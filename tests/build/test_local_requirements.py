@@ -103,3 +103,18 @@ def test_a_file_the_installers_user_could_not_read_is_not_copied_for_it(tmp_path
     with pytest.raises(BuildError, match=r"pkg/secret.txt: a file of a local package the installer's user"):
         copy_local_folders(requirements, tmp_path / "scratch", may_read=others_may_read)
     assert not (tmp_path / "scratch" / "local" / "0-pkg" / "secret.txt").exists()
+
+
+def test_copied_folders_are_never_writable_by_others(tmp_path: Path) -> None:
+    # The copy is handed to the installer's user folder by folder (sandbox.give_tree): until then no one
+    # else may change what is in a folder, whatever the source's mode.
+    package = _package(tmp_path, "open")
+    (package / "src").mkdir()
+    os.chmod(package, 0o777)  # noqa: S103
+    os.chmod(package / "src", 0o777)  # noqa: S103
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("./open\n")
+    copies = copy_local_folders(requirements, tmp_path / "scratch")
+    assert copies is not None
+    (copy,) = copies.folders
+    assert {stat.S_IMODE(os.stat(folder).st_mode) for folder in (copy, copy / "src")} == {0o755}

@@ -120,21 +120,26 @@ def test_region_option_wins_and_cn_regions_get_their_partition(repo: Path, share
     stub = write_zip(repo / "powertools.zip", [file("python/powertools_stub.py", "V = 7\n")])
     with pytest.raises(LayerSourceError) as caught:
         run_function_tests(
-            config, "orders", {POWERTOOLS: str(stub), "shared": "1"},
+            config,
+            "orders",
+            {POWERTOOLS: str(stub), "shared": "1"},
             options=EngineOptions(cache_dir=shared_cache, region="cn-north-1"),
         )
     # shared is looked up first, in the region asked for.
     assert "layer shared version 1 does not exist in cn-north-1" in str(caught.value)
     with pytest.raises(LayerSourceError) as caught:
         run_function_tests(
-            config, "orders", {"shared": str(repo / "shared.zip"), POWERTOOLS: "9"},
+            config,
+            "orders",
+            {"shared": str(repo / "shared.zip"), POWERTOOLS: "9"},
             options=EngineOptions(cache_dir=shared_cache, region="cn-north-1"),
         )
     assert f"arn:aws-cn:lambda:cn-north-1:017000801446:layer:{POWERTOOLS} " in str(caught.value)
 
 
-def test_cli_layer_option_takes_the_real_name(repo: Path, shared_cache: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_layer_option_takes_the_real_name(
+    repo: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     stub = write_zip(repo / "powertools.zip", [file("python/powertools_stub.py", "V = 7\n")])
     code = cli.main(["test", "orders", "--layer", f"{POWERTOOLS}={stub}", "--cache-dir", str(shared_cache)])
     out = capsys.readouterr()

@@ -7,6 +7,8 @@ each case decides which functions pass (the real engine runs in tests/commands/t
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,9 +254,27 @@ def test_a_runaway_pin_pattern_stops_the_run_before_anything_is_published(repo: 
     assert not (repo / ".layer-ci" / "registry").exists()
 
 
-def test_an_unreadable_failure_record_tests_every_consumer_again(repo: Path) -> None:
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda path: path.write_text("{not json"), id="not-json"),
+        pytest.param(lambda path: path.write_text("[" * 100_000 + "]" * 100_000), id="deeply-nested"),
+        pytest.param(lambda path: path.symlink_to("/dev/zero"), id="link-to-dev-zero"),
+        pytest.param(_fifo, id="fifo"),
+        pytest.param(lambda path: path.write_text(" " * (2 << 20) + "{}"), id="huge"),
+    ],
+)
+def test_an_unreadable_failure_record_tests_every_consumer_again(
+    repo: Path, damage: Callable[[Path], object]
+) -> None:
     _run(repo, RecordingTests())
-    (repo / ".layer-ci" / "failed-tests.json").write_text("{not json")
+    record = repo / ".layer-ci" / "failed-tests.json"
+    record.unlink(missing_ok=True)
+    damage(record)
     tests = RecordingTests()
     _, outcome = _run(repo, tests)
     assert sorted(call[0] for call in tests.calls) == ["alpha", "beta"]

@@ -109,11 +109,15 @@ def test_format_refuses_invalid_parts(kwargs: dict[str, object], problem: str) -
     ("entry", "name"),
     [
         ("common-deps", "common-deps"),
-        ("arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7",
-         "AWSLambdaPowertoolsPythonV3-python312-x86_64"),
+        (
+            "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7",
+            "AWSLambdaPowertoolsPythonV3-python312-x86_64",
+        ),
         # A plain split on ":" cuts the placeholders apart and took "" for the name.
-        ("arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3:7",
-         "AWSLambdaPowertoolsPythonV3"),
+        (
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3:7",
+            "AWSLambdaPowertoolsPythonV3",
+        ),
         ("arn:aws:lambda:${AWS::Region}:${AWS::AccountId}:layer:tools:3", "tools"),
         ("not:an:arn", "not:an:arn"),
     ],

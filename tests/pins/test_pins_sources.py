@@ -43,17 +43,24 @@ Resources:
 BOTOCORE_EXAMPLE = {
     "version": "1.0",
     "examples": {
-        "AddLayerVersionPermission": [{
-            "output": {"Statement": json.dumps(
-                {"Resource": "arn:aws:lambda:us-east-2:123456789012:layer:xray-sdk-nodejs:1"}
-            )},
-        }],
-        "GetLayerVersion": [{
-            "input": {
-                "LayerName": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer", "VersionNumber": 1
-            },
-            "output": {"LayerVersionArn": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer:1"},
-        }],
+        "AddLayerVersionPermission": [
+            {
+                "output": {
+                    "Statement": json.dumps(
+                        {"Resource": "arn:aws:lambda:us-east-2:123456789012:layer:xray-sdk-nodejs:1"}
+                    )
+                },
+            }
+        ],
+        "GetLayerVersion": [
+            {
+                "input": {
+                    "LayerName": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer",
+                    "VersionNumber": 1,
+                },
+                "output": {"LayerVersionArn": "arn:aws:lambda:us-east-2:123456789012:layer:my-layer:1"},
+            }
+        ],
     },
 }
 
@@ -71,14 +78,23 @@ def sam_app(root: Path) -> Path:
     # A function folder with its dependencies installed into it and committed (pip install -t).
     write(root, "legacy/app.py", f"# uses {POWERTOOLS.format(region='eu-west-1', version=40)}\n")
     write(root, "legacy/botocore/data/lambda/2015-03-31/examples-1.json", json.dumps(BOTOCORE_EXAMPLE))
-    write(root, "legacy/botocore-1.34.0.dist-info/RECORD",
-          "botocore/__init__.py,sha256=x,10\nbotocore-1.34.0.dist-info/RECORD,,\n")
+    write(
+        root,
+        "legacy/botocore-1.34.0.dist-info/RECORD",
+        "botocore/__init__.py,sha256=x,10\nbotocore-1.34.0.dist-info/RECORD,,\n",
+    )
     write(root, "legacy/botocore-1.34.0.dist-info/METADATA", f"Summary: {DATADOG.format(version=1)}\n")
     write(root, "legacy/six.py", f"# {DATADOG.format(version=2)}\n")
     write(root, "legacy/six-1.16.0.dist-info/RECORD", "six.py,sha256=x,10\n")
     # Build output and tool state, committed by mistake or merely left on disk.
-    for folder in (".aws-sam/build", "cdk.out", ".serverless", "node_modules/some-sdk",
-                   "layer/python/lib/python3.12/site-packages/botocore", ".terraform/modules/x"):
+    for folder in (
+        ".aws-sam/build",
+        "cdk.out",
+        ".serverless",
+        "node_modules/some-sdk",
+        "layer/python/lib/python3.12/site-packages/botocore",
+        ".terraform/modules/x",
+    ):
         write(root, f"{folder}/template.yaml", TEMPLATE.replace("86", "85"))
     write(root, "deploy.log", DATADOG.format(version=3))
     return root

@@ -31,8 +31,10 @@ INSIGHTS = "580247275435"
 
 
 def pins(text: str, path: str) -> list[tuple[str, str | None, str | None, int, str | None]]:
-    return [(p.layer, p.region, p.account, p.version, p.unmovable)
-            for p in find_pins_in_text(textwrap.dedent(text), path)]
+    return [
+        (p.layer, p.region, p.account, p.version, p.unmovable)
+        for p in find_pins_in_text(textwrap.dedent(text), path)
+    ]
 
 
 def test_cdk_typescript_template_literal_with_the_placeholder_split_over_lines() -> None:
@@ -134,15 +136,19 @@ def test_ci_variables_as_account_and_partition() -> None:
     ]
 
 
-@pytest.mark.parametrize("account", ["<<XXXXXXXX>>", "<account-id>", "ACCOUNT_ID", "xxxxxxxxxxxx", "${AWS::AccountId}"])
+@pytest.mark.parametrize(
+    "account", ["<<XXXXXXXX>>", "<account-id>", "ACCOUNT_ID", "xxxxxxxxxxxx", "${AWS::AccountId}"]
+)
 def test_account_placeholders_of_samples_and_docs(account: str) -> None:
     text = f"          arn:aws:lambda:us-east-1:{account}:layer:AWSSDKPandas-Python310-Arm64:7\n"
-    assert pins(text, "integration-test/stack.yaml") == [("AWSSDKPandas-Python310-Arm64", "us-east-1", None, 7, None)]
+    assert pins(text, "integration-test/stack.yaml") == [
+        ("AWSSDKPandas-Python310-Arm64", "us-east-1", None, 7, None)
+    ]
 
 
 def test_placeholders_in_docs_without_a_version_are_no_pins() -> None:
     text = "arn:aws:lambda:<AWS_REGION>:464622532012:layer:Datadog-Extension:<EXTENSION_VERSION>\n"
-    text += 'arn:aws:lambda:{region}:464622532012:layer:dd-trace-py:{{< latest-lambda-layer-version >}}\n'
+    text += "arn:aws:lambda:{region}:464622532012:layer:dd-trace-py:{{< latest-lambda-layer-version >}}\n"
     assert pins(text, "README.md") == []
 
 
@@ -174,13 +180,32 @@ CFN_JOIN = {
             "Type": "AWS::Lambda::Function",
             "Properties": {
                 "Layers": [
-                    {"Fn::Join": ["", [
-                        "arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"},
-                        ":580247275435:layer:LambdaInsightsExtension:",
-                        "38",
-                    ]]},
-                    {"Fn::Join": [":", ["arn:aws:lambda", {"Ref": "AWS::Region"},
-                                        {"Fn::ImportValue": "SharedAccount"}, "layer", "shared", "3"]]},
+                    {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":lambda:",
+                                {"Ref": "AWS::Region"},
+                                ":580247275435:layer:LambdaInsightsExtension:",
+                                "38",
+                            ],
+                        ]
+                    },
+                    {
+                        "Fn::Join": [
+                            ":",
+                            [
+                                "arn:aws:lambda",
+                                {"Ref": "AWS::Region"},
+                                {"Fn::ImportValue": "SharedAccount"},
+                                "layer",
+                                "shared",
+                                "3",
+                            ],
+                        ]
+                    },
                 ]
             },
         }
@@ -210,15 +235,18 @@ def test_fn_join_in_json_is_listed_as_unmovable() -> None:
         ("LambdaInsightsExtension", INSIGHTS, 38, "built by Fn::Join"),
         ("shared", None, 3, "built by Fn::Join"),
     ]
-    assert list(json.loads(text[found[0].start:found[0].end])) == ["Fn::Join"]  # the span is the Join
+    assert list(json.loads(text[found[0].start : found[0].end])) == ["Fn::Join"]  # the span is the Join
 
 
 def test_join_is_only_looked_for_in_templates_and_bad_yaml_is_no_error() -> None:
     assert pins(SAM_JOIN, "notes.txt") == [
-        ("Datadog-Python312", "us-east-1", DD, 101, None), ("Datadog-Python311", "us-east-1", DD, 99, None)
+        ("Datadog-Python312", "us-east-1", DD, 101, None),
+        ("Datadog-Python311", "us-east-1", DD, 99, None),
     ]
     assert pins("Join: [unclosed\n  - 'arn:aws:lambda:us-east-1:1:layer:x:1", "t.yaml") == []
-    bomb = "a: &a ['Join', 'Join']\n" + "".join(f"{c}: &{c} [*{p}, *{p}]\n" for p, c in zip("abcdefghij", "bcdefghijk", strict=True))
+    bomb = "a: &a ['Join', 'Join']\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}]\n" for p, c in zip("abcdefghij", "bcdefghijk", strict=True)
+    )
     assert pins(bomb + "k2: *k\n", "t.yaml") == []
 
 
@@ -242,9 +270,14 @@ def test_rewrite_moves_concatenated_versions_and_reports_unmovable_pins() -> Non
 
 
 def test_bump_keeps_unmovable_pins_and_says_why(tmp_path: Path) -> None:
-    layer = LayerSpec(name="shared", source=tmp_path, build=BuildSpec(method="files"),
-                      compatible_runtimes=("python3.12",), compatible_architectures=("x86_64",),
-                      regions=("us-east-1",))
+    layer = LayerSpec(
+        name="shared",
+        source=tmp_path,
+        build=BuildSpec(method="files"),
+        compatible_runtimes=("python3.12",),
+        compatible_architectures=("x86_64",),
+        regions=("us-east-1",),
+    )
     config = Config(root=tmp_path, path=tmp_path / "layer-ci.yml", layers=(layer,), functions=())
     text = json.dumps(CFN_JOIN, indent=2) + "\n"
     other = "arn:aws:lambda:us-east-1:000000000000:layer:shared:3\n"
@@ -266,19 +299,54 @@ def test_pins_command_lists_unmovable_pins_without_a_config(
     assert cli.main(["pins"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["PLACE", "LAYER", "REGION", "VERSION", "ACCOUNT"]
-    assert lines[1].split() == ["template.yaml:6:11", "LambdaInsightsExtension", "*", "38", INSIGHTS,
-                                "unmovable:", "built", "by", "Fn::Join"]
-    assert lines[-1] == "4 pins in 1 file; 2 unmovable (no layer-ci.yml here, so nothing is compared with a lock)"
+    assert lines[1].split() == [
+        "template.yaml:6:11",
+        "LambdaInsightsExtension",
+        "*",
+        "38",
+        INSIGHTS,
+        "unmovable:",
+        "built",
+        "by",
+        "Fn::Join",
+    ]
+    assert (
+        lines[-1]
+        == "4 pins in 1 file; 2 unmovable (no layer-ci.yml here, so nothing is compared with a lock)"
+    )
     assert cli.main(["pins", "--json", str(tmp_path)]) == 0
     rows = json.loads(capsys.readouterr().out)["pins"]
     assert [row["unmovable"] for row in rows] == ["built by Fn::Join"] * 2 + [None] * 2
     assert {row["status"] for row in rows} == {"no-config"}
 
 
-PIECES = st.sampled_from([
-    "arn:", "aws", ":lambda:", "us-east-1", ":", "123456789012", ":layer:", "name", "7", "${AWS::Region}",
-    "${\n  x\n}", "$AWS_REGION", "<R>", "' + r + '", "'", '"', " + ", "\n", "x", "{", "}", "12", "arn:aws:lambda:",
-])
+PIECES = st.sampled_from(
+    [
+        "arn:",
+        "aws",
+        ":lambda:",
+        "us-east-1",
+        ":",
+        "123456789012",
+        ":layer:",
+        "name",
+        "7",
+        "${AWS::Region}",
+        "${\n  x\n}",
+        "$AWS_REGION",
+        "<R>",
+        "' + r + '",
+        "'",
+        '"',
+        " + ",
+        "\n",
+        "x",
+        "{",
+        "}",
+        "12",
+        "arn:aws:lambda:",
+    ]
+)
 
 
 @given(st.lists(PIECES, max_size=40))

@@ -339,8 +339,7 @@ def test_editing_the_tool_touches_only_the_function_using_the_tools_layer(
     completed, _ = run_plan(example_repo, offline_env, "--matrix")
     assert completed.returncode == 0, completed.stderr
     assert (
-        completed.stdout
-        == '{"include":[{"layer":"tools","functions":["catalog","labels"],'
+        completed.stdout == '{"include":[{"layer":"tools","functions":["catalog","labels"],'
         '"reason":"inputs changed: source files"}]}\n'
     )
 

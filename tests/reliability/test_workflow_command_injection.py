@@ -128,8 +128,6 @@ def test_names_and_regions_with_a_trailing_newline_are_refused(shop: Shop, where
     assert "\\n" in errors[0].data and "\n" not in errors[0].data, errors[0]
 
 
-
-
 # ----------------------------------------------------------------- the CLI in a workflow's `run:` step
 #
 # docs/gate.md runs `layer-ci verify` as a step: under GITHUB_ACTIONS=true the CLI's output is read by the

@@ -29,9 +29,13 @@ from layer_ci.build.command import (
     run_untrusted,
     untrusted_dirs,
 )
-from layer_ci.config.build_rules import python_requirements, python_runtimes, require_buildable
+from layer_ci.config.build_rules import (
+    python_requirements,
+    python_runtimes,
+    require_buildable,
+    requirement_target,
+)
 from layer_ci.errors import BuildError, UsageError
-from layer_ci.fsutil import user_cache_dir
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
@@ -54,6 +58,12 @@ _UV_NO_WHEEL = (
 )
 _PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
 _UV_PARSE_POSITION = re.compile(r"Couldn't parse requirement in `([^`]+)` at position ([0-9]+)")
+# Requirements-file options that name no file on this machine (see _runs_no_code).
+_INDEX_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url"})
+_VALUE_OPTIONS = frozenset({"--hash", "--only-binary", "--no-binary", "--trusted-host"})
+_FLAG_OPTIONS = frozenset({"--pre", "--prefer-binary", "--require-hashes", "--no-index"})
+_ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+_COMMENT = re.compile(r"(?:^|\s)#.*")
 
 
 @dataclass(frozen=True)
@@ -173,8 +183,6 @@ def build_python(
         ) from None
     require_hashes = spec.build.require_hashes or bool(_HASH_OPTION.search(text))
     installer = choose_installer()
-    if cache_dir is None and sandbox.isolation().drop is not None:
-        cache_dir = _own_build_cache(sandbox.isolation())
     versions = python_versions(spec)
     builds: dict[PythonTarget, Path] = {}
     pending = while_installing
@@ -254,10 +262,22 @@ def _install(
     install_from = local.requirements if local else requirements
     for copy in local.folders if local else ():
         sandbox.give_tree(isolation, copy)
+    trusted = local is None and _runs_no_code(spec, installer, requirements, isolation)
+    if trusted:
+        # Nothing but uv itself runs, so it runs as layer-ci's own user with a cache no code can reach.
+        isolation = sandbox.Isolation("none", reason="uv --no-build runs no code of the requirements'")
+    elif isolation.drop is not None:
+        # Code of the requirements' runs as the sandbox's user, which could plant wheels in any cache it may
+        # write for later builds to install: it gets one for this build alone.
+        cache_dir = folder.parent / "installer-cache"
+        cache_dir.mkdir(exist_ok=True)
+        sandbox.give_to(isolation, [cache_dir])
     if installer == "uv":
-        argv = _uv_argv(spec, target, folder, install_from, require_hashes, cache_dir)
+        argv = _uv_argv(
+            spec, target, folder, install_from, require_hashes, cache_dir, isolation, trusted=trusted
+        )
     else:
-        argv = _pip_argv(spec, target, folder, install_from, require_hashes, cache_dir)
+        argv = _pip_argv(spec, target, folder, install_from, require_hashes, cache_dir, isolation)
     what = f"layer {spec.name}: {installer} install for {target.describe()}"
     # The installer runs sdists' setup.py (untrusted code): it gets its own settings, never layer-ci's
     # secrets, and runs in the sandbox so it cannot read them from layer-ci's /proc/<pid>/environ either.
@@ -295,6 +315,81 @@ def _install(
     (folder / ".lock").unlink(missing_ok=True)
 
 
+def _runs_no_code(
+    spec: LayerSpec, installer: Installer, requirements: Path, isolation: sandbox.Isolation
+) -> bool:
+    """Whether uv may install these requirements unsandboxed: wheels from indexes, no code of theirs runs.
+
+    Only where the sandbox would run the install as another user (root's): there the sandbox's user could
+    write whatever cache the install used, and a later build would install its wheels. uv with
+    ``--no-build`` runs no build backend, and these requirements name nothing on this machine for layer-ci's
+    own user to read on their behalf (a path, a file: URL, another requirements file, an ${VARIABLE}).
+    A repository's own uv settings (uv.toml, [tool.uv] in pyproject.toml) keep the sandbox too: they may
+    name local folders, or a keyring program for uv to run.
+    """
+    if isolation.drop is None or installer != "uv" or not spec.build.binary_only:
+        return False
+    try:
+        text = requirements.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # the sandboxed install names the problem
+    lines = text.replace("\\\n", " ").splitlines()
+    if not all(_names_only_index_packages(line) for line in lines):
+        return False
+    return not _repository_uv_settings(spec.source)
+
+
+def _names_only_index_packages(raw: str) -> bool:
+    line = _COMMENT.sub("", raw).strip()
+    if not line:
+        return True
+    if "${" in line or "file:" in line:
+        return False
+    tokens = line.split()
+    if line.startswith("-"):
+        return _plain_options(tokens)
+    match = requirement_target(line)
+    target = match["target"] if match else ""
+    remote = target.startswith(("https://", "http://"))
+    if not remote and ("://" in target or "/" in target or target.lower().endswith(_ARCHIVES)):
+        return False  # a path (uv reads `dist/x.whl` as one) or a VCS URL (git runs)
+    return all(token.startswith("--hash") for token in tokens if token.startswith("-"))
+
+
+def _plain_options(tokens: list[str]) -> bool:
+    index = 0
+    while index < len(tokens):
+        name, equals, value = tokens[index].partition("=")
+        if name in _INDEX_OPTIONS or name in _VALUE_OPTIONS:
+            if not equals:
+                index += 1
+                value = tokens[index] if index < len(tokens) else ""
+            if name in _INDEX_OPTIONS and not value.startswith(("https://", "http://")):
+                return False
+        elif name not in _FLAG_OPTIONS:
+            return False  # -r, -c, -e, -f and whatever else may name a path
+        index += 1
+    return True
+
+
+def _repository_uv_settings(source: Path) -> bool:
+    """Whether uv.toml or a pyproject.toml with [tool.uv] lies in ``source`` or above it in the checkout."""
+    repository = _repository_of(source)
+    real = os.path.realpath(source)
+    for folder in [real, *map(str, Path(real).parents)]:
+        if os.path.lexists(os.path.join(folder, "uv.toml")):
+            return True
+        try:
+            with open(os.path.join(folder, "pyproject.toml"), "rb") as handle:
+                if b"[tool.uv" in handle.read(1 << 20):
+                    return True
+        except OSError:
+            pass
+        if folder == repository:
+            break
+    return False
+
+
 def _repository_of(source: Path) -> str:
     """The checkout holding a layer's folder: the nearest folder above it with .git or layer-ci.yml."""
     real = os.path.realpath(source)
@@ -302,23 +397,6 @@ def _repository_of(source: Path) -> str:
         if any(os.path.lexists(os.path.join(folder, mark)) for mark in (".git", "layer-ci.yml")):
             return folder
     return real
-
-
-def _own_build_cache(isolation: sandbox.Isolation) -> Path | None:
-    """A wheel cache under layer-ci's own for an installer that runs as another user, None if out of reach.
-
-    That user gets a throwaway HOME, where the installer's default cache would be lost after every install
-    (each build downloading every wheel again). layer-ci's cache folders on the way are opened to it for
-    reading, as for the test engine; where a folder above them stays closed (a 0700 HOME with no namespace
-    to open it in), the installer keeps its throwaway cache.
-    """
-    root = user_cache_dir()
-    folder = root / "build-cache"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder if not sandbox.unreachable(isolation, [folder], repair_under=root) else None
 
 
 def _parse_error_line(output: str, requirements: Path) -> int | None:
@@ -346,6 +424,9 @@ def _uv_argv(
     requirements: Path,
     require_hashes: bool,
     cache_dir: Path | None,
+    isolation: sandbox.Isolation,
+    *,
+    trusted: bool = False,
 ) -> list[str]:
     uv = _uv_binary()
     assert uv is not None  # choose_installer() only picks uv when it is there
@@ -362,12 +443,16 @@ def _uv_argv(
         "--link-mode", "hardlink",
         "-r", str(requirements),
     ]  # fmt: skip
-    if spec.build.binary_only:
+    if trusted:
+        # What lets it run unsandboxed (_runs_no_code): like --only-binary :all:, but local folders and a
+        # file's own --no-binary cannot ask for a build either (uv refuses the two flags together).
+        argv.append("--no-build")
+    elif spec.build.binary_only:
         argv += ["--only-binary", ":all:"]
     if require_hashes:
         argv.append("--require-hashes")
     if cache_dir is not None:
-        argv += ["--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), cache_dir / "uv"))]
+        argv += ["--cache-dir", str(sandbox.owned_folder(isolation, cache_dir / "uv"))]
     return argv
 
 
@@ -378,6 +463,7 @@ def _pip_argv(
     requirements: Path,
     require_hashes: bool,
     cache_dir: Path | None,
+    isolation: sandbox.Isolation,
 ) -> list[str]:
     argv = [
         sys.executable, "-m", "pip", "install",
@@ -398,7 +484,7 @@ def _pip_argv(
     if require_hashes:
         argv.append("--require-hashes")
     if cache_dir is not None:
-        argv += ["--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), cache_dir / "pip"))]
+        argv += ["--cache-dir", str(sandbox.owned_folder(isolation, cache_dir / "pip"))]
     return argv
 
 

@@ -230,22 +230,28 @@ def test_installer_commands_target_the_runtime_and_honour_hashes_and_cache(tmp_p
     spec = python_layer(tmp_path, PURE)
     target = PythonTarget("3.12", "arm64")
     requirements = spec.source / "requirements.txt"
-    uv = _uv_argv(spec, target, tmp_path / "t", requirements, True, tmp_path / "cache")
+    isolation = sandbox.isolation()
+    uv = _uv_argv(spec, target, tmp_path / "t", requirements, True, tmp_path / "cache", isolation)
     assert uv[1:3] == ["pip", "install"]
     for option, value in [
         ("--target", str(tmp_path / "t")),
         ("--python-version", "3.12"),
         ("--python-platform", "aarch64-manylinux_2_34"),
         ("--only-binary", ":all:"),
-        ("--cache-dir", str(sandbox.owned_folder(sandbox.isolation(), tmp_path / "cache" / "uv"))),
+        ("--cache-dir", str(sandbox.owned_folder(isolation, tmp_path / "cache" / "uv"))),
         ("-r", str(requirements)),
     ]:
         assert uv[uv.index(option) + 1] == value
-    assert "--require-hashes" in uv
-    pip = _pip_argv(spec, target, tmp_path / "t", requirements, False, tmp_path / "cache")
+    assert "--require-hashes" in uv and "--no-build" not in uv
+    # Unsandboxed, uv must not build anything whatever the file asks for (uv refuses both flags at once).
+    trusted = _uv_argv(
+        spec, target, tmp_path / "t", requirements, True, None, sandbox.Isolation("none"), trusted=True
+    )
+    assert "--no-build" in trusted and "--only-binary" not in trusted and "--cache-dir" not in trusted
+    pip = _pip_argv(spec, target, tmp_path / "t", requirements, False, tmp_path / "cache", isolation)
     assert pip[:4] == [sys.executable, "-m", "pip", "install"]
     assert pip[pip.index("--cache-dir") + 1] == str(
-        sandbox.owned_folder(sandbox.isolation(), tmp_path / "cache" / "pip")
+        sandbox.owned_folder(isolation, tmp_path / "cache" / "pip")
     )
     assert "manylinux2014_aarch64" in pip and "--only-binary=:all:" in pip and "--require-hashes" not in pip
 
@@ -278,24 +284,19 @@ def test_normalising_a_hard_linked_install_leaves_uv_cache_untouched(tmp_path: P
 
     cache = tmp_path / "cache"
     spec = python_layer(tmp_path, COMPILED + WITH_SCRIPT)
-    # Filled as the builds fill it: by the sandbox's user, in the folder of that user's own.
-    isolation = sandbox.isolation()
-    uv_cache = sandbox.owned_folder(isolation, cache / "uv")
+    # Filled as the build fills it: wheels from an index alone, so by layer-ci's own user (_runs_no_code).
+    uv_cache = cache / "uv"
     plain = tmp_path / "plain"
-    plain.mkdir()
-    sandbox.give_to(isolation, [plain])
     requirements = spec.source / "requirements.txt"
-    what = "filling uv's cache"
-    uv, python = find_uv_bin(), Path(sys.executable)
     filled = run_untrusted(
-        [uv, "pip", "install", "-q", "--target", str(plain), "--python", str(python),
+        [find_uv_bin(), "pip", "install", "-q", "--target", str(plain), "--python", sys.executable,
          "--cache-dir", str(uv_cache), "--python-version", "3.11",
          "--python-platform", "x86_64-manylinux2014", "--link-mode", "hardlink", "-r", str(requirements)],
         cwd=spec.source,
         env=installer_env(),
         timeout_s=300,
-        what=what,
-        unveil=sandbox.require_reachable(isolation, [plain, uv_cache, requirements, Path(uv), python], what),
+        what="filling uv's cache",
+        isolation=sandbox.Isolation("none"),
     )  # fmt: skip
     assert filled.returncode == 0, filled.stdout
 
@@ -350,8 +351,8 @@ def test_a_requirement_uv_cannot_parse_is_named_by_its_line(tmp_path: Path) -> N
 def test_wheels_stay_cached_between_builds_even_when_the_installer_runs_as_another_user(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Run by root, the installer drops to an unprivileged user with a throwaway HOME: without a cache of
-    # layer-ci's, uv's default one went with that HOME and every build downloaded every wheel again.
+    # Run by root, an installer in the sandbox gets a throwaway HOME, and its cache went with it: every
+    # build downloaded every wheel again. Wheels from an index alone are installed outside it (see below).
     monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "layer-ci-cache"))
     spec = python_layer(tmp_path, PURE)
     first = build_layer(spec, tmp_path / "first", input_key="k")
@@ -394,24 +395,74 @@ def test_local_packages_are_built_from_copies_the_same_every_time_without_writin
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
-def test_the_installers_cache_is_opened_to_its_user_or_left_to_its_throwaway_home(
-    code_writable: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from layer_ci.build.python import _own_build_cache
+def test_only_an_install_that_runs_no_code_keeps_its_wheels_beyond_the_build(tmp_path: Path) -> None:
+    # Whatever the sandbox's user may write, code it runs (an sdist's setup.py, a function's test, a
+    # daemon either left) may fill with wheels for later builds to install: it never gets a lasting cache.
+    assert sandbox.isolation().drop is not None
+    cache = tmp_path / "cache"
+    build_layer(python_layer(tmp_path, PURE, name="wheels"), tmp_path / "a", input_key="k", cache_dir=cache)
+    kept = sorted(cache.rglob("*"))
+    assert (cache / "uv").is_dir() and kept
+    assert {path.lstat().st_uid for path in kept} == {0}
+    assert not any(path.lstat().st_mode & 0o022 for path in kept if path.is_dir() and not path.is_symlink())
+    sandboxed = python_layer(tmp_path, PURE, name="sdists-allowed", binary_only=False)
+    built = build_layer(sandboxed, tmp_path / "b", input_key="k", cache_dir=cache)
+    assert "python/six.py" in {name for name, _ in built.manifest.files}
+    assert sorted(cache.rglob("*")) == kept
 
-    user_mode = sandbox.Isolation("user", drop=(65534, 65534), user_name="nobody")
-    home = code_writable / "home"  # pytest's tmp_path lies under a 0700 folder of root's
-    home.mkdir(mode=0o755)
-    monkeypatch.setenv("LAYER_CI_CACHE", str(home / ".cache" / "layer-ci"))
-    (home / ".cache" / "layer-ci").mkdir(parents=True)
-    os.chmod(home / ".cache" / "layer-ci", 0o700)  # as the sandbox memo creates it
-    # layer-ci's own folder is opened for reading on the way, as the test engine's are.
-    assert _own_build_cache(user_mode) == home / ".cache" / "layer-ci" / "build-cache"
-    assert os.stat(home / ".cache" / "layer-ci").st_mode & 0o055 == 0o055
-    # A closed HOME above it cannot be opened without a namespace: the installer keeps its own cache.
-    os.chmod(home, 0o700)
-    assert _own_build_cache(user_mode) is None
-    assert os.stat(home).st_mode & 0o777 == 0o700
+
+@pytest.mark.parametrize(
+    ("requirements", "runs_no_code"),
+    [
+        (f"{PURE}# a comment ./naming a path\n\n", True),
+        ("six==1.17.0 \\\n    --hash=sha256:" + "0" * 64 + "\n", True),
+        ("--index-url https://pypi.example/simple\n--extra-index-url=https://other.example\nsix\n", True),
+        ("--no-binary :all:\n--pre\nrequests[socks]>=2 ; python_version >= '3.9'\n", True),
+        ("six @ https://files.example/six-1.17.0-py2.py3-none-any.whl\n", True),
+        ("-r base.txt\n", False),
+        ("-c constraints.txt\nsix\n", False),
+        ("-e ./pkg\n", False),
+        ("./pkg\n", False),
+        ("dist/six-1.17.0-py2.py3-none-any.whl\n", False),
+        ("six-1.17.0-py2.py3-none-any.whl\n", False),
+        ("six @ file:///root/six.whl\n", False),
+        ("--find-links ./wheels\nsix\n", False),
+        ("-i file:///root/index\nsix\n", False),
+        ("six @ git+https://github.com/benjaminp/six\n", False),
+        ("-r ${HOME}/.aws/credentials\n", False),
+        ("--some-future-option x\nsix\n", False),
+    ],
+)
+def test_what_runs_unsandboxed_names_only_packages_of_indexes(
+    tmp_path: Path, requirements: str, runs_no_code: bool
+) -> None:
+    from layer_ci.build.python import _runs_no_code
+
+    (tmp_path / "layer-ci.yml").write_text("version: 1\n")  # tmp_path is the repository
+    spec = python_layer(tmp_path, requirements)
+    root_sandbox = sandbox.Isolation("namespace", drop=(65534, 65534))
+    assert _runs_no_code(spec, "uv", spec.source / "requirements.txt", root_sandbox) is runs_no_code
+
+
+def test_uv_settings_sdists_pip_or_no_other_user_keep_the_sandbox(tmp_path: Path) -> None:
+    from layer_ci.build.python import _runs_no_code
+
+    (tmp_path / "layer-ci.yml").write_text("version: 1\n")
+    spec = python_layer(tmp_path, PURE)
+    requirements = spec.source / "requirements.txt"
+    root_sandbox = sandbox.Isolation("namespace", drop=(65534, 65534))
+    assert _runs_no_code(spec, "uv", requirements, root_sandbox)
+    assert not _runs_no_code(spec, "pip", requirements, root_sandbox)
+    assert not _runs_no_code(spec, "uv", requirements, sandbox.Isolation("namespace", userns=True))
+    sdists = python_layer(tmp_path, PURE, name="sdists", binary_only=False)
+    assert not _runs_no_code(sdists, "uv", sdists.source / "requirements.txt", root_sandbox)
+    # uv reads the repository's settings (find-links, a keyring program): they keep the sandbox.
+    (tmp_path / "pyproject.toml").write_text("[tool.uv.pip]\nfind-links = ['/root']\n")
+    assert not _runs_no_code(spec, "uv", requirements, root_sandbox)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert _runs_no_code(spec, "uv", requirements, root_sandbox)
+    (spec.source / "uv.toml").write_text("")
+    assert not _runs_no_code(spec, "uv", requirements, root_sandbox)
 
 
 def test_a_local_package_beyond_the_repository_is_refused_before_anything_runs(tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     config_path = Path(args.config) if args.config else None
     early = early_index_lookup(config_path or DEFAULT_CONFIG)
     config = load_config_cached(config_path)
-    plan = make_plan(config, load_lock(config.root), index=early)
+    lock = load_lock(config.root)
+    plan = make_plan(config, lock, index=early)
     if args.matrix:
         matrix = plan.to_matrix()
         if len(matrix["include"]) > ACTIONS_MATRIX_LIMIT:
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps(plan.to_json(), indent=2, sort_keys=True))
     else:
-        print(render_text(plan))
+        from layer_ci.gate.retest import untested_layers
+
+        print(render_text(plan, untested_layers(config, lock) or ()))
     return 0
 
 
@@ -88,11 +91,21 @@ def _short(key: str | None) -> str:
     return "-" if key is None else key[: len("sha256:") + 12]
 
 
-def render_text(plan: Plan) -> str:
-    """The human summary: changed layers with reasons and consumers, or "nothing to do"."""
+def render_text(plan: Plan, untested: tuple[str, ...] = ()) -> str:
+    """The human summary: changed layers with reasons and consumers, or "nothing to do"; ``untested``:
+    layers whose current versions' consumers have not passed yet (gate/retest.py), which the next run tests.
+    """
     lines: list[str] = []
     changed = plan.changed
-    if not changed:
+    if untested:
+        lines.append(
+            f"consumers not yet passed against the current version of: {', '.join(untested)} "
+            "(the next run tests them)"
+        )
+    if not changed and untested:
+        count = len(plan.changes)
+        lines.append(f"nothing to build: {count} layer{'' if count == 1 else 's'} unchanged")
+    elif not changed:
         count = len(plan.changes)
         lines.append(f"nothing to do: {count} layer{'' if count == 1 else 's'} unchanged")
     else:

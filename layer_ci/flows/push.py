@@ -278,14 +278,22 @@ def _bump_locally(
     """Test the consumers against the lock's versions, then move the pins of the layers that passed."""
     from layer_ci.bump.working_tree import held_back_layers, move_pins, plan_pins
     from layer_ci.gate.local_gate import check_against_lock
-    from layer_ci.gate.retest import pending_retests, record_results
+    from layer_ci.gate.retest import pending_retests, record_results, untested_layers
 
     pin_plan = plan_pins(config, lock)
     # Layers whose consumers must pass before pins move: those published now, those whose pins still lag
     # behind the lock (a previous run's tests failed, or someone reverted a bump), and those whose consumers
     # failed on the last run against versions the pins already name.
     published_layers = tuple(dict.fromkeys(version.layer for version in outcome.published))
-    retests = pending_retests(config, lock, services.log) if options.run_tests else ()
+    if options.run_tests:
+        retests = pending_retests(config, lock, services.log)
+    else:
+        retests = ()
+        for name in untested_layers(config, lock) or ():
+            services.log(
+                f"{name}: its consumers have not passed against this version yet; --no-test leaves "
+                "them untested, a run without it tests them"
+            )
     under_test = tuple(dict.fromkeys([*published_layers, *pin_plan.behind, *retests]))
     checks: tuple[ConsumerCheck, ...] = ()
     if under_test:

@@ -66,18 +66,26 @@ def mark_untested(config: Config, version: PublishedVersion) -> None:
     _write(config, record)
 
 
-def pending_retests(config: Config, lock: Lock, log: Callable[[str], None]) -> tuple[str, ...]:
-    """Layers whose versions in the lock have consumers that failed or were never tested, in config order."""
+def untested_layers(config: Config, lock: Lock) -> tuple[str, ...] | None:
+    """Layers whose versions in the lock have consumers that failed or were never tested, in config order;
+    None when the record cannot be read."""
     record = _read(config)
     if record is None:
-        # Forgetting a failure would let broken functions pass for healthy: test everything instead.
-        log(f"{_path(config)} is unreadable; testing every layer's consumers again")
-        return tuple(layer.name for layer in config.layers if _lock_arns(lock, layer.name))
-    pending = tuple(
+        return None
+    return tuple(
         layer.name
         for layer in config.layers
         if _lock_arns(lock, layer.name) & set(record.get(layer.name, ()))
     )
+
+
+def pending_retests(config: Config, lock: Lock, log: Callable[[str], None]) -> tuple[str, ...]:
+    """Layers whose versions in the lock have consumers that failed or were never tested, in config order."""
+    pending = untested_layers(config, lock)
+    if pending is None:
+        # Forgetting a failure would let broken functions pass for healthy: test everything instead.
+        log(f"{_path(config)} is unreadable; testing every layer's consumers again")
+        return tuple(layer.name for layer in config.layers if _lock_arns(lock, layer.name))
     for name in pending:
         log(f"{name}: its consumers have not passed against this version yet; testing them")
     return pending

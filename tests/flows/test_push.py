@@ -84,12 +84,14 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def _run(root: Path, tests: RecordingTests, **options: Any) -> tuple[Config, PushOutcome]:
+def _run(
+    root: Path, tests: RecordingTests, logs: list[str] | None = None, **options: Any
+) -> tuple[Config, PushOutcome]:
     config = load_config(root / "layer-ci.yml")
     services = Services(
         registry_factory=None if options.get("dry_run") else registry_factory(config),
         run_tests=tests,
-        log=lambda _message: None,
+        log=logs.append if logs is not None else lambda _message: None,
     )
     outcome = run_push(config, services, PushOptions(commit="abc123", **options))
     return config, outcome
@@ -286,9 +288,12 @@ def test_no_test_leaves_the_failure_record_for_the_next_tested_run(repo: Path) -
     _run(repo, RecordingTests(failing=("beta",)))
     recorded = _record(repo)
     untested = RecordingTests()
-    _run(repo, untested, run_tests=False)
+    logs: list[str] = []
+    _run(repo, untested, logs, run_tests=False)
     assert untested.calls == []
     assert _record(repo) == recorded
+    said = [line for line in logs if "--no-test leaves them untested" in line]
+    assert sorted(line.split(":")[0] for line in said) == sorted(recorded)
     tests = RecordingTests(failing=("beta",))
     _, rerun = _run(repo, tests)
     assert rerun.exit_code == 1

@@ -92,6 +92,11 @@ def test_matching_lock_means_nothing_to_do(small_config: Config) -> None:
     assert [c.reason for c in plan.changes] == [REASON_UNCHANGED] * 3
     assert plan.affected_functions == ()
     assert render_text(plan) == "nothing to do: 3 layers unchanged"
+    # A version whose consumers have not passed yet is work for the next run, whatever the inputs say.
+    assert render_text(plan, ("tools",)) == (
+        "consumers not yet passed against the current version of: tools (the next run tests them)\n"
+        "nothing to build: 3 layers unchanged"
+    )
 
 
 def test_changed_layer_lists_exactly_its_consumers(small_config: Config) -> None:

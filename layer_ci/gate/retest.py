@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
-from layer_ci.fsutil import read_own_file, state_dir, write_atomically
+from layer_ci.fsutil import UnsafePathError, read_own_file, state_dir, write_atomically
 from layer_ci.model import Config, PublishedVersion
 from layer_ci.plan.lockfile import Lock
 
@@ -29,7 +29,10 @@ def _path(config: Config) -> Path:
 
 def _read(config: Config) -> Record | None:
     """The record ({} when there is none); None when it cannot be read."""
-    path = _path(config)
+    try:
+        path = _path(config)
+    except UnsafePathError:
+        return None  # .layer-ci is a link or a file: writing the record says so, reading finds none
     if not os.path.lexists(path):
         return {}
     # Part of the checkout, so anyone's to change: a link, a FIFO, a huge or deeply nested file is no record.
@@ -84,7 +87,7 @@ def pending_retests(config: Config, lock: Lock, log: Callable[[str], None]) -> t
     pending = untested_layers(config, lock)
     if pending is None:
         # Forgetting a failure would let broken functions pass for healthy: test everything instead.
-        log(f"{_path(config)} is unreadable; testing every layer's consumers again")
+        log(f"{config.root / '.layer-ci' / RECORD_NAME} is unreadable; testing every layer's consumers again")
         return tuple(layer.name for layer in config.layers if _lock_arns(lock, layer.name))
     for name in pending:
         log(f"{name}: its consumers have not passed against this version yet; testing them")

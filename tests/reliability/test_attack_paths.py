@@ -152,4 +152,8 @@ def test_a_committed_symlinked_state_folder_never_gets_written_through(
         assert "Traceback" not in done.stderr, done.stderr
         if argv != ["plan"]:
             _refused(done, linked, "symlink")
+    # Plan only reads: a link where its records would be is no record, in either form of its output.
+    for argv in (["plan"], ["plan", "--json"]):
+        done = _cli(repo, *argv, home=tmp_path)
+        assert done.returncode == 0 and "tools" in done.stdout, done.stderr
     assert sorted(p.relative_to(outside) for p in outside.rglob("*")) == before, "a write went outside"

@@ -24,6 +24,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # git for bump branches; util-linux for unshare/setpriv (the test sandbox). layer-ci (uid 10001) is the
 # unprivileged user a function's tests and builds drop to, so they cannot read the entry point's secrets.
+# layer-ci-cache (uid 10002) alone writes the installer's lasting wheel cache: uv runs as it only where
+# it runs no code of the requirements' (sandbox.cache_keeper), so nothing of layer-ci's user can poison it.
 # The workspace is mounted from the runner at /github/workspace, owned by another uid: git trusts exactly
 # that path (never '*', which would let a repository nested in a fork's files configure git).
 RUN apt-get update \
@@ -31,6 +33,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --user-group --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin layer-ci \
+    && useradd --uid 10002 --user-group --home-dir /nonexistent --no-create-home \
+        --shell /usr/sbin/nologin layer-ci-cache \
     && git config --system --add safe.directory /github/workspace \
     && python3 -m venv /usr/local/lib/layer-ci/venv
 

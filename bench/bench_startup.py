@@ -9,6 +9,9 @@ examples/monorepo (a git checkout, as in CI), in fresh processes, alternating th
   --require-hashes`` with the same target flags, then ``zip -qrX``; uv's cache is warm for both, and so
   is the sandbox probe's per-boot memo (the warm-up build fills both);
 - for reference, the same build with ``LAYER_CI_SANDBOX=off``: what isolating the installer costs;
+- run as root, the builds install as the lasting wheel cache's own user, as in layer-ci's image
+  (``LAYER_CI_CACHE_USER``: a free uid is named when no ``layer-ci-cache`` user exists); for reference,
+  the same build without one, which downloads its wheels each time;
 - for reference, the same build into a new ``--out`` folder each time: a first build, with no earlier zip
   whose deflate output it could reuse (build/deflate_reuse.py);
 - the build and the floor again with ``UV_OFFLINE=1``: uv answering from its cache without asking the index
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import functools
 import os
 import resource
@@ -116,6 +120,24 @@ def floor_build(repo: Path, work: Path, env: dict[str, str] | None = None) -> Sa
     return sample
 
 
+def name_a_cache_user() -> bool:
+    """As root, name a free uid for the lasting wheel cache where no user is; whether this named one."""
+    import pwd
+
+    if os.geteuid() != 0 or os.environ.get("LAYER_CI_CACHE_USER"):
+        return False
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam("layer-ci-cache")
+        return False
+    for uid in range(20_000, 30_000):
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            os.environ["LAYER_CI_CACHE_USER"] = str(uid)
+            return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
@@ -126,10 +148,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     compile_bytecode()
     layer_ci = layer_ci_argv()
-    names = ("pass", "version", "plan", "build", "unsandboxed", "first", "floor", "cached", "cached_floor")
+    named_cache_user = name_a_cache_user()
+    names = (
+        "pass", "version", "plan", "build", "unsandboxed", "first", "floor", "cached", "cached_floor",
+        "no_cache_user",
+    )  # fmt: skip
     samples: dict[str, list[Sample]] = {name: [] for name in names}
     unsandboxed = {**os.environ, "LAYER_CI_SANDBOX": "off"}
     offline = {**os.environ, "UV_OFFLINE": "1"}
+    # An empty name means the default user, which name_a_cache_user found missing where this row runs.
+    no_cache_user = {**os.environ, "LAYER_CI_CACHE_USER": ""}
     with tempfile.TemporaryDirectory(prefix="layer-ci-bench-startup-") as tmp:
         work = Path(tmp)
         repo = prepare(work)
@@ -150,14 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("cached", lambda: timed(build, repo, offline)),
                 ("cached_floor", lambda: floor_build(repo, work, offline)),
             ]
+            if named_cache_user:
+                steps.append(("no_cache_user", lambda: timed(build, repo, no_cache_user)))
             for name, step in steps if index % 2 == 0 else reversed(steps):
                 samples[name].append(step())
         load_after = os.getloadavg()[0]
         with zipfile.ZipFile(work / "out" / "common-deps.zip") as built:
             files = len(built.namelist())
 
-    median = {name: statistics.median(wall for wall, _ in values) for name, values in samples.items()}
-    cpu = {name: statistics.median(used for _, used in values) for name, values in samples.items()}
+    measured = {name: values for name, values in samples.items() if values}
+    median = {name: statistics.median(wall for wall, _ in values) for name, values in measured.items()}
+    cpu = {name: statistics.median(used for _, used in values) for name, values in measured.items()}
     pairs = list(zip(samples["build"], samples["floor"], strict=True))
     build_ratio = statistics.median(ours[0] / floor[0] for ours, floor in pairs)
     cpu_ratio = statistics.median(ours[1] / floor[1] for ours, floor in pairs)
@@ -186,15 +217,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("`layer-ci build common-deps`, uv answering from its cache (`UV_OFFLINE=1`)", "cached", ""),
         ("floor, uv answering from its cache (`UV_OFFLINE=1`)", "cached_floor", ""),
     ]
+    if samples["no_cache_user"]:
+        rows.insert(
+            5, ("as root with no user for the lasting wheel cache (reference only)", "no_cache_user", "")
+        )
     table = "\n".join(
         f"| {what} | {median[name] * 1000:.0f} ms | {cpu[name] * 1000:.0f} ms | {target} |"
         for what, name, target in rows
+    )
+    as_root = (
+        f"; run as root, installing as uid {os.environ['LAYER_CI_CACHE_USER']} for the lasting wheel cache, "
+        "as layer-ci's image does as `layer-ci-cache`"
+        if named_cache_user
+        else ""
     )
     section = (
         f"{SECTION}\n\n"
         f"`.venv/bin/python bench/bench_startup.py --rounds {args.rounds}` — examples/monorepo as a git "
         f"checkout; each command a fresh process, {args.rounds} alternating rounds, medians; bytecode "
-        f"compiled as an installed package has it; uv's cache warm for both builds ({files} zip entries).\n\n"
+        f"compiled as an installed package has it; uv's cache warm for both builds ({files} zip entries)"
+        f"{as_root}.\n\n"
         "| command | median wall | median CPU | target |\n|---|---|---|---|\n"
         f"{table}\n\n"
         f"Median ratio build / floor (paired per round): **{build_ratio:.2f}** wall, {cpu_ratio:.2f} CPU; "

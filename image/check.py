@@ -347,13 +347,17 @@ def main() -> None:
         manifest = json.loads(in_image(container, "cat", "/usr/local/lib/layer-ci/runtimes.json"))
         safe = in_image(container, "git", "config", "--system", "--get-all", "safe.directory").split()
         user = in_image(container, "id", "-u", "layer-ci").strip()
+        cache_user = in_image(container, "id", "-u", "layer-ci-cache").strip()
         util = in_image(container, "sh", "-c", "command -v unshare && command -v setpriv").split()
     finally:
         subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
     if safe != [WORKSPACE]:
         fail(f"git safe.directory in the image is {safe}, expected exactly [{WORKSPACE}]")
-    if user != "10001" or len(util) != 2:
-        fail(f"layer-ci user uid {user!r}, unshare/setpriv {util}: expected uid 10001 and both tools")
+    if user != "10001" or cache_user != "10002" or len(util) != 2:
+        fail(
+            f"layer-ci user uid {user!r}, layer-ci-cache uid {cache_user!r}, unshare/setpriv {util}: "
+            "expected uids 10001 and 10002 and both tools"
+        )
     installed: dict[str, dict[str, str]] = manifest["installed"]
     from layer_ci.lambda_spec.runtimes import image_runtimes
 
@@ -413,13 +417,9 @@ def main() -> None:
                 probes: PROBES,
                 bare: str(bare),
             }
-            say(
-                "running the entry point on a push to main (publish locally, test every consumer) ..."
-            )
+            say("running the entry point on a push to main (publish locally, test every consumer) ...")
             code, output, first_line, total = start_container(image_entrypoint(), env, mounts)
-            say(
-                f"container start to first layer-ci output: {first_line:.2f} s; whole run {total:.1f} s"
-            )
+            say(f"container start to first layer-ci output: {first_line:.2f} s; whole run {total:.1f} s")
             summary_text = (files / "summary").read_text()
             (ROOT / ".image-check.log").write_text(f"{output}\n==== step summary ====\n{summary_text}")
             if code != 0:
@@ -441,6 +441,13 @@ def main() -> None:
                 for arn in regions.values()
             )
             verified.append(f"push published {arns} to the local registry")
+            # common-deps (wheels from PyPI alone) installs as layer-ci-cache, the one user of the lasting
+            # wheel cache; the test sandbox's user (layer-ci) must own nothing there.
+            build_cache = home / ".cache" / "layer-ci" / "build-cache"
+            owners = {path.lstat().st_uid for path in build_cache.rglob("*")}
+            if not (build_cache / f"uv-uid{cache_user}").is_dir() or owners - {0, int(cache_user)}:
+                fail(f"lasting wheel cache {build_cache}: owners {sorted(owners)}, expected uid {cache_user}")
+            verified.append(f"wheels cached as uid {cache_user} alone")
             facts = {path.stem: json.loads(path.read_text()) for path in probes.glob("*.json")}
             for function, family in (("catalog", "Python"), ("labels", "Node.js")):
                 seen = facts.get(function)

@@ -44,6 +44,8 @@ from layer_ci.errors import LayerCiError, UsageError
 SANDBOX_ENV = "LAYER_CI_SANDBOX"
 REAL_OPT_ENV = "LAYER_CI_REAL_OPT"
 SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
+CACHE_USER_ENV = "LAYER_CI_CACHE_USER"
+DEFAULT_CACHE_USER = "layer-ci-cache"
 # "off": probe this machine afresh, and neither read nor write the memo of the answer.
 MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
 MEMO_FILE = "sandbox-probe.json"
@@ -193,6 +195,44 @@ def sandbox_user(name: str = "") -> tuple[int, int, str]:
         f"{SANDBOX_USER_ENV}: no unprivileged user {' or '.join(repr(n) for n in names)} exists to run "
         "untrusted code as; create one (useradd --system layer-ci) or name another"
     )
+
+
+def cache_keeper(isolation: Isolation) -> Isolation | None:
+    """The sandbox as the one user that may write a lasting installer cache, or None where there is none.
+
+    Where root hands code to another user, code that user runs (an sdist's setup.py, a test, a daemon
+    either left) could fill any cache it may write with wheels for later builds. Installs that run none
+    (uv --no-build) run as a second unprivileged user instead: ``LAYER_CI_CACHE_USER`` (a name, or a uid
+    that needs no entry in /etc/passwd), else ``layer-ci-cache`` where it exists. Never root: what the
+    installer reads on a requirements file's behalf (``-r /root/...``, a ``file:`` link on an index
+    page) is what that user may read.
+    """
+    if isolation.drop is None:
+        return None
+    wanted = os.environ.get(CACHE_USER_ENV, "").strip()
+    try:
+        if wanted.isdigit():
+            uid = gid = int(wanted)
+            name = f"uid {uid}"
+            with contextlib.suppress(KeyError):
+                entry = pwd.getpwuid(uid)
+                gid, name = entry.pw_gid, entry.pw_name
+        else:
+            entry = pwd.getpwnam(wanted or DEFAULT_CACHE_USER)
+            uid, gid, name = entry.pw_uid, entry.pw_gid, entry.pw_name
+    except KeyError:
+        if not wanted:
+            return None
+        raise SandboxError(
+            f"{CACHE_USER_ENV}={wanted}: no such user; create it (useradd --system {wanted}) or give a uid"
+        ) from None
+    code_uid, code_gid = isolation.drop
+    if 0 in (uid, gid) or uid == code_uid or gid == code_gid:
+        raise SandboxError(
+            f"{CACHE_USER_ENV}: {name} (uid {uid}, gid {gid}) must be a user and group of its own, neither "
+            f"root nor shared with {isolation.user_name or code_uid}, the user untrusted code runs as"
+        )
+    return dataclasses.replace(isolation, drop=(uid, gid), user_name=name)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from layer_ci.config.build_rules import (
     requirement_target,
 )
 from layer_ci.errors import BuildError, UsageError
+from layer_ci.fsutil import user_cache_dir
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
@@ -60,7 +61,7 @@ _PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
 _UV_PARSE_POSITION = re.compile(r"Couldn't parse requirement in `([^`]+)` at position ([0-9]+)")
 # Requirements-file options that name no file on this machine (see _runs_no_code).
 _INDEX_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url"})
-_VALUE_OPTIONS = frozenset({"--hash", "--only-binary", "--no-binary", "--trusted-host"})
+_VALUE_OPTIONS = frozenset({"--hash", "--only-binary", "--trusted-host"})
 _FLAG_OPTIONS = frozenset({"--pre", "--prefer-binary", "--require-hashes", "--no-index"})
 _ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
 _COMMENT = re.compile(r"(?:^|\s)#.*")
@@ -262,10 +263,16 @@ def _install(
     install_from = local.requirements if local else requirements
     for copy in local.folders if local else ():
         sandbox.give_tree(isolation, copy)
-    trusted = local is None and _runs_no_code(spec, installer, requirements, isolation)
-    if trusted:
-        # Nothing but uv itself runs, so it runs as layer-ci's own user with a cache no code can reach.
-        isolation = sandbox.Isolation("none", reason="uv --no-build runs no code of the requirements'")
+    keeper = None
+    if local is None and isolation.drop is not None and _runs_no_code(spec, installer, requirements):
+        keeper = sandbox.cache_keeper(isolation)
+    cwd = spec.source
+    if keeper is not None:
+        # uv --no-build runs no code of the requirements': it runs as the user of the lasting cache, one
+        # no code runs as. Outside the checkout, so that uv reads no settings of the repository's there.
+        isolation, cwd = keeper, folder.parent
+        if cache_dir is None:
+            cache_dir = _own_build_cache(keeper)
     elif isolation.drop is not None:
         # Code of the requirements' runs as the sandbox's user, which could plant wheels in any cache it may
         # write for later builds to install: it gets one for this build alone.
@@ -274,7 +281,14 @@ def _install(
         sandbox.give_to(isolation, [cache_dir])
     if installer == "uv":
         argv = _uv_argv(
-            spec, target, folder, install_from, require_hashes, cache_dir, isolation, trusted=trusted
+            spec,
+            target,
+            folder,
+            install_from,
+            require_hashes,
+            cache_dir,
+            isolation,
+            no_build=keeper is not None,
         )
     else:
         argv = _pip_argv(spec, target, folder, install_from, require_hashes, cache_dir, isolation)
@@ -284,14 +298,14 @@ def _install(
     env = installer_env()
     unveil = sandbox.require_reachable(
         isolation,
-        [install_from, folder, spec.source, Path(sys.executable), Path(argv[0]), *_cache_dirs(argv)],
+        [install_from, folder, cwd, Path(sys.executable), Path(argv[0]), *_cache_dirs(argv)],
         what,
         repair_under=folder.parent.parent,
     )
     with untrusted_dirs(isolation, env, [folder]):
         completed = run_untrusted(
             argv,
-            cwd=spec.source,
+            cwd=cwd,
             env=env,
             timeout_s=timeout_s,
             what=what,
@@ -315,28 +329,39 @@ def _install(
     (folder / ".lock").unlink(missing_ok=True)
 
 
-def _runs_no_code(
-    spec: LayerSpec, installer: Installer, requirements: Path, isolation: sandbox.Isolation
-) -> bool:
-    """Whether uv may install these requirements unsandboxed: wheels from indexes, no code of theirs runs.
+def _runs_no_code(spec: LayerSpec, installer: Installer, requirements: Path) -> bool:
+    """Whether uv --no-build installs these requirements as they read: wheels from indexes alone.
 
-    Only where the sandbox would run the install as another user (root's): there the sandbox's user could
-    write whatever cache the install used, and a later build would install its wheels. uv with
-    ``--no-build`` runs no build backend, and these requirements name nothing on this machine for layer-ci's
-    own user to read on their behalf (a path, a file: URL, another requirements file, an ${VARIABLE}).
-    A repository's own uv settings (uv.toml, [tool.uv] in pyproject.toml) keep the sandbox too: they may
-    name local folders, or a keyring program for uv to run.
+    Such an install runs no code of theirs, so it may keep its cache beyond the build (see
+    sandbox.cache_keeper). Anything else keeps the sandbox's own user and a cache for that build alone: a
+    path, a file: URL, another requirements file or an ${VARIABLE} (read on the file's behalf), a VCS URL
+    (git runs), a file's own --no-binary (uv refuses it with --no-build), and a repository's own uv
+    settings (uv.toml, [tool.uv] in pyproject.toml), which uv reads only when it runs in the checkout, as
+    the sandbox's user.
     """
-    if isolation.drop is None or installer != "uv" or not spec.build.binary_only:
+    if installer != "uv" or not spec.build.binary_only:
         return False
     try:
         text = requirements.read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         return False  # the sandboxed install names the problem
-    lines = text.replace("\\\n", " ").splitlines()
-    if not all(_names_only_index_packages(line) for line in lines):
+    if not all(_names_only_index_packages(line) for line in _logical_lines(text)):
         return False
     return not _repository_uv_settings(spec.source)
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Lines as pip and uv read them: a trailing backslash continues a line, but never a comment's."""
+    lines: list[str] = []
+    pending = ""
+    for physical in text.removeprefix("\ufeff").splitlines():
+        line = pending + physical
+        if line.endswith("\\") and not _COMMENT.search(line):
+            pending = line[:-1] + " "
+            continue
+        lines.append(line)
+        pending = ""
+    return [*lines, pending] if pending else lines
 
 
 def _names_only_index_packages(raw: str) -> bool:
@@ -348,6 +373,8 @@ def _names_only_index_packages(raw: str) -> bool:
     tokens = line.split()
     if line.startswith("-"):
         return _plain_options(tokens)
+    if not line[0].isalnum():
+        return False  # not a package name: something uv may read otherwise (a BOM, a path)
     match = requirement_target(line)
     target = match["target"] if match else ""
     remote = target.startswith(("https://", "http://"))
@@ -399,6 +426,23 @@ def _repository_of(source: Path) -> str:
     return real
 
 
+def _own_build_cache(isolation: sandbox.Isolation) -> Path | None:
+    """The lasting wheel cache under layer-ci's own, for the user of ``isolation``; None if out of its reach.
+
+    That user gets a throwaway HOME, where the installer's default cache would be lost after every install
+    (each build downloading every wheel again). layer-ci's cache folders on the way are opened to it for
+    reading, as for the test engine; where a folder above them stays closed (a 0700 HOME with no namespace
+    to open it in), the installer keeps its throwaway cache.
+    """
+    root = user_cache_dir()
+    folder = root / "build-cache"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if not sandbox.unreachable(isolation, [folder], repair_under=root) else None
+
+
 def _parse_error_line(output: str, requirements: Path) -> int | None:
     """The requirements file's line uv could not parse: uv names a byte offset, people read lines."""
     match = _UV_PARSE_POSITION.search(output)
@@ -426,7 +470,7 @@ def _uv_argv(
     cache_dir: Path | None,
     isolation: sandbox.Isolation,
     *,
-    trusted: bool = False,
+    no_build: bool = False,
 ) -> list[str]:
     uv = _uv_binary()
     assert uv is not None  # choose_installer() only picks uv when it is there
@@ -443,9 +487,9 @@ def _uv_argv(
         "--link-mode", "hardlink",
         "-r", str(requirements),
     ]  # fmt: skip
-    if trusted:
-        # What lets it run unsandboxed (_runs_no_code): like --only-binary :all:, but local folders and a
-        # file's own --no-binary cannot ask for a build either (uv refuses the two flags together).
+    if no_build:
+        # What lets the lasting cache's user run it (_runs_no_code): like --only-binary :all:, but local
+        # folders cannot ask for a build either.
         argv.append("--no-build")
     elif spec.build.binary_only:
         argv += ["--only-binary", ":all:"]

@@ -744,3 +744,59 @@ def test_root_without_cap_sys_admin_hands_the_user_namespace_to_the_unprivileged
     for line in lines[1:]:
         assert line.startswith(f"{sandbox.LAMBDA_UID} | ") and "Permission denied" in line, line
     assert "root's key" not in done.stdout
+
+
+def _free_id() -> int:
+    import grp
+    import pwd
+
+    for number in range(20_000, 30_000):
+        with contextlib.suppress(KeyError):
+            pwd.getpwuid(number)
+            continue
+        with contextlib.suppress(KeyError):
+            grp.getgrgid(number)
+            continue
+        return number
+    raise AssertionError("no free uid")
+
+
+def test_the_lasting_cache_has_a_user_of_its_own_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pwd
+
+    code = sandbox.Isolation("user", drop=(65534, 65534), user_name="nobody")
+    monkeypatch.setattr(sandbox, "DEFAULT_CACHE_USER", "no-such-user-for-layer-ci")
+    monkeypatch.delenv(sandbox.CACHE_USER_ENV, raising=False)
+    assert sandbox.cache_keeper(code) is None  # no third user: no lasting cache at all
+    assert sandbox.cache_keeper(sandbox.Isolation("namespace", userns=True)) is None  # not root: n/a
+    free = _free_id()
+    monkeypatch.setenv(sandbox.CACHE_USER_ENV, str(free))  # a uid need not be in /etc/passwd
+    assert sandbox.cache_keeper(code) == sandbox.Isolation("user", drop=(free, free), user_name=f"uid {free}")
+    daemon = pwd.getpwnam("daemon")
+    monkeypatch.setenv(sandbox.CACHE_USER_ENV, "daemon")
+    keeper = sandbox.cache_keeper(code)
+    assert keeper is not None and keeper.drop == (daemon.pw_uid, daemon.pw_gid)
+    assert keeper.mode == "user" and keeper.user_name == "daemon"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "message"),
+    [
+        (
+            "no-such-user-for-layer-ci",
+            "LAYER_CI_CACHE_USER=no-such-user-for-layer-ci: no such user; create it",
+        ),
+        ("nobody", "LAYER_CI_CACHE_USER: nobody (uid 65534, gid 65534) must be a user and group of its own"),
+        ("0", "LAYER_CI_CACHE_USER: root (uid 0, gid 0) must be a user and group of its own"),
+        ("root", "LAYER_CI_CACHE_USER: root (uid 0, gid 0) must be a user and group of its own"),
+    ],
+)
+def test_a_cache_user_shared_with_code_or_root_is_refused(
+    monkeypatch: pytest.MonkeyPatch, wanted: str, message: str
+) -> None:
+    code = sandbox.Isolation("user", drop=(65534, 65534), user_name="nobody")
+    monkeypatch.setenv(sandbox.CACHE_USER_ENV, wanted)
+    with pytest.raises(sandbox.SandboxError) as raised:
+        sandbox.cache_keeper(code)
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert "\n" not in str(raised.value)

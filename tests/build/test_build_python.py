@@ -243,11 +243,12 @@ def test_installer_commands_target_the_runtime_and_honour_hashes_and_cache(tmp_p
     ]:
         assert uv[uv.index(option) + 1] == value
     assert "--require-hashes" in uv and "--no-build" not in uv
-    # Unsandboxed, uv must not build anything whatever the file asks for (uv refuses both flags at once).
-    trusted = _uv_argv(
-        spec, target, tmp_path / "t", requirements, True, None, sandbox.Isolation("none"), trusted=True
+    # As the lasting cache's user, uv must not build anything whatever the file asks for (uv refuses
+    # both flags at once).
+    no_build = _uv_argv(
+        spec, target, tmp_path / "t", requirements, True, None, sandbox.Isolation("none"), no_build=True
     )
-    assert "--no-build" in trusted and "--only-binary" not in trusted and "--cache-dir" not in trusted
+    assert "--no-build" in no_build and "--only-binary" not in no_build and "--cache-dir" not in no_build
     pip = _pip_argv(spec, target, tmp_path / "t", requirements, False, tmp_path / "cache", isolation)
     assert pip[:4] == [sys.executable, "-m", "pip", "install"]
     assert pip[pip.index("--cache-dir") + 1] == str(
@@ -349,10 +350,11 @@ def test_a_requirement_uv_cannot_parse_is_named_by_its_line(tmp_path: Path) -> N
 
 @pytest.mark.network
 def test_wheels_stay_cached_between_builds_even_when_the_installer_runs_as_another_user(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_user: int
 ) -> None:
     # Run by root, an installer in the sandbox gets a throwaway HOME, and its cache went with it: every
-    # build downloaded every wheel again. Wheels from an index alone are installed outside it (see below).
+    # build downloaded every wheel again. Wheels from an index alone are installed as the lasting cache's
+    # user (see below).
     monkeypatch.setenv("LAYER_CI_CACHE", str(tmp_path / "layer-ci-cache"))
     spec = python_layer(tmp_path, PURE)
     first = build_layer(spec, tmp_path / "first", input_key="k")
@@ -394,21 +396,92 @@ def test_local_packages_are_built_from_copies_the_same_every_time_without_writin
     assert again.zip_path.read_bytes() == first.zip_path.read_bytes()
 
 
+def free_uid() -> int:
+    """A uid and gid no user or group of this machine has: the lasting cache's user, for these tests."""
+    import grp
+    import pwd
+
+    for uid in range(20_000, 30_000):
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            try:
+                grp.getgrgid(uid)
+            except KeyError:
+                return uid
+    raise AssertionError("no free uid")
+
+
+@pytest.fixture
+def cache_user(monkeypatch: pytest.MonkeyPatch) -> int:
+    uid = free_uid()
+    monkeypatch.setenv(sandbox.CACHE_USER_ENV, str(uid))
+    return uid
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
-def test_only_an_install_that_runs_no_code_keeps_its_wheels_beyond_the_build(tmp_path: Path) -> None:
+def test_only_an_install_that_runs_no_code_keeps_its_wheels_beyond_the_build(
+    tmp_path: Path, cache_user: int
+) -> None:
     # Whatever the sandbox's user may write, code it runs (an sdist's setup.py, a function's test, a
     # daemon either left) may fill with wheels for later builds to install: it never gets a lasting cache.
-    assert sandbox.isolation().drop is not None
+    code_uid = sandbox.isolation().drop
+    assert code_uid is not None
     cache = tmp_path / "cache"
     build_layer(python_layer(tmp_path, PURE, name="wheels"), tmp_path / "a", input_key="k", cache_dir=cache)
     kept = sorted(cache.rglob("*"))
-    assert (cache / "uv").is_dir() and kept
-    assert {path.lstat().st_uid for path in kept} == {0}
+    assert (cache / f"uv-uid{cache_user}").is_dir() and len(kept) > 3
+    assert {path.lstat().st_uid for path in kept} == {cache_user}
     assert not any(path.lstat().st_mode & 0o022 for path in kept if path.is_dir() and not path.is_symlink())
     sandboxed = python_layer(tmp_path, PURE, name="sdists-allowed", binary_only=False)
     built = build_layer(sandboxed, tmp_path / "b", input_key="k", cache_dir=cache)
     assert "python/six.py" in {name for name, _ in built.manifest.files}
     assert sorted(cache.rglob("*")) == kept
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
+def test_without_a_user_for_the_lasting_cache_root_keeps_no_wheels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root itself never runs the installer (it would read `-r /root/...` on a requirements file's behalf),
+    # and the sandbox's user may not keep a cache: with no third user, every build downloads again.
+    monkeypatch.delenv(sandbox.CACHE_USER_ENV, raising=False)
+    monkeypatch.setattr(sandbox, "DEFAULT_CACHE_USER", "no-such-user-for-layer-ci")
+    cache = tmp_path / "cache"
+    built = build_layer(python_layer(tmp_path, PURE), tmp_path / "a", input_key="k", cache_dir=cache)
+    assert "python/six.py" in {name for name, _ in built.manifest.files}
+    assert not any(path.is_file() for path in cache.rglob("*"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
+@pytest.mark.parametrize("checker_misses", [False, True], ids=["checked", "checker-missed"])
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        "six==1.17.0  # a comment ends the line, backslash or not \\\n-r {secret}\n",
+        "\ufeff-r {secret}\n",
+        "six==1.17.0\n--requirement {secret}\n",
+    ],
+    ids=["after-a-commented-backslash", "behind-a-byte-order-mark", "long-option"],
+)
+def test_a_requirements_file_cannot_have_root_files_read_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_user: int, smuggled: str, checker_misses: bool
+) -> None:
+    # Run by root, uv read `-r /root/...` for the file and named its lines as packages in its error (or
+    # asked an index for them). Here the file lies beside the requirements, in a folder the installer reads.
+    # Should _runs_no_code miss a way to name a file, the cache's user cannot read root's either.
+    if checker_misses:
+        monkeypatch.setattr("layer_ci.build.python._runs_no_code", lambda *_: True)
+    spec = python_layer(tmp_path, "")
+    secret = spec.source / "root-only.txt"
+    secret.write_text("TOPSECRET-CONTENT==1\n")
+    secret.chmod(0o600)
+    (spec.source / "requirements.txt").write_text(smuggled.format(secret=secret))
+    with pytest.raises(BuildError) as raised:
+        build_layer(spec, tmp_path / "out", input_key="k", cache_dir=tmp_path / "cache")
+    assert "topsecret" not in str(raised.value).lower()  # uv names packages in lower case
+    assert "Permission denied (os error 13)" in str(raised.value), str(raised.value)
+    assert (tmp_path / "cache" / f"uv-uid{cache_user}").exists() is checker_misses
 
 
 @pytest.mark.parametrize(
@@ -417,8 +490,9 @@ def test_only_an_install_that_runs_no_code_keeps_its_wheels_beyond_the_build(tmp
         (f"{PURE}# a comment ./naming a path\n\n", True),
         ("six==1.17.0 \\\n    --hash=sha256:" + "0" * 64 + "\n", True),
         ("--index-url https://pypi.example/simple\n--extra-index-url=https://other.example\nsix\n", True),
-        ("--no-binary :all:\n--pre\nrequests[socks]>=2 ; python_version >= '3.9'\n", True),
+        ("--pre\nrequests[socks]>=2 ; python_version >= '3.9'\n", True),
         ("six @ https://files.example/six-1.17.0-py2.py3-none-any.whl\n", True),
+        ("\ufeffsix==1.17.0\n", True),
         ("-r base.txt\n", False),
         ("-c constraints.txt\nsix\n", False),
         ("-e ./pkg\n", False),
@@ -431,38 +505,41 @@ def test_only_an_install_that_runs_no_code_keeps_its_wheels_beyond_the_build(tmp
         ("six @ git+https://github.com/benjaminp/six\n", False),
         ("-r ${HOME}/.aws/credentials\n", False),
         ("--some-future-option x\nsix\n", False),
+        ("--no-binary :all:\nsix\n", False),
+        ("six  # pinned later \\\n-r /root/secret\n", False),
+        ("\ufeff-r /root/secret\n", False),
+        ("six\u2028-r /root/secret\n", False),
+        ("six \\\n", True),
     ],
 )
-def test_what_runs_unsandboxed_names_only_packages_of_indexes(
+def test_what_keeps_its_cache_names_only_packages_of_indexes(
     tmp_path: Path, requirements: str, runs_no_code: bool
 ) -> None:
     from layer_ci.build.python import _runs_no_code
 
     (tmp_path / "layer-ci.yml").write_text("version: 1\n")  # tmp_path is the repository
     spec = python_layer(tmp_path, requirements)
-    root_sandbox = sandbox.Isolation("namespace", drop=(65534, 65534))
-    assert _runs_no_code(spec, "uv", spec.source / "requirements.txt", root_sandbox) is runs_no_code
+    assert _runs_no_code(spec, "uv", spec.source / "requirements.txt") is runs_no_code
 
 
-def test_uv_settings_sdists_pip_or_no_other_user_keep_the_sandbox(tmp_path: Path) -> None:
+def test_uv_settings_sdists_or_pip_keep_the_sandboxs_user(tmp_path: Path) -> None:
     from layer_ci.build.python import _runs_no_code
 
     (tmp_path / "layer-ci.yml").write_text("version: 1\n")
     spec = python_layer(tmp_path, PURE)
     requirements = spec.source / "requirements.txt"
-    root_sandbox = sandbox.Isolation("namespace", drop=(65534, 65534))
-    assert _runs_no_code(spec, "uv", requirements, root_sandbox)
-    assert not _runs_no_code(spec, "pip", requirements, root_sandbox)
-    assert not _runs_no_code(spec, "uv", requirements, sandbox.Isolation("namespace", userns=True))
+    assert _runs_no_code(spec, "uv", requirements)
+    assert not _runs_no_code(spec, "pip", requirements)
     sdists = python_layer(tmp_path, PURE, name="sdists", binary_only=False)
-    assert not _runs_no_code(sdists, "uv", sdists.source / "requirements.txt", root_sandbox)
-    # uv reads the repository's settings (find-links, a keyring program): they keep the sandbox.
+    assert not _runs_no_code(sdists, "uv", sdists.source / "requirements.txt")
+    # uv reads the repository's settings (find-links, a keyring program) only where it runs in the
+    # checkout: the sandbox's user.
     (tmp_path / "pyproject.toml").write_text("[tool.uv.pip]\nfind-links = ['/root']\n")
-    assert not _runs_no_code(spec, "uv", requirements, root_sandbox)
+    assert not _runs_no_code(spec, "uv", requirements)
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    assert _runs_no_code(spec, "uv", requirements, root_sandbox)
+    assert _runs_no_code(spec, "uv", requirements)
     (spec.source / "uv.toml").write_text("")
-    assert not _runs_no_code(spec, "uv", requirements, root_sandbox)
+    assert not _runs_no_code(spec, "uv", requirements)
 
 
 def test_a_local_package_beyond_the_repository_is_refused_before_anything_runs(tmp_path: Path) -> None:

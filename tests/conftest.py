@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.github_standin",
     "tests.support.git_remote",
     "tests.support.engine_cache",
+    "tests.support.users",
 ]

@@ -23,6 +23,7 @@ from layer_ci.engine.invoke import invoke_function
 from layer_ci.engine.prepare import EngineOptions
 from layer_ci.engine.runner import run_function_tests
 from tests.engine.engine_support import HOST_ARCH, HOST_RUNTIME, file, write_zip
+from tests.support.users import free_id
 
 NAMESPACES = sandbox.isolation("auto")
 needs_namespaces = pytest.mark.skipif(
@@ -746,21 +747,6 @@ def test_root_without_cap_sys_admin_hands_the_user_namespace_to_the_unprivileged
     assert "root's key" not in done.stdout
 
 
-def _free_id() -> int:
-    import grp
-    import pwd
-
-    for number in range(20_000, 30_000):
-        with contextlib.suppress(KeyError):
-            pwd.getpwuid(number)
-            continue
-        with contextlib.suppress(KeyError):
-            grp.getgrgid(number)
-            continue
-        return number
-    raise AssertionError("no free uid")
-
-
 def test_the_lasting_cache_has_a_user_of_its_own_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
     import pwd
 
@@ -769,7 +755,7 @@ def test_the_lasting_cache_has_a_user_of_its_own_or_none(monkeypatch: pytest.Mon
     monkeypatch.delenv(sandbox.CACHE_USER_ENV, raising=False)
     assert sandbox.cache_keeper(code) is None  # no third user: no lasting cache at all
     assert sandbox.cache_keeper(sandbox.Isolation("namespace", userns=True)) is None  # not root: n/a
-    free = _free_id()
+    free = free_id()
     monkeypatch.setenv(sandbox.CACHE_USER_ENV, str(free))  # a uid need not be in /etc/passwd
     assert sandbox.cache_keeper(code) == sandbox.Isolation("user", drop=(free, free), user_name=f"uid {free}")
     daemon = pwd.getpwnam("daemon")

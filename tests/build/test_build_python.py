@@ -396,29 +396,6 @@ def test_local_packages_are_built_from_copies_the_same_every_time_without_writin
     assert again.zip_path.read_bytes() == first.zip_path.read_bytes()
 
 
-def free_uid() -> int:
-    """A uid and gid no user or group of this machine has: the lasting cache's user, for these tests."""
-    import grp
-    import pwd
-
-    for uid in range(20_000, 30_000):
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            try:
-                grp.getgrgid(uid)
-            except KeyError:
-                return uid
-    raise AssertionError("no free uid")
-
-
-@pytest.fixture
-def cache_user(monkeypatch: pytest.MonkeyPatch) -> int:
-    uid = free_uid()
-    monkeypatch.setenv(sandbox.CACHE_USER_ENV, str(uid))
-    return uid
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
 def test_only_an_install_that_runs_no_code_keeps_its_wheels_beyond_the_build(
     tmp_path: Path, cache_user: int

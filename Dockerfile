@@ -19,8 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PYTHON_INSTALL_DIR=/usr/local/lib/layer-ci/python \
-    UV_PYTHON_DOWNLOADS=never \
-    UV_NO_CACHE=1
+    UV_PYTHON_DOWNLOADS=never
 
 # git for bump branches; util-linux for unshare/setpriv (the test sandbox). layer-ci (uid 10001) is the
 # unprivileged user a function's tests and builds drop to, so they cannot read the entry point's secrets.
@@ -53,7 +52,7 @@ RUN --mount=type=secret,id=ca-bundle \
     if [ -f /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
     && /usr/local/lib/layer-ci/venv/bin/pip install --quiet /app 'pytest>=8.3,<9' \
     && ln -s /usr/local/lib/layer-ci/venv/bin/layer-ci /usr/local/bin/layer-ci \
-    && UV_PYTHON_DOWNLOADS=automatic /usr/local/lib/layer-ci/venv/bin/python \
+    && UV_PYTHON_DOWNLOADS=automatic UV_NO_CACHE=1 /usr/local/lib/layer-ci/venv/bin/python \
         /usr/local/lib/layer-ci/build/install_runtimes.py python --downloads "${PYTHON_DOWNLOADS}"
 
 # This container is layer-ci's own: its (empty) /opt and /var/task may be replaced by links to a run's

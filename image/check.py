@@ -445,8 +445,12 @@ def main() -> None:
             # wheel cache; the test sandbox's user (layer-ci) must own nothing there.
             build_cache = home / ".cache" / "layer-ci" / "build-cache"
             owners = {path.lstat().st_uid for path in build_cache.rglob("*")}
-            if not (build_cache / f"uv-uid{cache_user}").is_dir() or owners - {0, int(cache_user)}:
-                fail(f"lasting wheel cache {build_cache}: owners {sorted(owners)}, expected uid {cache_user}")
+            wheels = list((build_cache / f"uv-uid{cache_user}").rglob("*.dist-info"))
+            if not wheels or owners - {0, int(cache_user)}:
+                fail(
+                    f"lasting wheel cache {build_cache}: {len(wheels)} wheels, owners {sorted(owners)}, "
+                    f"expected wheels of uid {cache_user}"
+                )
             verified.append(f"wheels cached as uid {cache_user} alone")
             facts = {path.stem: json.loads(path.read_text()) for path in probes.glob("*.json")}
             for function, family in (("catalog", "Python"), ("labels", "Node.js")):

@@ -46,6 +46,7 @@ REAL_OPT_ENV = "LAYER_CI_REAL_OPT"
 SANDBOX_USER_ENV = "LAYER_CI_SANDBOX_USER"
 CACHE_USER_ENV = "LAYER_CI_CACHE_USER"
 DEFAULT_CACHE_USER = "layer-ci-cache"
+_NO_ID = 2**31 - 1  # uids and gids at or above it are (uid_t)-1, overflow ids or not ids at all
 # "off": probe this machine afresh, and neither read nor write the memo of the answer.
 MEMO_ENV = "LAYER_CI_SANDBOX_MEMO"
 MEMO_FILE = "sandbox-probe.json"
@@ -211,7 +212,7 @@ def cache_keeper(isolation: Isolation) -> Isolation | None:
         return None
     wanted = os.environ.get(CACHE_USER_ENV, "").strip()
     try:
-        if wanted.isdigit():
+        if wanted.isascii() and wanted.isdigit():
             uid = gid = int(wanted)
             name = f"uid {uid}"
             with contextlib.suppress(KeyError):
@@ -227,10 +228,16 @@ def cache_keeper(isolation: Isolation) -> Isolation | None:
             f"{CACHE_USER_ENV}={wanted}: no such user; create it (useradd --system {wanted}) or give a uid"
         ) from None
     code_uid, code_gid = isolation.drop
-    if 0 in (uid, gid) or uid == code_uid or gid == code_gid:
+    if not (0 < uid < _NO_ID and 0 < gid < _NO_ID):
+        # (uid_t)-1 asks setreuid to change nothing: the installer would stay root.
         raise SandboxError(
-            f"{CACHE_USER_ENV}: {name} (uid {uid}, gid {gid}) must be a user and group of its own, neither "
-            f"root nor shared with {isolation.user_name or code_uid}, the user untrusted code runs as"
+            f"{CACHE_USER_ENV}={wanted or DEFAULT_CACHE_USER}: uid {uid}, gid {gid}: give a user whose uid "
+            f"and gid lie between 1 and {_NO_ID - 1}"
+        )
+    if uid == code_uid or gid == code_gid:
+        raise SandboxError(
+            f"{CACHE_USER_ENV}: {name} (uid {uid}, gid {gid}) must be a user and group of its own, not "
+            f"shared with {isolation.user_name or code_uid}, the user untrusted code runs as"
         )
     return dataclasses.replace(isolation, drop=(uid, gid), user_name=name)
 

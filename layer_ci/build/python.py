@@ -36,7 +36,7 @@ from layer_ci.config.build_rules import (
     requirement_target,
 )
 from layer_ci.errors import BuildError, UsageError
-from layer_ci.fsutil import user_cache_dir
+from layer_ci.fsutil import read_own_file, user_cache_dir
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
@@ -263,19 +263,30 @@ def _install(
     install_from = local.requirements if local else requirements
     for copy in local.folders if local else ():
         sandbox.give_tree(isolation, copy)
+    # uv reads the settings of the folder it runs in and of every folder above it, up to /tmp, where the
+    # sandbox's user (a daemon an earlier install left) may write: root's installs read a repository's own
+    # only, and only as that user.
+    repository_settings = installer == "uv" and _repository_uv_settings(spec.source)
+    drop = isolation.drop is not None
     keeper = None
-    if local is None and isolation.drop is not None and _runs_no_code(spec, installer, requirements):
+    if (
+        local is None
+        and isolation.drop is not None
+        and not repository_settings
+        and _runs_no_code(spec, installer, requirements)
+    ):
         keeper = sandbox.cache_keeper(isolation)
     cwd = spec.source
     if keeper is not None:
         # uv --no-build runs no code of the requirements': it runs as the user of the lasting cache, one
-        # no code runs as. Outside the checkout, so that uv reads no settings of the repository's there.
+        # no code runs as, outside the checkout.
         isolation, cwd = keeper, folder.parent
         if cache_dir is None:
             cache_dir = _own_build_cache(keeper)
-    elif isolation.drop is not None:
+    if isolation.drop is not None and (keeper is None or cache_dir is None):
         # Code of the requirements' runs as the sandbox's user, which could plant wheels in any cache it may
-        # write for later builds to install: it gets one for this build alone.
+        # write for later builds to install: it gets one for this build alone (so does the lasting cache's
+        # user where its cache is out of reach, rather than whatever UV_CACHE_DIR names).
         cache_dir = folder.parent / "installer-cache"
         cache_dir.mkdir(exist_ok=True)
         sandbox.give_to(isolation, [cache_dir])
@@ -289,6 +300,7 @@ def _install(
             cache_dir,
             isolation,
             no_build=keeper is not None,
+            read_settings=repository_settings or not drop,
         )
     else:
         argv = _pip_argv(spec, target, folder, install_from, require_hashes, cache_dir, isolation)
@@ -335,9 +347,8 @@ def _runs_no_code(spec: LayerSpec, installer: Installer, requirements: Path) -> 
     Such an install runs no code of theirs, so it may keep its cache beyond the build (see
     sandbox.cache_keeper). Anything else keeps the sandbox's own user and a cache for that build alone: a
     path, a file: URL, another requirements file or an ${VARIABLE} (read on the file's behalf), a VCS URL
-    (git runs), a file's own --no-binary (uv refuses it with --no-build), and a repository's own uv
-    settings (uv.toml, [tool.uv] in pyproject.toml), which uv reads only when it runs in the checkout, as
-    the sandbox's user.
+    (git runs) and a file's own --no-binary (uv refuses it with --no-build). A repository's own uv
+    settings keep the sandbox's user too (see _install).
     """
     if installer != "uv" or not spec.build.binary_only:
         return False
@@ -345,9 +356,7 @@ def _runs_no_code(spec: LayerSpec, installer: Installer, requirements: Path) -> 
         text = requirements.read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         return False  # the sandboxed install names the problem
-    if not all(_names_only_index_packages(line) for line in _logical_lines(text)):
-        return False
-    return not _repository_uv_settings(spec.source)
+    return all(_names_only_index_packages(line) for line in _logical_lines(text))
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -400,18 +409,27 @@ def _plain_options(tokens: list[str]) -> bool:
 
 
 def _repository_uv_settings(source: Path) -> bool:
-    """Whether uv.toml or a pyproject.toml with [tool.uv] lies in ``source`` or above it in the checkout."""
+    """Whether uv.toml or a pyproject.toml with a [tool.uv] table lies in ``source`` or above it in the
+    checkout; a pyproject.toml that cannot be read as a file (a link, a FIFO, beyond 4 MiB, not TOML)
+    counts as having settings, for the sandbox's user's install to read or reject."""
     repository = _repository_of(source)
     real = os.path.realpath(source)
     for folder in [real, *map(str, Path(real).parents)]:
         if os.path.lexists(os.path.join(folder, "uv.toml")):
             return True
-        try:
-            with open(os.path.join(folder, "pyproject.toml"), "rb") as handle:
-                if b"[tool.uv" in handle.read(1 << 20):
-                    return True
-        except OSError:
-            pass
+        pyproject = Path(folder, "pyproject.toml")
+        if os.path.lexists(pyproject):
+            data = read_own_file(pyproject, limit=4 << 20, deny_mode=0, owner_only=False)
+            if data is None:
+                return True
+            import tomllib
+
+            try:
+                tool = tomllib.loads(data.decode("utf-8")).get("tool")
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+                return True
+            if isinstance(tool, dict) and "uv" in tool:
+                return True
         if folder == repository:
             break
     return False
@@ -471,6 +489,7 @@ def _uv_argv(
     isolation: sandbox.Isolation,
     *,
     no_build: bool = False,
+    read_settings: bool = False,
 ) -> list[str]:
     uv = _uv_binary()
     assert uv is not None  # choose_installer() only picks uv when it is there
@@ -487,6 +506,8 @@ def _uv_argv(
         "--link-mode", "hardlink",
         "-r", str(requirements),
     ]  # fmt: skip
+    if not read_settings:
+        argv.append("--no-config")
     if no_build:
         # What lets the lasting cache's user run it (_runs_no_code): like --only-binary :all:, but local
         # folders cannot ask for a build either.

@@ -168,9 +168,16 @@ def _uv_bin() -> str | None:
         return shutil.which("uv")
 
 
+# Every query: no settings found from its folder upward (a uv.toml planted in /tmp), never a download.
+_UV_QUERY_FLAGS = ("--no-config", "--no-python-downloads")
+
+
 def _uv_env(search_path: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     env["UV_PYTHON_DOWNLOADS"] = "never"  # finding must never turn into downloading
+    # Run by root too: no cache folder, from which uv would run its interpreter-query script, in a place
+    # another user might choose or write.
+    env["UV_NO_CACHE"] = "1"
     if search_path is not None:
         env["PATH"] = search_path
     return env
@@ -182,12 +189,12 @@ def _uv_find(wanted: str, search_path: str | None) -> str | None:
         return None
     try:
         done = subprocess.run(
-            [uv, "python", "find", "--no-project", "--no-python-downloads", wanted],
+            [uv, "python", "find", "--no-project", *_UV_QUERY_FLAGS, wanted],
             capture_output=True,
             text=True,
             timeout=_PROBE_TIMEOUT_S,
             env=_uv_env(search_path),
-            cwd=tempfile.gettempdir(),
+            cwd="/",
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -202,12 +209,12 @@ def _uv_list(search_path: str | None) -> list[str]:
         return []
     try:
         done = subprocess.run(
-            [uv, "python", "list", "--only-installed", "--no-python-downloads", "--output-format", "json"],
+            [uv, "python", "list", "--only-installed", *_UV_QUERY_FLAGS, "--output-format", "json"],
             capture_output=True,
             text=True,
             timeout=_PROBE_TIMEOUT_S,
             env=_uv_env(search_path),
-            cwd=tempfile.gettempdir(),
+            cwd="/",
             check=False,
         )
         rows = json.loads(done.stdout) if done.returncode == 0 else []

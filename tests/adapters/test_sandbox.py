@@ -772,9 +772,15 @@ def test_the_lasting_cache_has_a_user_of_its_own_or_none(monkeypatch: pytest.Mon
             "no-such-user-for-layer-ci",
             "LAYER_CI_CACHE_USER=no-such-user-for-layer-ci: no such user; create it",
         ),
-        ("nobody", "LAYER_CI_CACHE_USER: nobody (uid 65534, gid 65534) must be a user and group of its own"),
-        ("0", "LAYER_CI_CACHE_USER: root (uid 0, gid 0) must be a user and group of its own"),
-        ("root", "LAYER_CI_CACHE_USER: root (uid 0, gid 0) must be a user and group of its own"),
+        ("²", "LAYER_CI_CACHE_USER=²: no such user; create it"),
+        (
+            "nobody",
+            "LAYER_CI_CACHE_USER: nobody (uid 65534, gid 65534) must be a user and group of its own",
+        ),
+        ("0", "LAYER_CI_CACHE_USER=0: uid 0, gid 0: give a user whose uid and gid lie between 1 and"),
+        ("root", "LAYER_CI_CACHE_USER=root: uid 0, gid 0: give a user whose uid and gid lie between 1"),
+        # (uid_t)-1: setreuid and setpriv --reuid leave the process root.
+        ("4294967295", "LAYER_CI_CACHE_USER=4294967295: uid 4294967295, gid 4294967295: give a user"),
     ],
 )
 def test_a_cache_user_shared_with_code_or_root_is_refused(

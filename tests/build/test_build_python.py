@@ -431,6 +431,22 @@ def test_without_a_user_for_the_lasting_cache_root_keeps_no_wheels(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
+def test_where_the_lasting_cache_is_out_of_reach_uv_cache_dir_is_not_used_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_user: int
+) -> None:
+    # With no --cache-dir, the operator's UV_CACHE_DIR (passed to installers) would decide where the
+    # cache's user writes, perhaps a folder the sandbox's user may write too: a throwaway one instead.
+    operators = tmp_path / "uv-cache-dir"
+    operators.mkdir(mode=0o777)
+    operators.chmod(0o777)
+    monkeypatch.setenv("UV_CACHE_DIR", str(operators))
+    monkeypatch.setattr("layer_ci.build.python._own_build_cache", lambda _isolation: None)
+    built = build_layer(python_layer(tmp_path, PURE), tmp_path / "out", input_key="k")
+    assert "python/six.py" in {name for name, _ in built.manifest.files}
+    assert list(operators.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
 @pytest.mark.parametrize("checker_misses", [False, True], ids=["checked", "checker-missed"])
 @pytest.mark.parametrize(
     "smuggled",
@@ -499,24 +515,60 @@ def test_what_keeps_its_cache_names_only_packages_of_indexes(
     assert _runs_no_code(spec, "uv", spec.source / "requirements.txt") is runs_no_code
 
 
-def test_uv_settings_sdists_or_pip_keep_the_sandboxs_user(tmp_path: Path) -> None:
+def test_sdists_or_pip_keep_the_sandboxs_user(tmp_path: Path) -> None:
     from layer_ci.build.python import _runs_no_code
 
-    (tmp_path / "layer-ci.yml").write_text("version: 1\n")
     spec = python_layer(tmp_path, PURE)
     requirements = spec.source / "requirements.txt"
     assert _runs_no_code(spec, "uv", requirements)
     assert not _runs_no_code(spec, "pip", requirements)
     sdists = python_layer(tmp_path, PURE, name="sdists", binary_only=False)
     assert not _runs_no_code(sdists, "uv", sdists.source / "requirements.txt")
-    # uv reads the repository's settings (find-links, a keyring program) only where it runs in the
-    # checkout: the sandbox's user.
-    (tmp_path / "pyproject.toml").write_text("[tool.uv.pip]\nfind-links = ['/root']\n")
-    assert not _runs_no_code(spec, "uv", requirements)
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    assert _runs_no_code(spec, "uv", requirements)
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "found"),
+    [
+        ("[tool.uv.pip]\nfind-links = ['/root']\n", True),
+        ("[tool]\nuv.cache-dir = '/tmp/x'\n", True),
+        ('[tool."uv"]\nindex-url = "https://x"\n', True),
+        ("[project]\nname = 'x'\n# [tool.uv] some day\n", False),
+        ("[tool.ruff]\nline-length = 100\n", False),
+        ("[tool.uv\n", True),  # not TOML: the sandboxed install names the problem
+        ("# padding\n" * 600_000 + "[tool.uv]\n", True),  # beyond 4 MiB
+    ],
+    ids=["table", "dotted-key", "quoted-key", "comment", "other-tool", "broken", "huge"],
+)
+def test_the_repositorys_uv_settings_are_found_as_toml_reads_them(
+    tmp_path: Path, pyproject: str, found: bool
+) -> None:
+    from layer_ci.build.python import _repository_uv_settings
+
+    (tmp_path / "layer-ci.yml").write_text("version: 1\n")  # tmp_path is the repository
+    spec = python_layer(tmp_path, PURE)
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert _repository_uv_settings(spec.source) is found
+
+
+def test_uv_settings_as_links_fifos_or_uv_toml_count_and_the_search_stops_at_the_checkout(
+    tmp_path: Path,
+) -> None:
+    from layer_ci.build.python import _repository_uv_settings
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "layer-ci.yml").write_text("version: 1\n")
+    spec = python_layer(repo, PURE)
+    (tmp_path / "uv.toml").write_text("")  # above the checkout: not the repository's
+    assert not _repository_uv_settings(spec.source)
     (spec.source / "uv.toml").write_text("")
-    assert not _runs_no_code(spec, "uv", requirements)
+    assert _repository_uv_settings(spec.source)
+    (spec.source / "uv.toml").unlink()
+    os.mkfifo(repo / "pyproject.toml")  # never waited on
+    assert _repository_uv_settings(spec.source)
+    (repo / "pyproject.toml").unlink()
+    (repo / "pyproject.toml").symlink_to(tmp_path / "elsewhere.toml")
+    assert _repository_uv_settings(spec.source)
 
 
 def test_a_local_package_beyond_the_repository_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -531,3 +583,64 @@ def test_a_local_package_beyond_the_repository_is_refused_before_anything_runs(t
         f"layer deps: local package {tmp_path / 'outside' / 'pkg'} lies outside the repository "
         f"({tmp_path / 'repo'}); move it into the repository"
     )
+
+
+def _planted_wheel(folder: Path) -> None:
+    """A six 99.0.0 wheel whose six.py says it was planted."""
+    folder.mkdir(mode=0o755)
+    info = "six-99.0.0.dist-info"
+    files = {
+        "six.py": "PLANTED = True\n",
+        f"{info}/METADATA": "Metadata-Version: 2.1\nName: six\nVersion: 99.0.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(folder / "six-99.0.0-py3-none-any.whl", "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    (folder / "six-99.0.0-py3-none-any.whl").chmod(0o644)
+
+
+@pytest.mark.network
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run code as another user")
+@pytest.mark.parametrize(
+    ("settings", "binary_only", "read"),
+    [
+        ("uv.toml", True, False),
+        ("uv.toml", False, False),
+        ("repo/uv.toml", True, True),
+        ("repo/pyproject.toml", False, True),
+    ],
+    ids=["above-as-the-cache-user", "above-as-the-sandbox-user", "repository's", "repository's-pyproject"],
+)
+def test_uv_settings_above_the_checkout_are_never_read(
+    monkeypatch: pytest.MonkeyPatch, cache_user: int, settings: str, binary_only: bool, read: bool
+) -> None:
+    # uv reads a uv.toml in the folder it runs in or any above it. /tmp is one, writable by the sandbox's
+    # user: a daemon an earlier install left there could point every later build at its wheels. The
+    # repository's own settings are read, by an install as the sandbox's user.
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="layer-ci-test-"))
+    try:
+        base.chmod(0o755)  # like /tmp: every user may read it, outside pytest's 0700 folders
+        _planted_wheel(base / "planted")
+        repo = base / "repo"
+        repo.mkdir(mode=0o755)
+        table = "[tool.uv.pip]\n" if settings.endswith("pyproject.toml") else ""
+        (base / settings).write_text(f'{table}find-links = ["{base / "planted"}"]\n')
+        (base / settings).chmod(0o644)
+        shared_tmp = base / "tmp"
+        shared_tmp.mkdir(mode=0o755)
+        monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))  # the build's work folder goes here
+        (repo / "layer-ci.yml").write_text("version: 1\n")
+        spec = python_layer(repo, "six\n", binary_only=binary_only)
+        for path in (spec.source, spec.source / "requirements.txt"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        built = build_layer(spec, base / "out", input_key="k", cache_dir=base / "cache")
+        with zipfile.ZipFile(built.zip_path) as layer:
+            assert ("PLANTED" in layer.read("python/six.py").decode()) is read
+        assert (base / "cache" / f"uv-uid{cache_user}").exists() is (binary_only and not read)
+    finally:
+        shutil.rmtree(base)

@@ -211,3 +211,26 @@ def test_a_node_of_another_major_is_refused_naming_the_major_link(tmp_path: Path
         find_interpreter(
             parse_runtime(f"nodejs{other}.x"), function_name="f", search_path=str(tmp_path / "x")
         )
+
+
+def test_uv_finds_interpreters_without_settings_or_a_cache_anyone_else_may_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uv ran in the shared temporary folder, reading a uv.toml any user could plant there; one naming
+    # another user's cache-dir had root run the interpreter-query script from a folder that user could swap.
+    import tempfile
+
+    from layer_ci.engine import interpreters
+
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    planted = tmp_path / "planted-cache"
+    (shared / "uv.toml").write_text(f'cache-dir = "{planted}"\n')
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    monkeypatch.chdir(shared)
+    monkeypatch.delenv("UV_NO_CACHE", raising=False)
+    here = str(Path(sys.executable).parent)
+    found = interpreters._uv_find(f"{sys.version_info.major}.{sys.version_info.minor}", here)
+    interpreters._uv_list(here)
+    assert found is not None and Path(found).exists()
+    assert not planted.exists()

@@ -15,6 +15,7 @@ from typing import IO
 
 from layer_ci.adapters import sandbox
 from layer_ci.errors import BuildError
+from layer_ci.fsutil import user_cache_dir
 from layer_ci.model import LayerSpec
 
 DEFAULT_TIMEOUT_S = 1800.0
@@ -67,6 +68,50 @@ def untrusted_dirs(
         yield
 
 
+def installer_cache(
+    isolation: sandbox.Isolation,
+    keeper: sandbox.Isolation | None,
+    cache_dir: Path | None,
+    scratch: Path,
+) -> tuple[sandbox.Isolation, Path | None]:
+    """Who runs an installer, and the cache folder it gets (None: the installer's own default).
+
+    ``keeper`` (sandbox.cache_keeper, for an install that runs no code of its packages') runs it with the
+    lasting cache: ``cache_dir``, else layer-ci's build cache. Otherwise, where code runs as another user,
+    that user could fill any cache it may write with packages for later builds to install: it gets
+    ``scratch``, a cache for this build alone (so does the keeper where the lasting one is out of its
+    reach, rather than whatever UV_CACHE_DIR or npm_config_cache name).
+    """
+    if keeper is not None:
+        lasting = cache_dir if cache_dir is not None else own_build_cache(keeper)
+        if lasting is not None:
+            return keeper, lasting
+        isolation = keeper
+    if isolation.drop is None:
+        return isolation, cache_dir
+    scratch.mkdir(exist_ok=True)
+    sandbox.give_to(isolation, [scratch])
+    return isolation, scratch
+
+
+def own_build_cache(isolation: sandbox.Isolation) -> Path | None:
+    """The lasting installer cache under layer-ci's own, for the user of ``isolation``; None if out of its
+    reach.
+
+    That user gets a throwaway HOME, where the installer's default cache would be lost after every install
+    (each build downloading every package again). layer-ci's cache folders on the way are opened to it for
+    reading, as for the test engine; where a folder above them stays closed (a 0700 HOME with no namespace
+    to open it in), there is none.
+    """
+    root = user_cache_dir()
+    folder = root / "build-cache"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if not sandbox.unreachable(isolation, [folder], repair_under=root) else None
+
+
 def run_untrusted(
     argv: Sequence[str],
     *,
@@ -78,7 +123,7 @@ def run_untrusted(
     while_waiting: Callable[[], None] | None = None,
     unveil: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``run_tool`` for code layer-ci does not trust (build commands, sdist builds): in the sandbox.
+    """Run code layer-ci does not trust (build commands, installers) in the sandbox, output captured.
 
     ``while_waiting`` runs once the code has started (layer-ci's own work that does not depend on it). The
     output goes to an unnamed temporary file, not a pipe, so the code never stalls on a full pipe while
@@ -162,44 +207,6 @@ def output_head(output: str, *, lines: int = 6) -> str:
     """The first meaningful lines of a tool's output, for tools (npm) that explain first, then dump help."""
     meaningful = [line.strip() for line in output.splitlines() if line.strip() not in ("", "npm error")]
     return " | ".join(meaningful[:lines])[:TAIL_CHARS] or "(no output)"
-
-
-def run_tool(
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str] | None,
-    timeout_s: float,
-    what: str,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` with output captured; missing programs and timeouts become BuildErrors naming ``what``.
-
-    A non-zero exit is returned to the caller, which knows how to explain it.
-    """
-    try:
-        return subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise BuildError(f"{what}: program {argv[0]!r} not found; install it or fix the command") from None
-    except PermissionError:
-        raise BuildError(f"{what}: program {argv[0]!r} is not executable; chmod +x it") from None
-    except subprocess.TimeoutExpired as exc:
-        partial = (
-            exc.output if isinstance(exc.output, str) else (exc.output or b"").decode("utf-8", "replace")
-        )
-        raise BuildError(
-            f"{what}: timed out after {timeout_s:g} s; last output: {output_tail(partial)}"
-        ) from None
 
 
 def build_command(spec: LayerSpec, staging: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:

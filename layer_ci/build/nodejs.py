@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
+from layer_ci.build.command import DEFAULT_TIMEOUT_S, output_head
 from layer_ci.build.normalise import normalise_tree
-from layer_ci.build.source_files import copy_own_files, nodejs_own_files, npm_path
+from layer_ci.build.source_files import copy_own_files, nodejs_own_files, npm_path, run_npm
 from layer_ci.build.zipper import tree_digest
 from layer_ci.config.build_rules import node_lock_file, require_buildable
 from layer_ci.errors import BuildError
@@ -36,6 +37,7 @@ def build_nodejs(
     """Install the locked production dependencies into ``staging/nodejs`` for the layer's architecture(s)."""
     lock = lock_file(spec)
     npm = npm_path(spec)
+    registry_only = _registry_tarballs_only(lock)
     builds: dict[str, Path] = {}
     for architecture in spec.compatible_architectures:
         folder = work / architecture / "nodejs"
@@ -48,11 +50,10 @@ def build_nodejs(
             "--no-audit", "--no-fund", "--no-update-notifier",
             f"--cpu={NPM_CPU[architecture]}", "--os=linux", "--libc=glibc",
         ]  # fmt: skip
-        if cache_dir is not None:
-            argv.append(f"--cache={cache_dir / 'npm'}")
         what = f"layer {spec.name}: npm ci for {architecture}"
-        # --ignore-scripts: no package code runs, so npm needs no sandbox, only no secrets.
-        completed = run_tool(argv, cwd=folder, env=installer_env(), timeout_s=timeout_s, what=what)
+        completed = run_npm(
+            argv, folder, work, what, timeout_s=timeout_s, runs_no_code=registry_only, cache_dir=cache_dir
+        )
         if completed.returncode != 0:
             # npm states the problem first, then prints usage and a log path: its head is what matters.
             raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
@@ -70,3 +71,28 @@ def build_nodejs(
     shutil.move(builds[spec.compatible_architectures[0]], staging / "nodejs")
     # The folder's own files (what `npm pack` would ship) sit beside package.json, as `sam build` puts them.
     copy_own_files(spec, nodejs_own_files(spec, work, timeout_s=timeout_s), staging / "nodejs")
+
+
+def _registry_tarballs_only(lock: Path) -> bool:
+    """Whether every package of the lock file is a tarball from a registry, checked by its integrity.
+
+    ``npm ci --ignore-scripts`` of such a lock runs no code of its packages', so it may keep a lasting
+    cache (sandbox.cache_keeper). A git dependency (npm runs its prepare script to pack it), a ``file:``
+    tarball or folder, a link, or a lock of the old format keep the sandbox's user and a cache for the
+    build alone.
+    """
+    try:
+        data = json.loads(lock.read_text("utf-8"))
+    except (OSError, ValueError):
+        return False  # npm ci names the problem
+    packages = data.get("packages") if isinstance(data, dict) else None
+    if not isinstance(packages, dict):
+        return False
+    return all(
+        isinstance(entry, dict)
+        and not entry.get("link")
+        and str(entry.get("resolved", "")).startswith("https://")
+        and bool(entry.get("integrity"))
+        for path, entry in packages.items()
+        if path
+    )

@@ -24,6 +24,7 @@ from typing import Literal
 from layer_ci.adapters import sandbox
 from layer_ci.build.command import (
     DEFAULT_TIMEOUT_S,
+    installer_cache,
     installer_env,
     output_tail,
     run_untrusted,
@@ -36,7 +37,7 @@ from layer_ci.config.build_rules import (
     requirement_target,
 )
 from layer_ci.errors import BuildError, UsageError
-from layer_ci.fsutil import read_own_file, user_cache_dir
+from layer_ci.fsutil import read_own_file
 from layer_ci.model import Architecture, LayerSpec
 
 Installer = Literal["uv", "pip"]
@@ -280,16 +281,8 @@ def _install(
     if keeper is not None:
         # uv --no-build runs no code of the requirements': it runs as the user of the lasting cache, one
         # no code runs as, outside the checkout.
-        isolation, cwd = keeper, folder.parent
-        if cache_dir is None:
-            cache_dir = _own_build_cache(keeper)
-    if isolation.drop is not None and (keeper is None or cache_dir is None):
-        # Code of the requirements' runs as the sandbox's user, which could plant wheels in any cache it may
-        # write for later builds to install: it gets one for this build alone (so does the lasting cache's
-        # user where its cache is out of reach, rather than whatever UV_CACHE_DIR names).
-        cache_dir = folder.parent / "installer-cache"
-        cache_dir.mkdir(exist_ok=True)
-        sandbox.give_to(isolation, [cache_dir])
+        cwd = folder.parent
+    isolation, cache_dir = installer_cache(isolation, keeper, cache_dir, folder.parent / "installer-cache")
     if installer == "uv":
         argv = _uv_argv(
             spec,
@@ -442,23 +435,6 @@ def _repository_of(source: Path) -> str:
         if any(os.path.lexists(os.path.join(folder, mark)) for mark in (".git", "layer-ci.yml")):
             return folder
     return real
-
-
-def _own_build_cache(isolation: sandbox.Isolation) -> Path | None:
-    """The lasting wheel cache under layer-ci's own, for the user of ``isolation``; None if out of its reach.
-
-    That user gets a throwaway HOME, where the installer's default cache would be lost after every install
-    (each build downloading every wheel again). layer-ci's cache folders on the way are opened to it for
-    reading, as for the test engine; where a folder above them stays closed (a 0700 HOME with no namespace
-    to open it in), the installer keeps its throwaway cache.
-    """
-    root = user_cache_dir()
-    folder = root / "build-cache"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder if not sandbox.unreachable(isolation, [folder], repair_under=root) else None
 
 
 def _parse_error_line(output: str, requirements: Path) -> int | None:

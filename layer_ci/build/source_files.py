@@ -14,9 +14,19 @@ import json
 import os
 import re
 import shutil
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
-from layer_ci.build.command import DEFAULT_TIMEOUT_S, installer_env, output_head, run_tool
+from layer_ci.adapters import sandbox
+from layer_ci.build.command import (
+    DEFAULT_TIMEOUT_S,
+    installer_cache,
+    installer_env,
+    output_head,
+    run_untrusted,
+    untrusted_dirs,
+)
 from layer_ci.config.build_rules import NEVER_IN_A_LAYER, NODE_LOCK_FILES, NODEJS_EXCLUDES, left_out
 from layer_ci.errors import BuildError
 from layer_ci.model import LayerSpec
@@ -55,6 +65,42 @@ def npm_path(spec: LayerSpec) -> str:
     return npm
 
 
+def run_npm(
+    argv: Sequence[str],
+    cwd: Path,
+    work: Path,
+    what: str,
+    *,
+    timeout_s: float,
+    runs_no_code: bool = False,
+    cache_dir: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """npm in the sandbox, never as root: it reads what the layer's files name (a lock's ``file:`` tarball,
+    an .npmrc's cache folder) as a user that cannot read or write root's files.
+
+    ``runs_no_code`` (npm ci --ignore-scripts of registry tarballs alone) runs it as the lasting cache's
+    user, where there is one (sandbox.cache_keeper); ``cwd`` is handed to whoever runs it, to write in.
+    """
+    isolation = sandbox.isolation()
+    keeper = sandbox.cache_keeper(isolation) if runs_no_code and isolation.drop is not None else None
+    isolation, cache = installer_cache(isolation, keeper, cache_dir, work / "npm-cache")
+    env = installer_env()
+    full = list(argv)
+    reachable = [cwd, Path(full[0])]
+    if cache is not None:
+        npm_cache = sandbox.owned_folder(isolation, cache / "npm")
+        full.append(f"--cache={npm_cache}")  # beats an npm_config_cache or .npmrc naming another
+        reachable.append(npm_cache)
+    node = shutil.which("node", path=env["PATH"])
+    unveil = sandbox.require_reachable(
+        isolation, [*reachable, *([Path(node)] if node else [])], what, repair_under=work.parent
+    )
+    with untrusted_dirs(isolation, env, [cwd]):
+        return run_untrusted(
+            full, cwd=cwd, env=env, timeout_s=timeout_s, what=what, isolation=isolation, unveil=unveil
+        )
+
+
 def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
     """What ``npm pack`` would ship from the layer's folder (package.json and lock files left out)."""
     npm = npm_path(spec)
@@ -86,9 +132,8 @@ def nodejs_own_files(spec: LayerSpec, work: Path, *, timeout_s: float = DEFAULT_
         "--loglevel=error",
     ]
     what = f"layer {spec.name}: npm pack --dry-run"
-    # npm reads the folder's .npmrc and runs as an installer would: it gets an installer's environment, not
-    # layer-ci's secrets.
-    completed = run_tool(argv, cwd=probe, env=installer_env(), timeout_s=timeout_s, what=what)
+    # npm reads the folder's .npmrc (a cache or log folder anywhere) and runs as an installer would.
+    completed = run_npm(argv, probe, work, what, timeout_s=timeout_s)
     if completed.returncode != 0:
         raise BuildError(f"{what} failed: {output_head(completed.stdout)}")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def test_package_without_dependencies_builds_offline_into_nodejs(tmp_path: Path)
 
 
 @pytest.mark.network
-def test_locked_dependency_is_installed_for_both_architectures_and_listed(tmp_path: Path) -> None:
+def test_locked_dependency_is_installed_for_both_architectures_and_listed(
+    tmp_path: Path, cache_user: int
+) -> None:
     spec = node_layer(tmp_path, SMALL_PACKAGE, SMALL_LOCK, architectures=("x86_64", "arm64"))
     built = build_layer(spec, tmp_path / "out", input_key="sha256:k", cache_dir=tmp_path / "cache")
     with zipfile.ZipFile(built.zip_path) as archive:
@@ -80,7 +83,12 @@ def test_locked_dependency_is_installed_for_both_architectures_and_listed(tmp_pa
         assert "nodejs/node_modules/.package-lock.json" not in archive.namelist()
         assert "nodejs/package-lock.json" in archive.namelist()
     assert [(p.name, p.version) for p in built.manifest.packages] == [("is-number", "7.0.0")]
-    assert (tmp_path / "cache" / "npm").is_dir()
+    # Run by root, npm ci of registry tarballs alone runs as the lasting cache's own user: no code of the
+    # packages' runs (--ignore-scripts), and nothing the sandbox's user runs may write that cache.
+    cache = tmp_path / "cache" / (f"npm-uid{cache_user}" if os.geteuid() == 0 else "npm")
+    kept = list(cache.rglob("*"))
+    assert any(path.is_file() for path in kept)
+    assert {path.lstat().st_uid for path in kept} == {cache_user if os.geteuid() == 0 else os.geteuid()}
 
 
 def test_missing_lock_file_says_how_to_make_one(tmp_path: Path) -> None:
@@ -95,3 +103,69 @@ def test_lock_out_of_sync_with_package_json_fails_with_npm_output(tmp_path: Path
     spec = node_layer(tmp_path, SMALL_PACKAGE, EMPTY_LOCK)
     with pytest.raises(BuildError, match=r"layer node-deps: npm ci for x86_64 failed: .*in sync"):
         build_layer(spec, tmp_path / "out", input_key="sha256:k")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run npm as another user")
+def test_a_lock_file_cannot_have_root_files_packed_into_the_layer(tmp_path: Path, cache_user: int) -> None:
+    # Run by root, npm ci packed a `file:` tarball only root may read into node_modules, and so the zip.
+    import tarfile
+
+    secret = tmp_path / "root-only"
+    (secret / "package").mkdir(parents=True)
+    (secret / "package" / "package.json").write_text('{"name": "secret", "version": "1.0.0"}')
+    (secret / "package" / "key.txt").write_text("TOPSECRET\n")
+    with tarfile.open(secret / "secret.tgz", "w:gz") as tarball:
+        tarball.add(secret / "package", arcname="package")
+    (secret / "secret.tgz").chmod(0o600)
+    spec_url = f"file:{secret / 'secret.tgz'}"
+    package = {**EMPTY_PACKAGE, "dependencies": {"secret": spec_url}}
+    lock = {
+        **EMPTY_LOCK,
+        "packages": {
+            "": {"name": "shop-deps", "version": "1.0.0", "dependencies": {"secret": spec_url}},
+            "node_modules/secret": {"version": "1.0.0", "resolved": spec_url},
+        },
+    }
+    spec = node_layer(tmp_path, package, lock)
+    with pytest.raises(BuildError) as raised:
+        build_layer(spec, tmp_path / "out", input_key="sha256:k", cache_dir=tmp_path / "cache")
+    assert "TOPSECRET" not in str(raised.value)
+    assert "EACCES" in str(raised.value) or "ENOENT" in str(raised.value), str(raised.value)
+    assert not (tmp_path / "cache" / f"npm-uid{cache_user}").exists()  # not an install of registry tarballs
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run npm as another user")
+def test_a_layers_npmrc_cannot_have_root_write_where_it_says(tmp_path: Path) -> None:
+    # npm pack reads the folder's .npmrc: run by root, its logs-dir or cache were written anywhere.
+    closed = tmp_path / "root-only"
+    closed.mkdir(mode=0o700)
+    spec = node_layer(tmp_path, EMPTY_PACKAGE, EMPTY_LOCK)
+    (spec.source / ".npmrc").write_text(f"logs-dir={closed / 'logs'}\ncache={closed / 'cache'}\n")
+    (spec.source / "index.js").write_text("exports.x = 1;\n")
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    assert "nodejs/index.js" in {name for name, _ in built.manifest.files}
+    assert list(closed.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "registry_only"),
+    [
+        ({"resolved": "https://registry.npmjs.org/a/-/a-1.0.0.tgz", "integrity": "sha512-x"}, True),
+        ({"resolved": "https://registry.npmjs.org/a/-/a-1.0.0.tgz"}, False),  # nothing checks what came
+        ({"resolved": "file:../a.tgz", "integrity": "sha512-x"}, False),
+        ({"resolved": "git+ssh://git@github.com/a/a.git#abc", "integrity": "sha512-x"}, False),
+        ({"resolved": "packages/a", "link": True}, False),
+        ({"version": "1.0.0"}, False),
+    ],
+    ids=["registry", "no-integrity", "file", "git", "link", "unresolved"],
+)
+def test_only_registry_tarballs_keep_npm_s_cache(
+    tmp_path: Path, entry: dict[str, object], registry_only: bool
+) -> None:
+    from layer_ci.build.nodejs import _registry_tarballs_only
+
+    lock = tmp_path / "package-lock.json"
+    lock.write_text(json.dumps({**EMPTY_LOCK, "packages": {"": {}, "node_modules/a": entry}}))
+    assert _registry_tarballs_only(lock) is registry_only
+    lock.write_text(json.dumps({"lockfileVersion": 1, "dependencies": {}}))
+    assert not _registry_tarballs_only(lock)

@@ -440,7 +440,7 @@ def test_where_the_lasting_cache_is_out_of_reach_uv_cache_dir_is_not_used_instea
     operators.mkdir(mode=0o777)
     operators.chmod(0o777)
     monkeypatch.setenv("UV_CACHE_DIR", str(operators))
-    monkeypatch.setattr("layer_ci.build.python._own_build_cache", lambda _isolation: None)
+    monkeypatch.setattr("layer_ci.build.command.own_build_cache", lambda _isolation: None)
     built = build_layer(python_layer(tmp_path, PURE), tmp_path / "out", input_key="k")
     assert "python/six.py" in {name for name, _ in built.manifest.files}
     assert list(operators.iterdir()) == []

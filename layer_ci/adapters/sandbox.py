@@ -724,8 +724,11 @@ def owned_folder(isolation: Isolation, path: Path) -> Path:
     uid, gid = isolation.drop
     own = path.with_name(f"{path.name}-uid{uid}")
     own.mkdir(parents=True, exist_ok=True)
-    if os.stat(own).st_uid != uid:
-        os.chown(own, uid, gid)
+    st = os.lstat(own)
+    if not stat.S_ISDIR(st.st_mode):  # a link planted where a cache_dir's parent is writable
+        raise SandboxError(f"{own} is not a folder (a link?); delete it so layer-ci can create its own")
+    if st.st_uid != uid:
+        os.chown(own, uid, gid, follow_symlinks=False)
     return own
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -74,19 +75,34 @@ def build_nodejs(
 
 
 def _registry_tarballs_only(lock: Path) -> bool:
-    """Whether every package of the lock file is a tarball from a registry, checked by its integrity.
+    """Whether every package npm ci installs is a tarball from a registry, checked by its integrity.
 
     ``npm ci --ignore-scripts`` of such a lock runs no code of its packages', so it may keep a lasting
-    cache (sandbox.cache_keeper). A git dependency (npm runs its prepare script to pack it), a ``file:``
-    tarball or folder, a link, or a lock of the old format keep the sandbox's user and a cache for the
-    build alone.
+    cache (sandbox.cache_keeper). npm re-resolves a dependency whose package.json spec the lock does not
+    match before it compares the two, so package.json's specs must be registry ones too. A git dependency
+    (git runs, and npm runs its prepare script to pack it), a ``file:`` tarball or folder, a link,
+    workspaces, bundled dependencies or a lock of the old format keep the sandbox's user and a cache for
+    the build alone.
     """
     try:
         data = json.loads(lock.read_text("utf-8"))
+        manifest = json.loads((lock.parent / "package.json").read_text("utf-8"))
     except (OSError, ValueError):
         return False  # npm ci names the problem
     packages = data.get("packages") if isinstance(data, dict) else None
-    if not isinstance(packages, dict):
+    if not isinstance(packages, dict) or not isinstance(manifest, dict):
+        return False
+    if any(manifest.get(field) for field in ("workspaces", "bundleDependencies", "bundledDependencies")):
+        return False
+    roots = [manifest, packages.get("", {})]
+    specs = [
+        spec
+        for root in roots
+        if isinstance(root, dict)
+        for field in _DEPENDENCY_FIELDS
+        for spec in _leaves(root.get(field, {}))
+    ]
+    if not all(_registry_spec(spec) for spec in specs):
         return False
     return all(
         isinstance(entry, dict)
@@ -96,3 +112,33 @@ def _registry_tarballs_only(lock: Path) -> bool:
         for path, entry in packages.items()
         if path
     )
+
+
+_DEPENDENCY_FIELDS = (
+    "dependencies", "devDependencies", "optionalDependencies", "peerDependencies", "overrides",
+)  # fmt: skip
+# A semver range or a dist-tag: no path, URL, git host shorthand (user/repo) or protocol.
+_RANGE_OR_TAG = re.compile(r"[\w.\-^~<>=|*+ ]*")
+_PACKAGE_NAME = re.compile(r"(@[\w.\-]+/)?[\w.\-]+")
+
+
+def _registry_spec(spec: object) -> bool:
+    """Whether a package.json dependency spec names a registry package (``^1.2``, ``latest``,
+    ``npm:other@^2``, an override's ``$name``)."""
+    if not isinstance(spec, str):
+        return False
+    if spec.startswith("npm:"):
+        body = spec[4:]
+        at = body.rfind("@")
+        name, wanted = (body[:at], body[at + 1 :]) if at > 0 else (body, "")
+        return bool(_PACKAGE_NAME.fullmatch(name)) and bool(_RANGE_OR_TAG.fullmatch(wanted))
+    if spec.startswith("$"):
+        return bool(_PACKAGE_NAME.fullmatch(spec[1:]))
+    return bool(_RANGE_OR_TAG.fullmatch(spec))
+
+
+def _leaves(value: object) -> list[object]:
+    """The specs of a dependency table; overrides nest tables, keyed by package, with "." for its own."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value]

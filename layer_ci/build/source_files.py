@@ -85,7 +85,11 @@ def run_npm(
     keeper = sandbox.cache_keeper(isolation) if runs_no_code and isolation.drop is not None else None
     isolation, cache = installer_cache(isolation, keeper, cache_dir, work / "npm-cache")
     env = installer_env()
-    full = list(argv)
+    # npm looks for its project from its folder upward, up to /tmp, where the sandbox's user may leave a
+    # package.json naming this folder a workspace of its own, with its .npmrc (a `git` program to run).
+    full = [*argv, "--no-workspaces"]
+    if keeper is not None:
+        full.append("--git=/bin/false")  # whatever slips past the lock check: no git runs as the keeper
     reachable = [cwd, Path(full[0])]
     if cache is not None:
         npm_cache = sandbox.owned_folder(isolation, cache / "npm")

@@ -792,3 +792,15 @@ def test_a_cache_user_shared_with_code_or_root_is_refused(
         sandbox.cache_keeper(code)
     assert str(raised.value).startswith(message), str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_a_link_in_place_of_a_users_own_folder_is_refused_not_followed(tmp_path: Path) -> None:
+    # Where a cache_dir's parent is writable by others, `uv-uid<N>` planted as a link to /etc would have
+    # had root chown whatever it points to.
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    code = sandbox.Isolation("user", drop=(65534, 65534), user_name="nobody")
+    (tmp_path / "uv-uid65534").symlink_to(target)
+    with pytest.raises(sandbox.SandboxError, match=r"uv-uid65534 is not a folder \(a link\?\); delete it"):
+        sandbox.owned_folder(code, tmp_path / "uv")
+    assert target.stat().st_uid == os.geteuid()

@@ -164,8 +164,57 @@ def test_only_registry_tarballs_keep_npm_s_cache(
 ) -> None:
     from layer_ci.build.nodejs import _registry_tarballs_only
 
+    (tmp_path / "package.json").write_text(json.dumps({**EMPTY_PACKAGE, "dependencies": {"a": "^1.0.0"}}))
     lock = tmp_path / "package-lock.json"
     lock.write_text(json.dumps({**EMPTY_LOCK, "packages": {"": {}, "node_modules/a": entry}}))
     assert _registry_tarballs_only(lock) is registry_only
     lock.write_text(json.dumps({"lockfileVersion": 1, "dependencies": {}}))
     assert not _registry_tarballs_only(lock)
+
+
+@pytest.mark.parametrize(
+    ("package", "registry_only"),
+    [
+        ({"dependencies": {"a": "^1.0.0", "b": "1.2.3 - 2", "c": "latest", "d": ">=1 <2 || 3.x"}}, True),
+        ({"dependencies": {"a": "npm:@scope/other@^2.1"}, "overrides": {"a": {".": "$a"}}}, True),
+        ({"dependencies": {"a": "git+http://127.0.0.1/evil.git"}}, False),
+        ({"devDependencies": {"a": "github:user/repo"}}, False),  # fetched even with --omit=dev
+        ({"dependencies": {"a": "user/repo"}}, False),
+        ({"optionalDependencies": {"a": "file:../a"}}, False),
+        ({"dependencies": {"a": "https://example.com/a.tgz"}}, False),
+        ({"dependencies": {"a": "npm:a@git+ssh://x"}}, False),
+        ({"overrides": {"a": {"b": "link:../b"}}}, False),
+        ({"workspaces": ["packages/*"]}, False),
+        ({"bundleDependencies": ["a"]}, False),
+    ],
+)
+def test_package_json_specs_must_name_registry_packages_too(
+    tmp_path: Path, package: dict[str, object], registry_only: bool
+) -> None:
+    # npm ci re-resolves a dependency whose spec the lock does not match (a git URL: git runs) before it
+    # compares the two, whatever the lock's entry says.
+    from layer_ci.build.nodejs import _registry_tarballs_only
+
+    registry = {"resolved": "https://registry.npmjs.org/a/-/a-1.0.0.tgz", "integrity": "sha512-x"}
+    (tmp_path / "package.json").write_text(json.dumps({**EMPTY_PACKAGE, **package}))
+    lock = tmp_path / "package-lock.json"
+    lock.write_text(json.dumps({**EMPTY_LOCK, "packages": {"": {}, "node_modules/a": registry}}))
+    assert _registry_tarballs_only(lock) is registry_only
+
+
+def test_npm_never_takes_a_package_json_above_its_folder_for_its_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # npm walks up from its folder: a package.json in /tmp (the sandbox's user may write there) naming the
+    # build's folder a workspace made that folder's project, lock and .npmrc (a `git` program) npm's.
+    import tempfile
+
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    (shared / "package.json").write_text(json.dumps({"name": "planted", "workspaces": ["*/work/*/nodejs"]}))
+    (shared / "package-lock.json").write_text(json.dumps({**EMPTY_LOCK, "name": "planted"}))
+    (shared / ".npmrc").write_text(f"git={shared / 'planted-git'}\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    spec = node_layer(tmp_path, EMPTY_PACKAGE, EMPTY_LOCK)
+    built = build_layer(spec, tmp_path / "out", input_key="sha256:k")
+    assert "nodejs/package.json" in {name for name, _ in built.manifest.files}

@@ -238,6 +238,32 @@ def prepare_workspace(work: Path) -> tuple[Path, Path, str]:
     (workspace / "functions" / "labels" / "test" / "image-check-probe.test.js").write_text(
         NODE_PROBE % {"probes": PROBES}
     )
+    # A nodejs layer of no dependencies (npm ci and npm pack run, with nothing to download): npm must be in
+    # the image and run as the sandbox's users.
+    node_layer = workspace / "layers" / "node-tools"
+    node_layer.mkdir(parents=True)
+    (node_layer / "package.json").write_text(json.dumps({"name": "node-tools", "version": "1.0.0"}))
+    (node_layer / "package-lock.json").write_text(
+        json.dumps(
+            {
+                "name": "node-tools",
+                "version": "1.0.0",
+                "lockfileVersion": 3,
+                "requires": True,
+                "packages": {"": {"name": "node-tools", "version": "1.0.0"}},
+            }
+        )
+    )
+    (node_layer / "index.js").write_text("exports.shout = (text) => text.toUpperCase();\n")
+    config = workspace / "layer-ci.yml"
+    config.write_text(
+        config.read_text().replace(
+            "\nfunctions:\n",
+            "\n  node-tools:\n    source: layers/node-tools\n    build: {method: nodejs}\n"
+            "    compatible_runtimes: [nodejs20.x]\n    compatible_architectures: [x86_64]\n"
+            "    regions: [us-east-1]\n\nfunctions:\n",
+        )
+    )
     git(["init", "--quiet", "--initial-branch=main"], workspace)
     git(["add", "--all"], workspace)
     git(["commit", "--quiet", "-m", "the example shop"], workspace)
@@ -430,8 +456,14 @@ def main() -> None:
             outputs = parse_output_file((files / "output").read_text())
             summary = (files / "summary").read_text()
             published = json.loads(outputs.get("published") or "{}")
-            if set(published) != {"common-deps", "tools"} or outputs.get("tests-passed") != "true":
-                fail(f"expected common-deps and tools published and tests passed; outputs: {outputs}")
+            if (
+                set(published) != {"common-deps", "tools", "node-tools"}
+                or outputs.get("tests-passed") != "true"
+            ):
+                fail(
+                    "expected common-deps, tools and node-tools published and tests passed; "
+                    f"outputs: {outputs}"
+                )
             registry = workspace / ".layer-ci"
             if not registry.is_dir():
                 fail("nothing was published to the local registry under .layer-ci/")

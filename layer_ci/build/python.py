@@ -267,15 +267,10 @@ def _install(
     # uv reads the settings of the folder it runs in and of every folder above it, up to /tmp, where the
     # sandbox's user (a daemon an earlier install left) may write: root's installs read a repository's own
     # only, and only as that user.
-    repository_settings = installer == "uv" and _repository_uv_settings(spec.source)
     drop = isolation.drop is not None
+    repository_settings = drop and installer == "uv" and _repository_uv_settings(spec.source)
     keeper = None
-    if (
-        local is None
-        and isolation.drop is not None
-        and not repository_settings
-        and _runs_no_code(spec, installer, requirements)
-    ):
+    if drop and local is None and not repository_settings and _runs_no_code(spec, installer, requirements):
         keeper = sandbox.cache_keeper(isolation)
     cwd = spec.source
     if keeper is not None:
@@ -293,7 +288,7 @@ def _install(
             cache_dir,
             isolation,
             no_build=keeper is not None,
-            read_settings=repository_settings or not drop,
+            read_settings=not drop or repository_settings,
         )
     else:
         argv = _pip_argv(spec, target, folder, install_from, require_hashes, cache_dir, isolation)

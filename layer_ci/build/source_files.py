@@ -82,7 +82,7 @@ def run_npm(
     user, where there is one (sandbox.cache_keeper); ``cwd`` is handed to whoever runs it, to write in.
     """
     isolation = sandbox.isolation()
-    keeper = sandbox.cache_keeper(isolation) if runs_no_code and isolation.drop is not None else None
+    keeper = sandbox.cache_keeper(isolation) if runs_no_code else None
     isolation, cache = installer_cache(isolation, keeper, cache_dir, work / "npm-cache")
     env = installer_env()
     # npm looks for its project from its folder upward, up to /tmp, where the sandbox's user may leave a

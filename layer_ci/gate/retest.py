@@ -23,8 +23,11 @@ _LIMIT = 1 << 20  # a few ARNs per layer; far more is no record of ours
 Record = dict[str, list[str]]  # layer -> ARNs of its versions whose consumers have not passed
 
 
+_STATE = ".layer-ci"
+
+
 def _path(config: Config) -> Path:
-    return state_dir(config.root, ".layer-ci") / RECORD_NAME
+    return state_dir(config.root, _STATE) / RECORD_NAME
 
 
 def _read(config: Config) -> Record | None:
@@ -87,7 +90,8 @@ def pending_retests(config: Config, lock: Lock, log: Callable[[str], None]) -> t
     pending = untested_layers(config, lock)
     if pending is None:
         # Forgetting a failure would let broken functions pass for healthy: test everything instead.
-        log(f"{config.root / '.layer-ci' / RECORD_NAME} is unreadable; testing every layer's consumers again")
+        # Named without state_dir's checks: a .layer-ci that is a link is one reason it is unreadable.
+        log(f"{config.root / _STATE / RECORD_NAME} is unreadable; testing every layer's consumers again")
         return tuple(layer.name for layer in config.layers if _lock_arns(lock, layer.name))
     for name in pending:
         log(f"{name}: its consumers have not passed against this version yet; testing them")
